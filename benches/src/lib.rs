@@ -1,0 +1,1 @@
+//! Benchmarks of raft-store backends (targets land with the benchmarks issue).

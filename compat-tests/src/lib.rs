@@ -1,0 +1,1 @@
+//! Cross-backend compatibility tests live in `tests/`; this crate has no library code.

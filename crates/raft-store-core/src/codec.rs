@@ -1,0 +1,139 @@
+//! Value encoding: a [`Codec`] turns serde values into payload bytes, and the envelope wraps every
+//! stored value with a format version byte and a CRC32C of the payload.
+//!
+//! ```text
+//! value = [version: u8][crc32c(payload): u32 big-endian][payload]
+//! ```
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The envelope's format version; bumped on any change of the on-disk format.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Bytes the envelope adds in front of the payload.
+pub const ENVELOPE_HEADER: usize = 5;
+
+/// Serializes values stored in the log and meta keyspaces.
+///
+/// A store remembers the codec it was created with in its format record and refuses to open
+/// with another one.
+pub trait Codec: Send + Sync + 'static {
+    /// The name stored in the format record.
+    const NAME: &'static str;
+
+    /// Append the encoding of `value` to `out`.
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
+
+    /// Decode a value from all of `bytes` (trailing bytes are an error).
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>;
+}
+
+/// bincode 2 in serde mode with the standard configuration (varint integers, little-endian
+/// fixed-size fields inside the payload; keys never use it). The default codec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bincode;
+
+impl Codec for Bincode {
+    const NAME: &'static str = "bincode2";
+
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+        bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        let (value, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|e| e.to_string())?;
+        if used != bytes.len() {
+            return Err(format!("{} trailing bytes after the value", bytes.len() - used));
+        }
+        Ok(value)
+    }
+}
+
+/// postcard 1: compact, stable wire format, a second codec choice.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postcard;
+
+impl Codec for Postcard {
+    const NAME: &'static str = "postcard1";
+
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+        let taken = std::mem::take(out);
+        let extended = postcard::to_extend(value, taken).map_err(|e| e.to_string())?;
+        *out = extended;
+        Ok(())
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+        if !rest.is_empty() {
+            return Err(format!("{} trailing bytes after the value", rest.len()));
+        }
+        Ok(value)
+    }
+}
+
+/// Encode `value` with codec `K` into a complete envelope.
+pub fn seal<K: Codec, T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0, 0]);
+    K::encode_into(value, &mut out)?;
+    let crc = crc32c::crc32c(&out[ENVELOPE_HEADER..]);
+    out[1..ENVELOPE_HEADER].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
+/// Wrap raw payload bytes in an envelope.
+pub fn seal_bytes(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE_HEADER + payload.len());
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Check an envelope and return its payload. The error says what was wrong.
+pub fn open_envelope(value: &[u8]) -> Result<&[u8], String> {
+    let Some((header, payload)) = value.split_first_chunk::<ENVELOPE_HEADER>() else {
+        return Err(format!(
+            "value of {} bytes is shorter than the envelope header",
+            value.len()
+        ));
+    };
+    let [version, c0, c1, c2, c3] = *header;
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "envelope format version {version}, expected {FORMAT_VERSION}"
+        ));
+    }
+    let stored = u32::from_be_bytes([c0, c1, c2, c3]);
+    let actual = crc32c::crc32c(payload);
+    if stored != actual {
+        return Err(format!(
+            "checksum mismatch: stored {stored:#010x}, computed {actual:#010x}"
+        ));
+    }
+    Ok(payload)
+}
+
+/// Check an envelope and decode its payload with codec `K`.
+pub fn unseal<K: Codec, T: DeserializeOwned>(value: &[u8]) -> Result<T, String> {
+    K::decode(open_envelope(value)?)
+}
+
+/// The key of log entry `index`: 8 bytes big-endian, so byte order is log order.
+pub fn log_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+/// The index of a log key, or `None` if the key is not 8 bytes long.
+pub fn log_index(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+use super::*;
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Sample {
+    a: u64,
+    b: String,
+    c: Vec<u8>,
+}
+
+fn sample() -> Sample {
+    Sample {
+        a: 7,
+        b: "seven".into(),
+        c: vec![1, 2, 3],
+    }
+}
+
+#[test]
+fn both_codecs_round_trip_through_the_envelope() {
+    let v = seal::<Bincode, _>(&sample()).unwrap();
+    assert_eq!(v[0], FORMAT_VERSION);
+    assert_eq!(unseal::<Bincode, Sample>(&v).unwrap(), sample());
+    let v = seal::<Postcard, _>(&sample()).unwrap();
+    assert_eq!(unseal::<Postcard, Sample>(&v).unwrap(), sample());
+}
+
+#[test]
+fn every_single_bit_flip_is_detected() {
+    let v = seal::<Bincode, _>(&sample()).unwrap();
+    for byte in 0..v.len() {
+        for bit in 0..8 {
+            let mut bad = v.clone();
+            bad[byte] ^= 1 << bit;
+            assert!(
+                unseal::<Bincode, Sample>(&bad).is_err(),
+                "flip of bit {bit} in byte {byte} unnoticed"
+            );
+        }
+    }
+}
+
+#[test]
+fn short_and_empty_values_are_errors() {
+    for len in 0..ENVELOPE_HEADER {
+        let err = open_envelope(&vec![FORMAT_VERSION; len]).unwrap_err();
+        assert!(err.contains("shorter"), "{err}");
+    }
+}
+
+#[test]
+fn newer_envelope_version_is_named() {
+    let mut v = seal_bytes(b"abc");
+    v[0] = FORMAT_VERSION + 1;
+    let err = open_envelope(&v).unwrap_err();
+    assert!(err.contains("version"), "{err}");
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut payload = Vec::new();
+    Bincode::encode_into(&5u64, &mut payload).unwrap();
+    payload.push(0);
+    assert!(Bincode::decode::<u64>(&payload).unwrap_err().contains("trailing"));
+    let mut payload = postcard::to_allocvec(&5u64).unwrap();
+    payload.push(0);
+    assert!(
+        Postcard::decode::<u64>(&payload)
+            .unwrap_err()
+            .contains("trailing")
+    );
+}
+
+#[test]
+fn log_keys_sort_in_index_order() {
+    let mut keys: Vec<[u8; 8]> = [0u64, 1, 255, 256, 65_536, u64::MAX - 1, u64::MAX]
+        .map(log_key)
+        .to_vec();
+    let sorted = keys.clone();
+    keys.sort_unstable();
+    assert_eq!(keys, sorted);
+    assert_eq!(log_index(&log_key(123_456)), Some(123_456));
+    assert_eq!(log_index(b"short"), None);
+}

@@ -1,0 +1,267 @@
+//! Errors of engines and of the log store.
+//!
+//! Both enums carry the backend name and, where there is one, the keyspace and log index, so a
+//! log line alone says what failed where. They become [`std::io::Error`] only at the openraft
+//! trait boundary (see `From<StoreError> for io::Error`).
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::engine::Space;
+
+/// A boxed error from an engine's own crate, kept as the `source`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error reported by an [`Engine`](crate::Engine).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// An I/O error from the operating system.
+    #[error("{backend}: I/O error while {context}: {source}")]
+    Io {
+        /// The backend name.
+        backend: &'static str,
+        /// What the engine was doing.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An error of the engine's own crate.
+    #[error("{backend}: {context}: {source}")]
+    Backend {
+        /// The backend name.
+        backend: &'static str,
+        /// What the engine was doing.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The path given as the store directory exists and is not a directory.
+    #[error(
+        "{backend}: {path} is not a directory (a store is a directory; pass the directory to create or open)"
+    )]
+    NotADirectory {
+        /// The backend name.
+        backend: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The process may not read or write the store directory.
+    #[error("{backend}: permission denied on {path}: {source}")]
+    PermissionDenied {
+        /// The backend name.
+        backend: &'static str,
+        /// The path that could not be used.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The store is open already, in this process or another one.
+    #[error("{backend}: the store at {path} is already open (locked by this or another process): {detail}")]
+    Locked {
+        /// The backend name.
+        backend: &'static str,
+        /// The store directory.
+        path: PathBuf,
+        /// What the engine reported.
+        detail: String,
+    },
+    /// The directory holds a store of another backend.
+    #[error("{backend}: {path} holds a {found} store, not a {backend} store")]
+    ForeignStore {
+        /// The backend asked to open the store.
+        backend: &'static str,
+        /// The store directory.
+        path: PathBuf,
+        /// The backend that wrote the store.
+        found: String,
+    },
+    /// A file in the store directory is not a database of this backend.
+    #[error("{backend}: {path} is not a {backend} database: {detail}")]
+    NotAStore {
+        /// The backend name.
+        backend: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+    /// An error injected by [`crate::testing::FaultEngine`].
+    #[error("{backend}: injected fault: {what}")]
+    Injected {
+        /// The backend name of the wrapped engine.
+        backend: &'static str,
+        /// Which fault.
+        what: String,
+    },
+}
+
+impl EngineError {
+    /// Wrap an engine crate's error.
+    pub fn backend(backend: &'static str, context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        EngineError::Backend {
+            backend,
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Wrap an OS error.
+    pub fn io(backend: &'static str, context: impl Into<String>, source: io::Error) -> Self {
+        EngineError::Io {
+            backend,
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The `std::io::ErrorKind` that best describes the error.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            EngineError::Io { source, .. } => source.kind(),
+            EngineError::NotADirectory { .. } => io::ErrorKind::NotADirectory,
+            EngineError::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
+            EngineError::Locked { .. } => io::ErrorKind::WouldBlock,
+            EngineError::ForeignStore { .. } | EngineError::NotAStore { .. } => io::ErrorKind::InvalidData,
+            EngineError::Backend { .. } | EngineError::Injected { .. } => io::ErrorKind::Other,
+        }
+    }
+}
+
+/// An error of [`LogStore`](crate::LogStore).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A stored value failed its checksum or could not be decoded. Never served as data.
+    #[error("{backend}: corrupt value in keyspace {space}{}: {reason}", fmt_index(*.index))]
+    Corrupt {
+        /// The backend name.
+        backend: &'static str,
+        /// The keyspace of the value.
+        space: Space,
+        /// The log index, for a log entry.
+        index: Option<u64>,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A log entry that must exist is missing: the log has a hole.
+    #[error("{backend}: log entry {index} is missing (the stored log has a hole)")]
+    Missing {
+        /// The backend name.
+        backend: &'static str,
+        /// The missing index.
+        index: u64,
+    },
+    /// An append that would leave a gap or overwrite the log without a truncate first.
+    #[error("{backend}: refused append of log index {got}: the next index must be {expected}")]
+    NotContiguous {
+        /// The backend name.
+        backend: &'static str,
+        /// The index the append had to start at.
+        expected: u64,
+        /// The index it started at (or the first index out of sequence within it).
+        got: u64,
+    },
+    /// A value could not be encoded.
+    #[error("{backend}: could not encode {what}: {reason}")]
+    Encode {
+        /// The backend name.
+        backend: &'static str,
+        /// What was being encoded.
+        what: &'static str,
+        /// The codec's message.
+        reason: String,
+    },
+    /// This write or its sync failed; the store now refuses every later write (fail-stop).
+    #[error("{backend}: write or sync failed, the store now refuses writes: {cause}")]
+    WriteFailed {
+        /// The backend name.
+        backend: &'static str,
+        /// The kind of the engine's error (`StorageFull` for a full disk, ...).
+        kind: io::ErrorKind,
+        /// The engine's error.
+        cause: String,
+    },
+    /// A write or sync failed earlier; the store refuses every later write (fail-stop).
+    #[error("{backend}: store refuses writes after an earlier failed write or sync: {cause}")]
+    Poisoned {
+        /// The backend name.
+        backend: &'static str,
+        /// The first failure.
+        cause: String,
+    },
+    /// The store was written by a newer format version than this build reads.
+    #[error("{backend}: store format version {found} is newer than the supported version {supported}")]
+    FormatTooNew {
+        /// The backend name.
+        backend: &'static str,
+        /// The version on disk.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// The format record names another backend.
+    #[error("{backend}: the store's format record says it was written by {found}")]
+    WrongBackend {
+        /// The backend opening the store.
+        backend: &'static str,
+        /// The backend in the format record.
+        found: String,
+    },
+    /// The format record names another codec.
+    #[error("{backend}: the store was written with codec {found}, but opened with codec {expected}")]
+    WrongCodec {
+        /// The backend name.
+        backend: &'static str,
+        /// The codec in the format record.
+        found: String,
+        /// The codec the store was opened with.
+        expected: &'static str,
+    },
+    /// The store holds log data but no format record.
+    #[error("{backend}: the store holds data but no format record; it was not written by raft-store")]
+    NoFormatRecord {
+        /// The backend name.
+        backend: &'static str,
+    },
+    /// The store's flusher thread has stopped (the store is closing).
+    #[error("{backend}: the store is closed")]
+    Closed {
+        /// The backend name.
+        backend: &'static str,
+    },
+}
+
+fn fmt_index(index: Option<u64>) -> String {
+    index.map(|i| format!(" at log index {i}")).unwrap_or_default()
+}
+
+impl StoreError {
+    /// The `std::io::ErrorKind` this error maps to at the openraft boundary.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            StoreError::Engine(e) => e.kind(),
+            StoreError::Corrupt { .. }
+            | StoreError::Missing { .. }
+            | StoreError::FormatTooNew { .. }
+            | StoreError::WrongBackend { .. }
+            | StoreError::WrongCodec { .. }
+            | StoreError::NoFormatRecord { .. } => io::ErrorKind::InvalidData,
+            StoreError::NotContiguous { .. } | StoreError::Encode { .. } => io::ErrorKind::InvalidInput,
+            StoreError::WriteFailed { kind, .. } => *kind,
+            StoreError::Poisoned { .. } | StoreError::Closed { .. } => io::ErrorKind::Other,
+        }
+    }
+}
+
+impl From<StoreError> for io::Error {
+    fn from(e: StoreError) -> Self {
+        io::Error::new(e.kind(), e)
+    }
+}

@@ -1,0 +1,158 @@
+//! The format record: written on a store's first open, checked on every open.
+//!
+//! Its encoding is fixed forever so any later release can read the version before anything else:
+//!
+//! ```text
+//! "raft-store" | version: u32 BE | crc32c of the rest: u32 BE | len: u8, backend | len: u8, codec
+//! ```
+
+use crate::engine::Batch;
+use crate::engine::Durability;
+use crate::engine::Engine;
+use crate::engine::KeyRange;
+use crate::engine::Space;
+use crate::error::StoreError;
+
+/// The newest store format this build reads and the one it writes.
+pub const STORE_FORMAT_VERSION: u32 = 1;
+
+/// Meta keys of the raft state. Each value is an envelope (see [`crate::codec`]).
+pub mod meta_key {
+    /// The last saved vote.
+    pub const VOTE: &[u8] = b"vote";
+    /// The last saved committed log id.
+    pub const COMMITTED: &[u8] = b"committed";
+    /// The last purged log id.
+    pub const PURGED: &[u8] = b"purged";
+    /// The format record.
+    pub const FORMAT: &[u8] = b"format";
+}
+
+const MAGIC: &[u8] = b"raft-store";
+
+/// What the format record says about a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatRecord {
+    /// The store format version.
+    pub version: u32,
+    /// The backend that created the store.
+    pub backend: String,
+    /// The codec of its values.
+    pub codec: String,
+}
+
+impl FormatRecord {
+    /// Encode the record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        for name in [&self.backend, &self.codec] {
+            // Names are short constants; cut defensively so the length always fits a byte.
+            let bytes = &name.as_bytes()[..name.len().min(255)];
+            rest.push(bytes.len() as u8);
+            rest.extend_from_slice(bytes);
+        }
+        let mut out = Vec::with_capacity(MAGIC.len() + 8 + rest.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&rest).to_be_bytes());
+        out.extend_from_slice(&rest);
+        out
+    }
+
+    /// Decode a record. A version newer than `STORE_FORMAT_VERSION` is reported before anything
+    /// else is checked, since a newer format may lay out the rest differently.
+    pub fn decode(backend: &'static str, bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            backend,
+            space: Space::Meta,
+            index: None,
+            reason,
+        };
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| corrupt("format record does not start with the raft-store magic".into()))?;
+        let Some((version, rest)) = rest.split_first_chunk::<4>() else {
+            return Err(corrupt("format record is truncated before its version".into()));
+        };
+        let version = u32::from_be_bytes(*version);
+        if version > STORE_FORMAT_VERSION {
+            return Err(StoreError::FormatTooNew {
+                backend,
+                found: version,
+                supported: STORE_FORMAT_VERSION,
+            });
+        }
+        let Some((crc, rest)) = rest.split_first_chunk::<4>() else {
+            return Err(corrupt("format record is truncated before its checksum".into()));
+        };
+        if u32::from_be_bytes(*crc) != crc32c::crc32c(rest) {
+            return Err(corrupt("format record checksum mismatch".into()));
+        }
+        let (name_a, rest) = take_name(rest).ok_or_else(|| corrupt("format record backend name".into()))?;
+        let (name_b, rest) = take_name(rest).ok_or_else(|| corrupt("format record codec name".into()))?;
+        if !rest.is_empty() {
+            return Err(corrupt("format record has trailing bytes".into()));
+        }
+        Ok(FormatRecord {
+            version,
+            backend: name_a,
+            codec: name_b,
+        })
+    }
+}
+
+fn take_name(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    let len = usize::from(len);
+    if rest.len() < len {
+        return None;
+    }
+    let (name, rest) = rest.split_at(len);
+    Some((String::from_utf8(name.to_vec()).ok()?, rest))
+}
+
+/// Check the format record of the store in `engine`, or write one if the store is new.
+///
+/// A store that holds raft data but no record was not written by this crate and is refused.
+pub fn check_or_init<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRecord, StoreError> {
+    let backend = engine.backend();
+    if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
+        let record = FormatRecord::decode(backend, &bytes)?;
+        if record.backend != backend {
+            return Err(StoreError::WrongBackend {
+                backend,
+                found: record.backend,
+            });
+        }
+        if record.codec != codec {
+            return Err(StoreError::WrongCodec {
+                backend,
+                found: record.codec,
+                expected: codec,
+            });
+        }
+        return Ok(record);
+    }
+    for space in [Space::Log, Space::Meta] {
+        let mut any = false;
+        engine.scan(space, KeyRange::ALL, &mut |_, _| {
+            any = true;
+            std::ops::ControlFlow::Break(())
+        })?;
+        if any {
+            return Err(StoreError::NoFormatRecord { backend });
+        }
+    }
+    let record = FormatRecord {
+        version: STORE_FORMAT_VERSION,
+        backend: backend.to_string(),
+        codec: codec.to_string(),
+    };
+    let mut batch = Batch::new();
+    batch.put(Space::Meta, meta_key::FORMAT, record.encode());
+    engine.write(&batch, Durability::Durable)?;
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests;

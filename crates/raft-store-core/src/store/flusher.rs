@@ -1,0 +1,174 @@
+//! The flusher thread: group commit.
+//!
+//! Every write of the log store becomes a [`Job`] on one channel. The flusher takes every job
+//! queued so far, writes them as one engine batch with one sync, and only then completes their
+//! callbacks in order. Appends that arrive while a sync runs wait in the channel and share the
+//! next sync, so N appends in flight cost far fewer than N syncs. The async runtime never waits
+//! on the sync: it only sends to the channel.
+
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::sync::mpsc::TryRecvError;
+
+use futures::channel::oneshot;
+use openraft::RaftTypeConfig;
+use openraft::storage::IOFlushed;
+
+use super::shared::Shared;
+use crate::engine::Batch;
+use crate::engine::Durability;
+use crate::engine::Engine;
+use crate::error::StoreError;
+
+/// A group stops growing past this many bytes, so one transaction stays bounded.
+const MAX_GROUP_BYTES: usize = 64 << 20;
+
+/// Who to tell when a job is durable.
+pub(crate) enum Done<C: RaftTypeConfig> {
+    /// Nobody: the job rides along with the next group.
+    Nothing,
+    /// openraft's append callback.
+    Flushed(IOFlushed<C>),
+    /// A waiting caller (`save_vote`, `flush`).
+    Notify(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// One queued write.
+pub(crate) enum Job<C: RaftTypeConfig> {
+    Write {
+        batch: Batch,
+        /// Highest sequence number of the entries this job appends.
+        max_seq: Option<u64>,
+        /// Whether the batch deletes log entries (truncate, purge).
+        deletes: bool,
+        done: Done<C>,
+    },
+    /// Finish every job queued before this one, then exit.
+    Shutdown,
+}
+
+pub(crate) fn run<C, E, K>(shared: &Arc<Shared<C, E, K>>, rx: &Receiver<Job<C>>)
+where
+    C: RaftTypeConfig,
+    E: Engine,
+{
+    let mut group: Vec<Job<C>> = Vec::new();
+    loop {
+        let Ok(first) = rx.recv() else { return };
+        group.push(first);
+        let mut bytes = 0usize;
+        while bytes < MAX_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    if let Job::Write { batch, .. } = &job {
+                        bytes += batch.size_bytes();
+                    }
+                    let stop = matches!(job, Job::Shutdown);
+                    group.push(job);
+                    if stop {
+                        break;
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let stop = commit_group(shared, &mut group);
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Write one group and complete its callbacks. Returns whether a shutdown was requested.
+fn commit_group<C, E, K>(shared: &Shared<C, E, K>, group: &mut Vec<Job<C>>) -> bool
+where
+    C: RaftTypeConfig,
+    E: Engine,
+{
+    let mut batch = Batch::new();
+    let mut max_seq = None;
+    let mut deletes = false;
+    let mut dones = Vec::with_capacity(group.len());
+    let mut stop = false;
+    for job in group.drain(..) {
+        match job {
+            Job::Write {
+                batch: b,
+                max_seq: s,
+                deletes: d,
+                done,
+            } => {
+                batch.extend(b);
+                max_seq = max_seq.max(s);
+                deletes |= d;
+                dones.push(done);
+            }
+            Job::Shutdown => stop = true,
+        }
+    }
+    if dones.is_empty() {
+        return stop;
+    }
+
+    if let Some(cause) = shared.poison.get() {
+        for done in dones {
+            complete(
+                done,
+                Err(StoreError::Poisoned {
+                    backend: shared.backend,
+                    cause: cause.clone(),
+                }),
+            );
+        }
+        return stop;
+    }
+    let result = {
+        let _exclusive = deletes.then(|| shared.deleting.write().unwrap_or_else(|e| e.into_inner()));
+        shared
+            .engine
+            .write(&batch, Durability::Durable)
+            .map_err(|e| (e.kind(), e.to_string()))
+    };
+
+    match result {
+        Ok(()) => {
+            if let Some(max_seq) = max_seq {
+                let mut view = shared.view();
+                while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
+                    view.pending.pop_front();
+                }
+            }
+            for done in dones {
+                complete(done, Ok(()));
+            }
+        }
+        Err((kind, cause)) => {
+            // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
+            // report success for data that is gone. Refuse everything from now on.
+            let _ = shared.poison.set(cause.clone());
+            tracing::error!(backend = shared.backend, error = %cause, "raft-store write failed; store is now read-only");
+            for done in dones {
+                complete(
+                    done,
+                    Err(StoreError::WriteFailed {
+                        backend: shared.backend,
+                        kind,
+                        cause: cause.clone(),
+                    }),
+                );
+            }
+        }
+    }
+    stop
+}
+
+fn complete<C: RaftTypeConfig>(done: Done<C>, result: Result<(), StoreError>) {
+    match done {
+        Done::Nothing => {}
+        Done::Flushed(cb) => cb.io_completed(result.map_err(std::io::Error::from)),
+        Done::Notify(tx) => {
+            // The waiter may have given up (its future was dropped); nothing to tell then.
+            let _ = tx.send(result);
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! [`LogStore`]: openraft's `RaftLogStorage` over any [`Engine`].
+
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::sync::RwLock;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+
+use futures::channel::oneshot;
+use openraft::LogState;
+use openraft::OptionalSend;
+use openraft::RaftLogReader;
+use openraft::RaftTypeConfig;
+use openraft::entry::RaftEntry;
+use openraft::storage::IOFlushed;
+use openraft::storage::RaftLogStorage;
+use openraft::type_config::alias::LogIdOf;
+use openraft::type_config::alias::VoteOf;
+
+use super::flusher;
+use super::flusher::Done;
+use super::flusher::Job;
+use super::reader::LogReader;
+use super::shared::LogView;
+use super::shared::PendingEntry;
+use super::shared::Shared;
+use crate::codec::Bincode;
+use crate::codec::Codec;
+use crate::codec::log_index;
+use crate::codec::log_key;
+use crate::codec::seal;
+use crate::codec::unseal;
+use crate::engine::Batch;
+use crate::engine::Engine;
+use crate::engine::Space;
+use crate::error::StoreError;
+use crate::format::check_or_init;
+use crate::format::meta_key;
+
+/// Durable raft log storage over an [`Engine`], with group commit.
+///
+/// - `append` encodes the entries, makes them readable at once from memory and queues them;
+///   a flusher thread writes every queued job as one engine batch with one sync and then
+///   completes the `IOFlushed` callbacks in order.
+/// - `save_vote` returns once the vote is durable; `save_committed`, `truncate_after` and
+///   `purge` are queued in order with the appends and become durable with the next group.
+/// - **Fail-stop**: after a write or sync fails, the error reaches the callbacks of that group and
+///   every later write is refused with [`StoreError::Poisoned`]; reopen the store to go on.
+///   Retrying a failed fsync is not safe: the kernel may already have dropped the dirty pages.
+/// - Every value is checksummed; a damaged one is an error naming the keyspace and log index.
+///
+/// Dropping the store finishes every queued write, then stops the flusher thread.
+pub struct LogStore<C: RaftTypeConfig, E: Engine, K: Codec = Bincode> {
+    shared: Arc<Shared<C, E, K>>,
+    tx: Sender<Job<C>>,
+    flusher: Option<JoinHandle<()>>,
+    reader: LogReader<C, E, K>,
+}
+
+impl<C, E, K> LogStore<C, E, K>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+    E: Engine,
+    K: Codec,
+{
+    /// Open the raft log kept in `engine`: check (or, for a new store, write) the format record,
+    /// load vote, committed and last purged ids and rebuild the log state.
+    pub fn open(engine: E) -> Result<Self, StoreError> {
+        let backend = engine.backend();
+        check_or_init(&engine, K::NAME)?;
+        let meta =
+            |key: &'static [u8]| -> Result<Option<Vec<u8>>, StoreError> { Ok(engine.get(Space::Meta, key)?) };
+        let corrupt = |index: Option<u64>, space: Space, reason: String| StoreError::Corrupt {
+            backend,
+            space,
+            index,
+            reason,
+        };
+        let vote: Option<VoteOf<C>> = meta(meta_key::VOTE)?
+            .map(|b| decode_meta::<K, _>(backend, "vote", &b))
+            .transpose()?;
+        let committed: Option<LogIdOf<C>> = meta(meta_key::COMMITTED)?
+            .map(|b| decode_meta::<K, Option<LogIdOf<C>>>(backend, "committed", &b))
+            .transpose()?
+            .flatten();
+        let last_purged: Option<LogIdOf<C>> = meta(meta_key::PURGED)?
+            .map(|b| decode_meta::<K, _>(backend, "last purged", &b))
+            .transpose()?;
+
+        let mut last_log_id = last_purged.clone();
+        let mut log_start = last_purged.as_ref().map_or(0, |p| p.index().saturating_add(1));
+        if last_purged.is_none() {
+            let mut first = None;
+            engine.scan(Space::Log, crate::KeyRange::ALL, &mut |k, _| {
+                first = Some(log_index(k));
+                std::ops::ControlFlow::Break(())
+            })?;
+            if let Some(first) = first {
+                log_start =
+                    first.ok_or_else(|| corrupt(None, Space::Log, "log key is not 8 bytes".into()))?;
+            }
+        }
+        if let Some(key) = engine.last_key(Space::Log)? {
+            let index = log_index(&key).ok_or_else(|| {
+                corrupt(
+                    None,
+                    Space::Log,
+                    format!("log key of {} bytes, expected 8", key.len()),
+                )
+            })?;
+            let above_purged = last_purged.as_ref().is_none_or(|p| index > p.index());
+            if above_purged {
+                let bytes = engine
+                    .get(Space::Log, &key)?
+                    .ok_or(StoreError::Missing { backend, index })?;
+                let entry: C::Entry =
+                    unseal::<K, _>(&bytes).map_err(|r| corrupt(Some(index), Space::Log, r))?;
+                if entry.index() != index {
+                    return Err(corrupt(
+                        Some(index),
+                        Space::Log,
+                        format!(
+                            "entry stored under index {index} says it is index {}",
+                            entry.index()
+                        ),
+                    ));
+                }
+                last_log_id = Some(entry.log_id());
+            }
+        }
+
+        let shared = Arc::new(Shared {
+            engine,
+            backend,
+            view: Mutex::new(LogView {
+                log_start,
+                last_purged,
+                last_log_id,
+                pending: VecDeque::new(),
+                next_seq: 0,
+                vote,
+                committed,
+            }),
+            deleting: RwLock::new(()),
+            poison: OnceLock::new(),
+            _codec: PhantomData,
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flusher = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("raft-store-{backend}-flush"))
+                .spawn(move || flusher::run(&shared, &rx))
+                .map_err(|e| {
+                    StoreError::Engine(crate::EngineError::io(backend, "spawning the flusher thread", e))
+                })?
+        };
+        let reader = LogReader::new(shared.clone());
+        Ok(Self {
+            shared,
+            tx,
+            flusher: Some(flusher),
+            reader,
+        })
+    }
+
+    /// The backend name of the engine.
+    pub fn backend(&self) -> &'static str {
+        self.shared.backend
+    }
+
+    /// The engine under the store.
+    pub fn engine(&self) -> &E {
+        &self.shared.engine
+    }
+
+    /// Whether an earlier failed write or sync made the store refuse writes.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poison.get().is_some()
+    }
+
+    /// Wait until every write queued so far is durable.
+    pub async fn flush(&mut self) -> Result<(), StoreError> {
+        self.shared.check_poison()?;
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Write {
+            batch: Batch::new(),
+            max_seq: None,
+            deletes: false,
+            done: Done::Notify(tx),
+        })?;
+        rx.await.map_err(|_| StoreError::Closed {
+            backend: self.backend(),
+        })?
+    }
+
+    fn send(&self, job: Job<C>) -> Result<(), StoreError> {
+        self.tx.send(job).map_err(|_| StoreError::Closed {
+            backend: self.shared.backend,
+        })
+    }
+
+    fn encode_err(&self, what: &'static str) -> impl Fn(String) -> StoreError {
+        let backend = self.shared.backend;
+        move |reason| StoreError::Encode {
+            backend,
+            what,
+            reason,
+        }
+    }
+
+    /// Append entries; `done` is told once they are durable. Refuses (and writes nothing for) an
+    /// append that does not start right after the last entry or is not consecutive.
+    fn append_entries(&mut self, entries: Vec<C::Entry>, done: Done<C>) -> Result<(), StoreError> {
+        self.shared.check_poison()?;
+        let mut batch = Batch::new();
+        for entry in &entries {
+            let value = seal::<K, _>(entry).map_err(self.encode_err("log entry"))?;
+            batch.put(Space::Log, log_key(entry.index()), value);
+        }
+        let mut view = self.shared.view();
+        if let Some(first) = entries.first() {
+            let mut want = view
+                .last_log_id
+                .as_ref()
+                .map_or(first.index(), |l| l.index().saturating_add(1));
+            for entry in &entries {
+                if entry.index() != want {
+                    return Err(StoreError::NotContiguous {
+                        backend: self.shared.backend,
+                        expected: want,
+                        got: entry.index(),
+                    });
+                }
+                want = want.saturating_add(1);
+            }
+        }
+        if view.last_log_id.is_none()
+            && let Some(first) = entries.first()
+        {
+            view.log_start = first.index();
+        }
+        let mut max_seq = None;
+        for entry in entries {
+            let seq = view.next_seq;
+            view.next_seq += 1;
+            max_seq = Some(seq);
+            view.last_log_id = Some(entry.log_id());
+            view.pending.push_back(PendingEntry {
+                index: entry.index(),
+                seq,
+                entry,
+            });
+        }
+        // Sent while the view is locked so the flusher sees jobs in the order the view changed.
+        self.send(Job::Write {
+            batch,
+            max_seq,
+            deletes: false,
+            done,
+        })
+    }
+
+    fn truncate(&mut self, after: Option<LogIdOf<C>>) -> Result<(), StoreError> {
+        self.shared.check_poison()?;
+        let mut view = self.shared.view();
+        let first_gone = after.as_ref().map_or(0, |l| l.index().saturating_add(1));
+        let last = view.last_log_id.as_ref().map(openraft::LogId::index);
+        if last.is_none_or(|last| last < first_gone) {
+            return Ok(());
+        }
+        while view.pending.back().is_some_and(|p| p.index >= first_gone) {
+            view.pending.pop_back();
+        }
+        view.last_log_id = match after {
+            Some(after) => Some(after),
+            None => {
+                view.log_start = view.after_purged();
+                view.last_purged.clone()
+            }
+        };
+        let mut batch = Batch::new();
+        batch.delete_range(Space::Log, log_key(first_gone), None);
+        self.send(Job::Write {
+            batch,
+            max_seq: None,
+            deletes: true,
+            done: Done::Nothing,
+        })
+    }
+
+    fn purge_upto(&mut self, upto: LogIdOf<C>) -> Result<(), StoreError> {
+        self.shared.check_poison()?;
+        let value = seal::<K, _>(&upto).map_err(self.encode_err("last purged log id"))?;
+        let mut view = self.shared.view();
+        if view
+            .last_purged
+            .as_ref()
+            .is_some_and(|p| p.index() >= upto.index())
+        {
+            return Ok(());
+        }
+        while view.pending.front().is_some_and(|p| p.index <= upto.index()) {
+            view.pending.pop_front();
+        }
+        if view.last_log_id.as_ref().is_none_or(|l| l.index() < upto.index()) {
+            view.last_log_id = Some(upto.clone());
+        }
+        let end = upto.index().checked_add(1).map(|i| log_key(i).to_vec());
+        view.last_purged = Some(upto);
+        view.log_start = view.after_purged();
+        let mut batch = Batch::new();
+        // One batch: the purge mark and the deletion land together or not at all.
+        batch.put(Space::Meta, meta_key::PURGED, value);
+        batch.delete_range(Space::Log, Vec::new(), end);
+        self.send(Job::Write {
+            batch,
+            max_seq: None,
+            deletes: true,
+            done: Done::Nothing,
+        })
+    }
+}
+
+fn decode_meta<K: Codec, T: serde::de::DeserializeOwned>(
+    backend: &'static str,
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    unseal::<K, T>(bytes).map_err(|r| StoreError::Corrupt {
+        backend,
+        space: Space::Meta,
+        index: None,
+        reason: format!("{what}: {r}"),
+    })
+}
+
+impl<C: RaftTypeConfig, E: Engine, K: Codec> Drop for LogStore<C, E, K> {
+    fn drop(&mut self) {
+        // Finish what is queued (its callbacks are still waited on), then stop the thread so the
+        // engine is released once the last reader is gone.
+        let _ = self.tx.send(Job::Shutdown);
+        if let Some(handle) = self.flusher.take()
+            && handle.join().is_err()
+        {
+            tracing::error!(
+                backend = self.shared.backend,
+                "raft-store flusher thread panicked"
+            );
+        }
+    }
+}
+
+impl<C, E, K> RaftLogReader<C> for LogStore<C, E, K>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+    E: Engine,
+    K: Codec,
+{
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<C::Entry>, io::Error> {
+        self.reader.try_get_log_entries(range).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+        self.reader.read_vote().await
+    }
+
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<C::Entry>, io::Error> {
+        self.reader.limited_get_log_entries(start, end).await
+    }
+}
+
+impl<C, E, K> RaftLogStorage<C> for LogStore<C, E, K>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+    E: Engine,
+    K: Codec,
+{
+    type LogReader = LogReader<C, E, K>;
+
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
+        let view = self.shared.view();
+        Ok(LogState {
+            last_purged_log_id: view.last_purged.clone(),
+            last_log_id: view.last_log_id.clone(),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.reader.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
+        self.shared.check_poison()?;
+        let value = seal::<K, _>(vote).map_err(self.encode_err("vote"))?;
+        let mut batch = Batch::new();
+        batch.put(Space::Meta, meta_key::VOTE, value);
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Write {
+            batch,
+            max_seq: None,
+            deletes: false,
+            done: Done::Notify(tx),
+        })?;
+        rx.await.map_err(|_| StoreError::Closed {
+            backend: self.backend(),
+        })??;
+        self.shared.view().vote = Some(vote.clone());
+        Ok(())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        self.shared.check_poison()?;
+        let value = seal::<K, _>(&committed).map_err(self.encode_err("committed log id"))?;
+        let mut batch = Batch::new();
+        batch.put(Space::Meta, meta_key::COMMITTED, value);
+        let mut view = self.shared.view();
+        view.committed = committed;
+        self.send(Job::Write {
+            batch,
+            max_seq: None,
+            deletes: false,
+            done: Done::Nothing,
+        })?;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        Ok(self.shared.view().committed.clone())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        Ok(self.append_entries(entries.into_iter().collect(), Done::Flushed(callback))?)
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        Ok(self.truncate(last_log_id)?)
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
+        Ok(self.purge_upto(log_id)?)
+    }
+}

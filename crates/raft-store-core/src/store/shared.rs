@@ -1,0 +1,92 @@
+//! State shared by the log store, its readers and its flusher thread.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
+use std::sync::OnceLock;
+use std::sync::RwLock;
+
+use openraft::RaftTypeConfig;
+use openraft::type_config::alias::LogIdOf;
+use openraft::type_config::alias::VoteOf;
+
+use crate::engine::Engine;
+use crate::error::StoreError;
+
+/// An appended entry not yet written to the engine, served to readers from memory.
+pub(crate) struct PendingEntry<C: RaftTypeConfig> {
+    pub index: u64,
+    /// Increases with every appended entry; the flusher drops pending entries up to the highest
+    /// sequence number it has written.
+    pub seq: u64,
+    pub entry: C::Entry,
+}
+
+/// The logical state of the log: what reads and `get_log_state` see, ahead of the engine.
+pub(crate) struct LogView<C: RaftTypeConfig> {
+    /// Index of the first entry the log holds (or will hold, while it is empty): reads below it
+    /// find nothing by design, reads at or above it must find every entry up to the last.
+    pub log_start: u64,
+    pub last_purged: Option<LogIdOf<C>>,
+    pub last_log_id: Option<LogIdOf<C>>,
+    /// A contiguous suffix of the log that is not written yet, in index (and sequence) order.
+    pub pending: VecDeque<PendingEntry<C>>,
+    pub next_seq: u64,
+    pub vote: Option<VoteOf<C>>,
+    pub committed: Option<LogIdOf<C>>,
+}
+
+impl<C: RaftTypeConfig> LogView<C> {
+    /// The index of the first entry still to come from the engine (everything at or above it is
+    /// pending or does not exist).
+    pub fn pending_start(&self) -> u64 {
+        match self.pending.front() {
+            Some(p) => p.index,
+            None => self
+                .last_log_id
+                .as_ref()
+                .map_or(0, |l| l.index().saturating_add(1)),
+        }
+    }
+
+    /// Index right after the last purged entry: where an emptied log starts again.
+    pub fn after_purged(&self) -> u64 {
+        self.last_purged
+            .as_ref()
+            .map_or(0, |p| p.index().saturating_add(1))
+    }
+}
+
+pub(crate) struct Shared<C: RaftTypeConfig, E, K> {
+    pub engine: E,
+    pub backend: &'static str,
+    pub view: Mutex<LogView<C>>,
+    /// Held shared by readers while they scan the engine, and exclusively by the flusher while it
+    /// writes a group that deletes log entries, so a scan never sees half of a truncate or purge
+    /// combined with a view taken before it.
+    pub deleting: RwLock<()>,
+    /// The first write or sync failure; once set, every write is refused (fail-stop).
+    pub poison: OnceLock<String>,
+    pub _codec: PhantomData<fn() -> K>,
+}
+
+impl<C: RaftTypeConfig, E: Engine, K> Shared<C, E, K> {
+    pub fn view(&self) -> MutexGuard<'_, LogView<C>> {
+        // The view is only mutated by short, non-panicking sections; a poisoned lock still holds
+        // a consistent view.
+        self.view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn check_poison(&self) -> Result<(), StoreError> {
+        match self.poison.get() {
+            Some(cause) => Err(StoreError::Poisoned {
+                backend: self.backend,
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}

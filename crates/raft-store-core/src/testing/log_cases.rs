@@ -1,0 +1,379 @@
+//! Log cases for any openraft `RaftLogStorage` that a [`StoreOpener`] can open and reopen.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+
+use openraft::RaftLogReader;
+use openraft::entry::RaftEntry;
+use openraft::storage::RaftLogStorage;
+
+use super::CaseResult;
+use super::StoreOpener;
+use super::util::append;
+use super::util::append_nowait;
+use super::util::entries;
+use super::util::entry;
+use super::util::entry_with;
+use super::util::indexes;
+use super::util::log_id;
+use super::util::same_entries;
+use super::util::tempdir;
+use super::util::vote;
+use super::util::wait_flushed;
+use crate::ensure;
+
+/// Entries, their order and payloads survive closing and reopening the store.
+pub async fn reopen_keeps_entries<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let want = entries(1, 1, 51);
+    {
+        let mut s = o.open(dir.path())?;
+        for chunk in want.chunks(7) {
+            append(&mut s, chunk.to_vec()).await?;
+        }
+    }
+    let mut s = o.open(dir.path())?;
+    let state = s.get_log_state().await?;
+    ensure!(
+        state.last_log_id == Some(log_id(1, 50)),
+        "after reopen last log id is {:?}",
+        state.last_log_id
+    );
+    ensure!(
+        state.last_purged_log_id.is_none(),
+        "after reopen last purged is {:?}",
+        state.last_purged_log_id
+    );
+    let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+    same_entries(&got, &want)?;
+    append(&mut s, vec![entry(2, 51)]).await?;
+    ensure!(
+        s.get_log_state().await?.last_log_id == Some(log_id(2, 51)),
+        "append after reopen"
+    );
+    Ok(())
+}
+
+/// `save_vote` and `save_committed` survive reopen, the latest value winning.
+pub async fn reopen_keeps_vote_and_committed<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    {
+        let mut s = o.open(dir.path())?;
+        ensure!(
+            s.get_log_reader().await.read_vote().await?.is_none(),
+            "a new store has a vote"
+        );
+        append(&mut s, entries(1, 1, 6)).await?;
+        s.save_vote(&vote(1, 3)).await?;
+        s.save_vote(&vote(2, 4)).await?;
+        s.save_committed(Some(log_id(1, 3))).await?;
+        s.save_committed(Some(log_id(1, 4))).await?;
+        ensure!(
+            s.read_committed().await? == Some(log_id(1, 4)),
+            "read_committed before reopen"
+        );
+        append(&mut s, vec![entry(1, 6)]).await?;
+    }
+    let mut s = o.open(dir.path())?;
+    let v = s.get_log_reader().await.read_vote().await?;
+    ensure!(
+        v == Some(vote(2, 4)),
+        "after reopen the vote is {v:?}, expected the last saved one"
+    );
+    let c = s.read_committed().await?;
+    ensure!(c == Some(log_id(1, 4)), "after reopen committed is {c:?}");
+    Ok(())
+}
+
+/// Purged entries stay gone and the last purged id stays after reopen; the rest is intact.
+pub async fn purge_then_reopen<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    {
+        let mut s = o.open(dir.path())?;
+        append(&mut s, entries(1, 1, 21)).await?;
+        s.purge(log_id(1, 10)).await?;
+        let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+        ensure!(
+            indexes(&got) == (11..21).collect::<Vec<_>>(),
+            "after purge(10) read {:?}",
+            indexes(&got)
+        );
+        append(&mut s, vec![entry(1, 21)]).await?;
+    }
+    let mut s = o.open(dir.path())?;
+    let state = s.get_log_state().await?;
+    ensure!(
+        state.last_purged_log_id == Some(log_id(1, 10)),
+        "last purged after reopen: {:?}",
+        state.last_purged_log_id
+    );
+    ensure!(
+        state.last_log_id == Some(log_id(1, 21)),
+        "last log id after reopen: {:?}",
+        state.last_log_id
+    );
+    let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+    same_entries(&got, &entries(1, 11, 22))?;
+
+    // Purging everything leaves an empty log whose last log id is the purged one.
+    s.purge(log_id(1, 21)).await?;
+    drop(s);
+    let mut s = o.open(dir.path())?;
+    let state = s.get_log_state().await?;
+    ensure!(
+        state.last_purged_log_id == Some(log_id(1, 21)) && state.last_log_id == Some(log_id(1, 21)),
+        "after purging all and reopen: {state:?}"
+    );
+    ensure!(
+        s.get_log_reader()
+            .await
+            .try_get_log_entries(0..100)
+            .await?
+            .is_empty(),
+        "purged entries read back"
+    );
+    append(&mut s, vec![entry(2, 22)]).await?;
+    Ok(())
+}
+
+/// Entries are readable as soon as `append` returns, before the callback reports them durable.
+pub async fn readable_when_append_returns<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let mut s = o.open(dir.path())?;
+    let mut reader = s.get_log_reader().await;
+    let mut pending = Vec::new();
+    for i in 1..=20 {
+        pending.push(append_nowait(&mut s, vec![entry(1, i)]).await?);
+        let got = reader.try_get_log_entries(i..=i).await?;
+        same_entries(&got, &[entry(1, i)])?;
+    }
+    for rx in pending {
+        wait_flushed(rx).await?;
+    }
+    Ok(())
+}
+
+/// `truncate_after` removes exactly the tail, an append then overwrites it, and both survive
+/// reopen; `truncate_after(None)` empties the log.
+pub async fn truncate_then_append_overwrites_tail<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let want: Vec<_> = entries(1, 1, 6).into_iter().chain(entries(2, 6, 9)).collect();
+    {
+        let mut s = o.open(dir.path())?;
+        append(&mut s, entries(1, 1, 11)).await?;
+        s.truncate_after(Some(log_id(1, 5))).await?;
+        let state = s.get_log_state().await?;
+        ensure!(
+            state.last_log_id == Some(log_id(1, 5)),
+            "last log id after truncate_after(5): {:?}",
+            state.last_log_id
+        );
+        let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+        ensure!(
+            indexes(&got) == vec![1, 2, 3, 4, 5],
+            "after truncate_after(5) read {:?}",
+            indexes(&got)
+        );
+        // Appended without waiting: the new tail must replace the old one in reads at once.
+        let rx = append_nowait(&mut s, entries(2, 6, 9)).await?;
+        let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+        same_entries(&got, &want)?;
+        wait_flushed(rx).await?;
+    }
+    let mut s = o.open(dir.path())?;
+    let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+    same_entries(&got, &want)?;
+    ensure!(
+        s.get_log_state().await?.last_log_id == Some(log_id(2, 8)),
+        "last log id after reopen"
+    );
+
+    s.truncate_after(None).await?;
+    ensure!(
+        s.get_log_reader()
+            .await
+            .try_get_log_entries(0..100)
+            .await?
+            .is_empty(),
+        "truncate_after(None) left entries"
+    );
+    append(&mut s, vec![entry(3, 1)]).await?;
+    drop(s);
+    let mut s = o.open(dir.path())?;
+    let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+    same_entries(&got, &[entry(3, 1)])?;
+    Ok(())
+}
+
+/// An append that would leave a gap, or that overlaps the log without a truncate, is refused and
+/// writes nothing.
+pub async fn append_with_gap_is_refused<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let mut s = o.open(dir.path())?;
+    append(&mut s, entries(1, 1, 6)).await?;
+    let bad: [(&str, Vec<_>); 3] = [
+        ("a gap after index 5", vec![entry(1, 7), entry(1, 8)]),
+        ("an overlap at index 3", vec![entry(1, 3)]),
+        ("a hole inside the batch", vec![entry(1, 6), entry(1, 8)]),
+    ];
+    for (what, batch) in bad {
+        let result = append_nowait(&mut s, batch).await;
+        match result {
+            Err(_) => {}
+            Ok(rx) => {
+                ensure!(
+                    wait_flushed(rx).await.is_err(),
+                    "an append with {what} was accepted"
+                );
+            }
+        }
+        let state = s.get_log_state().await?;
+        ensure!(
+            state.last_log_id == Some(log_id(1, 5)),
+            "a refused append ({what}) moved the last log id to {:?}",
+            state.last_log_id
+        );
+    }
+    drop(s);
+    let mut s = o.open(dir.path())?;
+    let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+    same_entries(&got, &entries(1, 1, 6))?;
+    append(&mut s, vec![entry(1, 6)]).await?;
+    Ok(())
+}
+
+/// A 4 MiB entry round-trips, before and after reopen.
+pub async fn large_entry_round_trips<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let payload: String = (0..4usize << 20)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let big = entry_with(1, 2, payload);
+    let want = vec![entry(1, 1), big, entry(1, 3)];
+    {
+        let mut s = o.open(dir.path())?;
+        append(&mut s, want.clone()).await?;
+        same_entries(&s.get_log_reader().await.try_get_log_entries(1..4).await?, &want)?;
+    }
+    let mut s = o.open(dir.path())?;
+    same_entries(&s.get_log_reader().await.try_get_log_entries(1..4).await?, &want)?;
+    Ok(())
+}
+
+/// 100,000 entries: reads at both edges, beyond them, across a purge and across reopen.
+pub async fn hundred_thousand_entries<O: StoreOpener>(o: &O) -> CaseResult {
+    const N: u64 = 100_000;
+    let dir = tempdir();
+    let mut s = o.open(dir.path())?;
+    let mut pending = Vec::new();
+    for start in (1..=N).step_by(1000) {
+        pending.push(append_nowait(&mut s, entries(1, start, start + 1000)).await?);
+    }
+    for rx in pending {
+        wait_flushed(rx).await?;
+    }
+    for round in ["before reopen", "after reopen"] {
+        let mut r = s.get_log_reader().await;
+        let edges: [(u64, u64, u64, u64); 7] = [
+            (0, 1, 0, 0),
+            (1, 2, 1, 2),
+            (N, N + 1, N, N + 1),
+            (N - 10, N + 10, N - 10, N + 1),
+            (N + 1, N + 100, 0, 0),
+            (50_000, 50_064, 50_000, 50_064),
+            (0, u64::MAX, 1, N + 1),
+        ];
+        for (from, to, want_from, want_to) in edges {
+            let got = r.try_get_log_entries(from..to).await?;
+            let want = if want_from == want_to {
+                Vec::new()
+            } else {
+                entries(1, want_from, want_to)
+            };
+            same_entries(&got, &want).map_err(|e| format!("{round}: read {from}..{to}: {e}"))?;
+        }
+        drop(r);
+        if round == "before reopen" {
+            drop(s);
+            s = o.open(dir.path())?;
+        }
+    }
+    s.purge(log_id(1, 30_000)).await?;
+    let mut r = s.get_log_reader().await;
+    let got = r.try_get_log_entries(29_990..30_010).await?;
+    same_entries(&got, &entries(1, 30_001, 30_010))?;
+    drop(r);
+    drop(s);
+    let mut s = o.open(dir.path())?;
+    let got = s
+        .get_log_reader()
+        .await
+        .try_get_log_entries(30_000..30_002)
+        .await?;
+    same_entries(&got, &[entry(1, 30_001)])?;
+    let state = s.get_log_state().await?;
+    ensure!(
+        state.last_purged_log_id == Some(log_id(1, 30_000)) && state.last_log_id == Some(log_id(1, N)),
+        "log state after purge and reopen: {state:?}"
+    );
+    Ok(())
+}
+
+/// A reader running beside appends and a truncate always sees a contiguous run of entries
+/// starting at the first index, with terms that never go down (no mix of old and new tails).
+pub async fn reader_sees_contiguous_prefix_during_appends<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let mut s = o.open(dir.path())?;
+    let mut reader = s.get_log_reader().await;
+    let done = Arc::new(AtomicBool::new(false));
+    let checker = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut reads = 0u64;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let got = reader
+                    .try_get_log_entries(0..u64::MAX)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(first) = got.first()
+                    && first.index() != 1
+                {
+                    return Err(format!("a read started at index {}, not 1", first.index()));
+                }
+                for pair in got.windows(2) {
+                    let (a, b) = (&pair[0], &pair[1]);
+                    if b.index() != a.index() + 1 || b.log_id.leader_id.term < a.log_id.leader_id.term {
+                        return Err(format!("a read saw {a} followed by {b}"));
+                    }
+                }
+                reads += 1;
+                if finished {
+                    return Ok(reads);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut pending = Vec::new();
+    for i in 0..200u64 {
+        pending.push(append_nowait(&mut s, entries(1, i * 5 + 1, i * 5 + 6)).await?);
+        if i % 50 == 49 {
+            for rx in pending.drain(..) {
+                wait_flushed(rx).await?;
+            }
+        }
+    }
+    s.truncate_after(Some(log_id(1, 500))).await?;
+    for i in 0..100u64 {
+        pending.push(append_nowait(&mut s, entries(2, 501 + i * 3, 504 + i * 3)).await?);
+    }
+    for rx in pending {
+        wait_flushed(rx).await?;
+    }
+    done.store(true, Ordering::SeqCst);
+    let reads = checker.await.map_err(|e| format!("reader task failed: {e}"))??;
+    ensure!(reads > 0, "the reader never completed a read");
+    Ok(())
+}

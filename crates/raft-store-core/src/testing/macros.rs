@@ -1,0 +1,216 @@
+//! The macros that expand the suite into one `#[test]` per case.
+
+/// Expand the whole conformance suite for an engine into named tests.
+///
+/// The argument is an expression implementing [`EngineHarness`](crate::testing::EngineHarness),
+/// for example [`FnHarness`](crate::testing::FnHarness) around `|dir: &Path| MyEngine::open(dir)`.
+/// The tests land in modules `engine` (engine cases), `log` (store cases through
+/// [`LogStore`](crate::LogStore)), `log_under` (syncs, faults, corruption, power loss) and
+/// `openraft_suite` (openraft's own `testing::log::Suite`, case by case).
+///
+/// ```
+/// raft_store_core::conformance_suite!(raft_store_core::testing::MemHarness::new());
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_suite {
+    ($harness:expr) => {
+        fn __raft_store_harness() -> impl $crate::testing::EngineHarness {
+            $harness
+        }
+
+        fn __raft_store_stores() -> $crate::testing::EngineStores<impl $crate::testing::EngineHarness> {
+            $crate::testing::EngineStores(__raft_store_harness())
+        }
+
+        /// Engine cases.
+        mod engine {
+            $crate::__engine_tests!(
+                put_get_delete,
+                batch_applies_in_order,
+                delete_range_bounds,
+                scan_is_ordered_and_stops,
+                scan_bounds,
+                last_key_per_space,
+                spaces_are_separate,
+                reopen_keeps_durable_writes,
+                large_values_and_binary_keys,
+                scan_sees_one_state_during_writes,
+            );
+        }
+
+        /// Store cases through `LogStore`.
+        mod log {
+            $crate::__log_tests!(super::__raft_store_stores);
+        }
+
+        /// Cases that look under the store: syncs, faults, corruption, power loss.
+        mod log_under {
+            $crate::__engine_log_tests!(
+                readable_before_flush,
+                no_callback_before_sync,
+                save_vote_durable_when_it_returns,
+                group_commit_shares_syncs,
+                flipped_byte_names_the_index,
+                failed_write_reaches_callback_then_refused,
+                failed_sync_reaches_callback_then_refused,
+                no_space_left_reaches_callback,
+                power_loss_keeps_acknowledged_entries,
+            );
+        }
+
+        /// openraft's own log storage suite.
+        mod openraft_suite {
+            $crate::__openraft_tests!(super::__raft_store_stores);
+        }
+    };
+}
+
+/// Expand the store-level cases and openraft's suite for any `RaftLogStorage<TestConfig>`.
+///
+/// The argument is an expression implementing [`StoreOpener`](crate::testing::StoreOpener).
+/// Use this for a log store of your own that is not built on [`LogStore`](crate::LogStore).
+#[macro_export]
+macro_rules! log_store_suite {
+    ($opener:expr) => {
+        fn __raft_store_opener() -> impl $crate::testing::StoreOpener {
+            $opener
+        }
+
+        /// Store cases.
+        mod log {
+            $crate::__log_tests!(super::__raft_store_opener);
+        }
+
+        /// openraft's own log storage suite.
+        mod openraft_suite {
+            $crate::__openraft_tests!(super::__raft_store_opener);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_tests {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testing::check($crate::testing::engine_cases::$case(&super::__raft_store_harness()));
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_log_tests {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let stores = super::__raft_store_stores();
+                $crate::testing::check($crate::testing::run($crate::testing::engine_log_cases::$case(&stores)));
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log_tests {
+    ($opener:path) => {
+        $crate::__log_tests!(@cases $opener;
+            reopen_keeps_entries,
+            reopen_keeps_vote_and_committed,
+            purge_then_reopen,
+            readable_when_append_returns,
+            truncate_then_append_overwrites_tail,
+            append_with_gap_is_refused,
+            large_entry_round_trips,
+            hundred_thousand_entries,
+            reader_sees_contiguous_prefix_during_appends,
+        );
+    };
+    (@cases $opener:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let opener = $opener();
+                $crate::testing::check($crate::testing::run($crate::testing::log_cases::$case(&opener)));
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __openraft_tests {
+    ($opener:path) => {
+        #[test]
+        fn transfer_snapshot() {
+            $crate::testing::openraft_suite::run_transfer_snapshot($opener());
+        }
+
+        $crate::__openraft_tests!(@cases $opener;
+            last_membership_in_log_initial,
+            last_membership_in_log,
+            last_membership_in_log_multi_step,
+            get_membership_initial,
+            get_membership_from_log_and_empty_sm,
+            get_membership_from_empty_log_and_sm,
+            get_membership_from_log_le_sm_last_applied,
+            get_membership_from_log_gt_sm_last_applied_1,
+            get_membership_from_log_gt_sm_last_applied_2,
+            get_initial_state_without_init,
+            get_initial_state_membership_from_empty_log_and_sm,
+            get_initial_state_membership_from_sm_inlog_is_smaller,
+            get_initial_state_membership_from_log_insm_is_smaller,
+            get_initial_state_with_state,
+            get_initial_state_last_log_gt_sm,
+            get_initial_state_last_log_lt_sm,
+            get_initial_state_inverted_log_order,
+            get_initial_state_conflict_at_same_index,
+            get_initial_state_log_ids,
+            get_initial_state_re_apply_committed,
+            save_vote,
+            get_log_entries,
+            limited_get_log_entries,
+            leader_bounded_stream,
+            entries_stream,
+            try_get_log_entry,
+            log_reader_reads_new_entries,
+            initial_logs,
+            get_log_state,
+            get_log_id,
+            last_id_in_log,
+            last_applied_state,
+            purge_logs_upto_0,
+            purge_logs_upto_5,
+            purge_logs_upto_20,
+            delete_logs_after_11,
+            delete_logs_after_5,
+            delete_logs_after_0,
+            delete_logs_after_none,
+            append_to_log,
+            snapshot_meta,
+            snapshot_meta_optional,
+            apply_single,
+            apply_multiple,
+        );
+    };
+    (@cases $opener:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                fn go<O: $crate::testing::StoreOpener>(opener: O) {
+                    $crate::testing::openraft_suite::run_case(
+                        opener,
+                        $crate::testing::openraft_suite::SuiteOf::<O>::$case,
+                    );
+                }
+                go($opener());
+            }
+        )*
+    };
+}

@@ -1,0 +1,78 @@
+//! The conformance suite (feature `testing`): run it against your own engine or log store.
+//!
+//! Two layers:
+//! - **engine cases** ([`engine_cases`]) for anything that implements [`Engine`](crate::Engine);
+//! - **log cases** for openraft `RaftLogStorage` implementations: openraft's own
+//!   `testing::log::Suite` case by case ([`openraft_suite`]), our [`log_cases`] for any store
+//!   that can be opened and reopened at a path, and [`engine_log_cases`], which run a
+//!   [`LogStore`](crate::LogStore) over the [`FaultEngine`] wrapper to check syncs, faults,
+//!   corruption and power loss.
+//!
+//! The [`conformance_suite!`](crate::conformance_suite) macro expands every case into its own
+//! `#[test]`, so a failure names its case and `cargo test reopen` runs only the reopen cases. For
+//! an adapter, `tests/conformance.rs` is:
+//!
+//! ```
+//! use raft_store_core::testing::FnHarness;
+//!
+//! // Any `Fn(&Path) -> Result<impl Engine, EngineError>`; here the in-memory engine.
+//! raft_store_core::conformance_suite!(FnHarness(|_dir: &std::path::Path| {
+//!     Ok::<_, raft_store_core::EngineError>(raft_store_core::MemEngine::new())
+//! }));
+//! # fn main() {}
+//! ```
+//!
+//! (An engine that forgets everything on reopen, like this one, fails the reopen cases: use
+//! [`MemHarness`] for the in-memory engine, as the crate's own tests do.)
+//!
+//! A store of your own (not built on `LogStore`) runs the store-level cases with
+//! [`log_store_suite!`](crate::log_store_suite).
+//!
+//! Cases return [`CaseResult`] instead of panicking, so the suite's own negative tests can assert
+//! that a deliberately broken store fails them.
+
+pub mod engine_cases;
+pub mod engine_log_cases;
+mod fault;
+mod harness;
+pub mod log_cases;
+mod macros;
+pub mod openraft_suite;
+mod sm;
+mod util;
+
+pub use fault::Fault;
+pub use fault::FaultEngine;
+pub use fault::Faults;
+pub use harness::EngineHarness;
+pub use harness::EngineStores;
+pub use harness::FnHarness;
+pub use harness::MemHarness;
+pub use harness::StoreOpener;
+pub use sm::MemStateMachine;
+pub use util::*;
+
+openraft::declare_raft_types!(
+    /// The type config every case runs with. Stores generic over the type config (like
+    /// [`LogStore`](crate::LogStore)) are instantiated with it.
+    pub TestConfig:
+        D = String,
+        R = String,
+);
+
+/// What a case returns: `Err` says which check failed and why.
+pub type CaseResult = Result<(), CaseError>;
+
+/// A failed check of a case.
+pub type CaseError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Fail the case with a message unless `cond` holds.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+).into());
+        }
+    };
+}
