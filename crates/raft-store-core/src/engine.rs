@@ -7,7 +7,7 @@ use crate::error::EngineError;
 
 /// A named keyspace of an engine.
 ///
-/// Every engine creates all of them on open (a redb table, an LMDB named database, a RocksDB
+/// Every engine creates all of them on open (a redb table, an LMDB named database, a `RocksDB`
 /// column family, a sled tree per space), so the on-disk layout is the same on every backend and
 /// the state machine's spaces exist before it is first used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,6 +157,9 @@ impl Batch {
     }
 }
 
+/// The visitor of [`Engine::scan`]: called with each key and value; `Break` stops the scan.
+pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// A range of keys for [`Engine::scan`].
 #[derive(Debug, Clone, Copy)]
 pub struct KeyRange<'a> {
@@ -186,6 +189,16 @@ impl<'a> KeyRange<'a> {
         Self {
             start: Bound::Included(start),
             end: Bound::Unbounded,
+        }
+    }
+
+    /// Whether the bounds admit no key at all (start above end, or equal with one side
+    /// excluded). `BTreeMap::range` panics on such bounds, so engines check this first.
+    pub fn is_empty(&self) -> bool {
+        match (self.start, self.end) {
+            (Bound::Included(s), Bound::Included(e)) => s > e,
+            (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => s >= e,
+            _ => false,
         }
     }
 
@@ -227,12 +240,7 @@ pub trait Engine: Send + Sync + 'static {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
 
     /// Visit keys of `range` in ascending order until the visitor returns `Break`.
-    fn scan(
-        &self,
-        space: Space,
-        range: KeyRange<'_>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), EngineError>;
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError>;
 
     /// The greatest key of the keyspace.
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError>;
@@ -248,12 +256,7 @@ impl<E: Engine> Engine for std::sync::Arc<E> {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         (**self).get(space, key)
     }
-    fn scan(
-        &self,
-        space: Space,
-        range: KeyRange<'_>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), EngineError> {
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
         (**self).scan(space, range, visit)
     }
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {

@@ -17,6 +17,30 @@
 //! # }
 //! ```
 //!
+//! Handing a store to openraft, for any network and state machine of yours:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use openraft::network::{NetSnapshot, RaftNetworkFactory};
+//! use openraft::storage::RaftStateMachine;
+//! use openraft::{Config, Raft};
+//! use raft_store_core::{LogStore, MemEngine};
+//!
+//! openraft::declare_raft_types!(pub TypeConfig: D = String, R = String);
+//!
+//! async fn start<N, SM>(network: N, state_machine: SM) -> Result<Raft<TypeConfig, SM>, Box<dyn std::error::Error>>
+//! where
+//!     N: RaftNetworkFactory<TypeConfig>,
+//!     N::Network: NetSnapshot<TypeConfig, SnapshotData = SM::SnapshotData>,
+//!     SM: RaftStateMachine<TypeConfig>,
+//! {
+//!     let log_store: LogStore<TypeConfig, MemEngine> = LogStore::open(MemEngine::new())?;
+//!     let config = Arc::new(Config::default().validate()?);
+//!     Ok(Raft::new(1, config, network, log_store, state_machine).await?)
+//! }
+//! ```
+//!
 //! - [`Engine`]: what an adapter implements: keyspaces, atomic batches, a durability point.
 //! - [`LogStore`]: openraft's `RaftLogStorage` + `RaftLogReader` with group commit.
 //! - [`codec`]: the value envelope (version, CRC32C, payload) and the [`Codec`]s.
@@ -26,6 +50,7 @@
 //! [openraft]: https://docs.rs/openraft
 
 pub mod codec;
+pub mod dir;
 pub mod engine;
 pub mod error;
 pub mod format;
@@ -37,6 +62,7 @@ pub mod testing;
 pub use codec::Bincode;
 pub use codec::Codec;
 pub use codec::Postcard;
+pub use dir::StoreDir;
 pub use engine::Batch;
 pub use engine::Durability;
 pub use engine::Engine;

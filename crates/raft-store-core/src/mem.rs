@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::RwLock;
 
@@ -12,6 +11,7 @@ use crate::engine::Engine;
 use crate::engine::KeyRange;
 use crate::engine::Op;
 use crate::engine::Space;
+use crate::engine::Visitor;
 use crate::error::EngineError;
 
 type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -146,18 +146,11 @@ impl Engine for MemEngine {
         Ok(self.read_state().current.tree(space).get(key).cloned())
     }
 
-    fn scan(
-        &self,
-        space: Space,
-        range: KeyRange<'_>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), EngineError> {
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
         let state = self.read_state();
         let tree = state.current.tree(space);
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (range.start, range.end);
-        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) = bounds
-            && s > e
-        {
+        if range.is_empty() {
             return Ok(());
         }
         for (k, v) in tree.range::<[u8], _>(bounds) {

@@ -1,4 +1,5 @@
 use super::*;
+use std::ops::ControlFlow;
 
 fn put(engine: &MemEngine, key: u8, durability: Durability) {
     let mut batch = Batch::new();

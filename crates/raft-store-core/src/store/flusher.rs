@@ -123,7 +123,12 @@ where
         return stop;
     }
     let result = {
-        let _exclusive = deletes.then(|| shared.deleting.write().unwrap_or_else(|e| e.into_inner()));
+        let _exclusive = deletes.then(|| {
+            shared
+                .deleting
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         shared
             .engine
             .write(&batch, Durability::Durable)

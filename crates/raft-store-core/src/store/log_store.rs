@@ -279,12 +279,11 @@ where
         while view.pending.back().is_some_and(|p| p.index >= first_gone) {
             view.pending.pop_back();
         }
-        view.last_log_id = match after {
-            Some(after) => Some(after),
-            None => {
-                view.log_start = view.after_purged();
-                view.last_purged.clone()
-            }
+        view.last_log_id = if let Some(after) = after {
+            Some(after)
+        } else {
+            view.log_start = view.after_purged();
+            view.last_purged.clone()
         };
         let mut batch = Batch::new();
         batch.delete_range(Space::Log, log_key(first_gone), None);

@@ -160,13 +160,18 @@ pub fn scan_is_ordered_and_stops<H: EngineHarness>(h: &H) -> CaseResult {
     Ok(())
 }
 
+/// A scan range and the keys it must return.
+type BoundsCase<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>, Vec<u64>);
+
 /// Included, excluded and unbounded scan bounds, and empty ranges.
 pub fn scan_bounds<H: EngineHarness>(h: &H) -> CaseResult {
     let dir = tempdir();
     let e = h.open(dir.path())?;
     fill(&e, Space::Log, 10)?;
     let (k3, k6) = (be(3), be(6));
-    let cases: [(Bound<&[u8]>, Bound<&[u8]>, Vec<u64>); 6] = [
+    let cases: [BoundsCase<'_>; 8] = [
+        (Bound::Excluded(&k3), Bound::Excluded(&k3), vec![]),
+        (Bound::Included(&k3), Bound::Included(&k3), vec![3]),
         (Bound::Included(&k3), Bound::Excluded(&k6), vec![3, 4, 5]),
         (Bound::Excluded(&k3), Bound::Included(&k6), vec![4, 5, 6]),
         (Bound::Unbounded, Bound::Excluded(&k3), vec![0, 1, 2]),

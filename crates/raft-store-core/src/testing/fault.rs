@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::engine::KeyRange;
 use crate::engine::Op;
 use crate::engine::Space;
+use crate::engine::Visitor;
 use crate::error::EngineError;
 
 /// Which error an injected failure reports.
@@ -299,12 +300,7 @@ impl<E: Engine> Engine for FaultEngine<E> {
         self.inner.get(space, key)
     }
 
-    fn scan(
-        &self,
-        space: Space,
-        range: KeyRange<'_>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), EngineError> {
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
         self.inner.scan(space, range, visit)
     }
 

@@ -1,0 +1,145 @@
+//! [`StoreDir`]: the checks and the lock every adapter does before opening its engine.
+//!
+//! A store is a directory. Before an engine touches it, [`StoreDir::open`]:
+//! - refuses a path that is a file, and names a permission problem as one;
+//! - reads the marker file `RAFT_STORE` naming the backend that created the store, and refuses
+//!   a store of another backend; a non-empty directory without a marker is refused too, so a
+//!   typo in a path never turns someone's files into a store;
+//! - takes an exclusive advisory lock on `RAFT_STORE.lock`, held until the [`StoreDir`] is
+//!   dropped, so a second open of the same store fails in this process and in any other.
+
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::io;
+use std::io::Write;
+use std::path::Path;
+use std::path::PathBuf;
+
+use crate::error::EngineError;
+
+/// The marker file's name.
+pub const MARKER: &str = "RAFT_STORE";
+/// The lock file's name.
+pub const LOCK: &str = "RAFT_STORE.lock";
+
+/// An open, locked store directory. Keep it alive as long as the engine is open.
+#[derive(Debug)]
+pub struct StoreDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl StoreDir {
+    /// Check, create (if missing) and lock the store directory `path` for `backend`.
+    pub fn open(backend: &'static str, path: &Path) -> Result<Self, EngineError> {
+        let io_err = |what: &str, e: io::Error| -> EngineError {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                EngineError::PermissionDenied {
+                    backend,
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            } else {
+                EngineError::io(backend, format!("{what} {}", path.display()), e)
+            }
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(EngineError::NotADirectory {
+                    backend,
+                    path: path.to_path_buf(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(path).map_err(|e| io_err("creating the store directory", e))?;
+            }
+            Err(e) => return Err(io_err("reading the metadata of", e)),
+        }
+
+        let marker = path.join(MARKER);
+        match std::fs::read_to_string(&marker) {
+            Ok(text) => {
+                let found = parse_marker(&text).ok_or_else(|| EngineError::NotAStore {
+                    backend,
+                    path: marker.clone(),
+                    detail: "the marker file is not a raft-store marker".into(),
+                })?;
+                if found != backend {
+                    return Err(EngineError::ForeignStore {
+                        backend,
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut entries = std::fs::read_dir(path).map_err(|e| io_err("listing", e))?;
+                if let Some(other) = entries.find_map(Result::ok) {
+                    let name = other.file_name();
+                    if name != LOCK {
+                        return Err(EngineError::NotAStore {
+                            backend,
+                            path: path.to_path_buf(),
+                            detail: format!(
+                                "the directory is not empty ({} is there) and holds no {MARKER} marker",
+                                name.to_string_lossy()
+                            ),
+                        });
+                    }
+                }
+                write_marker(path, backend).map_err(|e| io_err("writing the marker in", e))?;
+            }
+            Err(e) => return Err(io_err("reading the marker in", e)),
+        }
+
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join(LOCK))
+            .map_err(|e| io_err("opening the lock file in", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EngineError::Locked {
+                    backend,
+                    path: path.to_path_buf(),
+                    detail: format!("{LOCK} is locked"),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", e)),
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn parse_marker(text: &str) -> Option<String> {
+    let backend = text.strip_prefix("raft-store backend=")?.trim_end();
+    (!backend.is_empty()
+        && backend
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then(|| backend.to_string())
+}
+
+/// Write the marker durably: temporary file, fsync, rename, fsync of the directory.
+fn write_marker(dir: &Path, backend: &str) -> io::Result<()> {
+    let tmp = dir.join(format!("{MARKER}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(format!("raft-store backend={backend}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(MARKER))?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! How to run the conformance suite against an engine of your own: a complete engine in one
+//! file, an append-only file of batches replayed into ordered maps on open, checked by every
+//! case of the suite at the bottom of this file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::io::Write;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use raft_store_core::Batch;
+use raft_store_core::Durability;
+use raft_store_core::Engine;
+use raft_store_core::EngineError;
+use raft_store_core::KeyRange;
+use raft_store_core::Op;
+use raft_store_core::Space;
+use raft_store_core::StoreDir;
+use raft_store_core::engine::Visitor;
+
+const BACKEND: &str = "batchfile";
+
+struct State {
+    maps: [BTreeMap<Vec<u8>, Vec<u8>>; 4],
+    file: File,
+    /// Encoded buffered batches, written with the next durable write.
+    unsynced: Vec<u8>,
+}
+
+/// Every batch is one record `[len u32 BE][crc32c u32 BE][ops]` appended to `batches.log`.
+pub struct BatchFileEngine {
+    state: Mutex<State>,
+    _dir: StoreDir,
+}
+
+fn io(context: &str, e: std::io::Error) -> EngineError {
+    EngineError::io(BACKEND, context, e)
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn encode(batch: &Batch) -> Vec<u8> {
+    let mut ops = Vec::new();
+    for op in batch.ops() {
+        match op {
+            Op::Put { space, key, value } => {
+                ops.extend([0, *space as u8]);
+                put_bytes(&mut ops, key);
+                put_bytes(&mut ops, value);
+            }
+            Op::Delete { space, key } => {
+                ops.extend([1, *space as u8]);
+                put_bytes(&mut ops, key);
+            }
+            Op::DeleteRange { space, start, end } => {
+                ops.extend([2, *space as u8]);
+                put_bytes(&mut ops, start);
+                ops.push(u8::from(end.is_some()));
+                put_bytes(&mut ops, end.as_deref().unwrap_or_default());
+            }
+        }
+    }
+    let mut record = Vec::with_capacity(ops.len() + 8);
+    record.extend_from_slice(&(ops.len() as u32).to_be_bytes());
+    record.extend_from_slice(&crc32c::crc32c(&ops).to_be_bytes());
+    record.extend_from_slice(&ops);
+    record
+}
+
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = buf.split_at_checked(n)?;
+    *buf = rest;
+    Some(head)
+}
+
+fn take_bytes(buf: &mut &[u8]) -> Option<Vec<u8>> {
+    let len = u32::from_be_bytes(take(buf, 4)?.try_into().ok()?) as usize;
+    Some(take(buf, len)?.to_vec())
+}
+
+fn decode(mut ops: &[u8]) -> Option<Batch> {
+    let spaces = Space::ALL;
+    let mut batch = Batch::new();
+    while !ops.is_empty() {
+        let [tag, space] = take(&mut ops, 2)? else {
+            return None;
+        };
+        let space = *spaces.get(usize::from(*space))?;
+        match tag {
+            0 => batch.put(space, take_bytes(&mut ops)?, take_bytes(&mut ops)?),
+            1 => batch.delete(space, take_bytes(&mut ops)?),
+            2 => {
+                let start = take_bytes(&mut ops)?;
+                let bounded = take(&mut ops, 1)? == [1];
+                let end = take_bytes(&mut ops)?;
+                batch.delete_range(space, start, bounded.then_some(end));
+            }
+            _ => return None,
+        }
+    }
+    Some(batch)
+}
+
+fn apply(maps: &mut [BTreeMap<Vec<u8>, Vec<u8>>; 4], batch: &Batch) {
+    for op in batch.ops() {
+        let map = &mut maps[op.space() as usize];
+        match op {
+            Op::Put { key, value, .. } => {
+                map.insert(key.clone(), value.clone());
+            }
+            Op::Delete { key, .. } => {
+                map.remove(key);
+            }
+            Op::DeleteRange { start, end, .. } => {
+                let end = end
+                    .as_ref()
+                    .map_or(Bound::Unbounded, |e| Bound::Excluded(e.clone()));
+                if matches!(&end, Bound::Excluded(e) if e <= start) {
+                    continue;
+                }
+                let doomed: Vec<_> = map
+                    .range((Bound::Included(start.clone()), end))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in doomed {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+impl BatchFileEngine {
+    /// Open the store in `dir`, replaying every complete record; a torn last record (a crash
+    /// in the middle of an append) is cut off, since it was never acknowledged.
+    pub fn open(dir: &Path) -> Result<Self, EngineError> {
+        let store_dir = StoreDir::open(BACKEND, dir)?;
+        let path = dir.join("batches.log");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io("opening", e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| io("reading", e))?;
+        let mut maps: [BTreeMap<Vec<u8>, Vec<u8>>; 4] = Default::default();
+        let mut rest = &bytes[..];
+        let mut good = 0usize;
+        while let Some(header) = take(&mut rest, 8) {
+            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+            let Some(ops) = take(&mut rest, len).filter(|ops| crc32c::crc32c(ops) == crc) else {
+                break;
+            };
+            let batch = decode(ops).ok_or_else(|| EngineError::NotAStore {
+                backend: BACKEND,
+                path: path.clone(),
+                detail: format!("record at byte {good} has a valid checksum but cannot be decoded"),
+            })?;
+            apply(&mut maps, &batch);
+            good += 8 + len;
+        }
+        file.set_len(good as u64)
+            .map_err(|e| io("cutting a torn tail", e))?;
+        Ok(Self {
+            state: Mutex::new(State {
+                maps,
+                file,
+                unsynced: Vec::new(),
+            }),
+            _dir: store_dir,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn visit_all<'a>(
+    entries: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)>,
+    visit: &mut Visitor<'_>,
+) -> Result<(), EngineError> {
+    for (k, v) in entries {
+        if visit(k, v).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl Engine for BatchFileEngine {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn write(&self, batch: &Batch, durability: Durability) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.unsynced.extend(encode(batch));
+        if durability == Durability::Durable {
+            let pending = std::mem::take(&mut state.unsynced);
+            state.file.write_all(&pending).map_err(|e| io("appending", e))?;
+            state.file.sync_data().map_err(|e| io("syncing", e))?;
+        }
+        apply(&mut state.maps, batch);
+        Ok(())
+    }
+
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.lock().maps[space as usize].get(key).cloned())
+    }
+
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
+        let state = self.lock();
+        let map = &state.maps[space as usize];
+        if range.is_empty() {
+            return Ok(()); // BTreeMap::range panics on an inverted range; it is simply empty.
+        }
+        visit_all(map.range::<[u8], _>((range.start, range.end)), visit)
+    }
+
+    fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.lock().maps[space as usize]
+            .last_key_value()
+            .map(|(k, _)| k.clone()))
+    }
+}
+
+// The whole suite: engine cases, store cases, faults, power loss and openraft's own suite.
+raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(BatchFileEngine::open));

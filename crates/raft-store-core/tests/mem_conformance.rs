@@ -1,3 +1,0 @@
-//! The whole conformance suite against the in-memory reference engine.
-
-raft_store_core::conformance_suite!(raft_store_core::testing::MemHarness::new());
