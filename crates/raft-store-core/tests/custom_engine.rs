@@ -186,18 +186,6 @@ impl BatchFileEngine {
     }
 }
 
-fn visit_all<'a>(
-    entries: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)>,
-    visit: &mut Visitor<'_>,
-) -> Result<(), EngineError> {
-    for (k, v) in entries {
-        if visit(k, v).is_break() {
-            break;
-        }
-    }
-    Ok(())
-}
-
 impl Engine for BatchFileEngine {
     fn backend(&self) -> &'static str {
         BACKEND
@@ -225,7 +213,12 @@ impl Engine for BatchFileEngine {
         if range.is_empty() {
             return Ok(()); // BTreeMap::range panics on an inverted range; it is simply empty.
         }
-        visit_all(map.range::<[u8], _>((range.start, range.end)), visit)
+        for (k, v) in map.range::<[u8], _>((range.start, range.end)) {
+            if visit(k, v).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {

@@ -76,7 +76,7 @@ impl Engine for Broken {
                 (_, Op::Put { space, key, value }) => out.put(*space, key.clone(), value.clone()),
                 (_, Op::Delete { space, key }) => out.delete(*space, key.clone()),
                 (_, Op::DeleteRange { space, start, end }) => {
-                    out.delete_range(*space, start.clone(), end.clone())
+                    out.delete_range(*space, start.clone(), end.clone());
                 }
             }
         }

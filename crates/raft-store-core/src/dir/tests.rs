@@ -59,3 +59,17 @@ fn second_open_is_locked_until_the_first_is_dropped() {
     drop(first);
     StoreDir::open("redb", tmp.path()).unwrap();
 }
+
+#[cfg(feature = "testing")]
+#[test]
+fn an_unwritable_directory_is_a_permission_error() {
+    let locked = crate::testing::UnwritableDir::new();
+    for path in [locked.path().to_path_buf(), locked.path().join("inner")] {
+        let err = StoreDir::open("redb", &path).unwrap_err();
+        assert!(
+            matches!(err, EngineError::PermissionDenied { .. }),
+            "{}: {err}",
+            path.display()
+        );
+    }
+}

@@ -133,3 +133,68 @@ pub fn tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("temporary directory for a case")
 }
+
+/// A directory this process may not write to, for the "directory without permission" cases;
+/// the permission comes back on drop.
+///
+/// An unprivileged process gets mode `000`. Root ignores modes, so as root the directory is made
+/// immutable with `chattr +i` (which needs a filesystem like ext4, xfs or btrfs).
+pub struct UnwritableDir {
+    dir: tempfile::TempDir,
+    immutable: bool,
+}
+
+impl UnwritableDir {
+    /// Make one.
+    pub fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempdir();
+        let root = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Uid:"))
+                    .map(|l| l.split_whitespace().nth(2) == Some("0"))
+            })
+            .unwrap_or(false);
+        if root {
+            let status = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir.path())
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "as root, `chattr +i` must work on the temp directory to test permission errors"
+            );
+        } else {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o000))
+                .expect("chmod 000 on a temporary directory");
+        }
+        Self { dir, immutable: root }
+    }
+
+    /// The directory itself (exists, not writable).
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Default for UnwritableDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for UnwritableDir {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(self.dir.path())
+                .status();
+        } else {
+            let _ = std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o700));
+        }
+    }
+}

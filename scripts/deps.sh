@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages the workspace needs, only when they are missing.
+set -euo pipefail
+
+need=()
+# chattr (e2fsprogs) makes a directory unwritable even for root, for the permission tests.
+command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing missing system packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
