@@ -214,3 +214,50 @@ macro_rules! __openraft_tests {
         )*
     };
 }
+
+/// Expand the bad-input cases for an engine that keeps its store in a directory on disk: a path
+/// that is a file, a directory without permission, a store opened twice in one process or held
+/// by another process, a directory of another backend or of other files, a format record of
+/// another backend or of a newer version. The tests land in module `bad_input`.
+#[macro_export]
+macro_rules! bad_input_suite {
+    ($harness:expr) => {
+        fn __raft_store_disk_harness() -> impl $crate::testing::EngineHarness {
+            $harness
+        }
+
+        /// Bad input: each case needs a clear error and loses nothing.
+        mod bad_input {
+            $crate::__bad_input_tests!(
+                path_is_a_file,
+                directory_without_permission,
+                opened_twice_in_one_process,
+                directory_of_another_backend,
+                directory_of_other_files,
+                format_record_of_another_backend,
+                newer_format_version,
+            );
+
+            #[test]
+            fn locked_by_another_process() {
+                $crate::testing::check($crate::testing::bad_input::locked_by_another_process(
+                    &super::__raft_store_disk_harness(),
+                    "bad_input::locked_by_another_process",
+                ));
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __bad_input_tests {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testing::check($crate::testing::bad_input::$case(&super::__raft_store_disk_harness()));
+            }
+        )*
+    };
+}

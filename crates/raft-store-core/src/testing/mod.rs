@@ -31,6 +31,7 @@
 //! Cases return [`CaseResult`] instead of panicking, so the suite's own negative tests can assert
 //! that a deliberately broken store fails them.
 
+pub mod bad_input;
 pub mod engine_cases;
 pub mod engine_log_cases;
 mod fault;
