@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 use std::time::Instant;
 
+use openraft::RaftLogReader;
 use openraft::entry::RaftEntry;
 use openraft::storage::IOFlushed;
 use openraft::storage::RaftLogStorage;
@@ -41,13 +42,55 @@ pub trait Target {
     fn append_pipelined(&mut self, n: u64, size: usize) -> io::Result<()>;
 }
 
-/// An entry with `size` payload bytes.
-pub fn entry(index: u64, size: usize) -> EntryOf<BenchConfig> {
-    let log_id = LogIdOf::<BenchConfig>::new(
+/// What a raft log store target can do beyond appending (the floor cannot).
+pub trait LogTarget: Target {
+    /// Read entries `from..to`; returns how many were read.
+    fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize>;
+
+    /// Remove every entry after `index`.
+    fn truncate_after(&mut self, index: u64) -> io::Result<()>;
+
+    /// Remove every entry up to and including `index`, and wait until that is durable.
+    fn purge(&mut self, index: u64) -> io::Result<()>;
+
+    /// Index of the last appended entry (0: none).
+    fn last_index(&self) -> u64;
+
+    /// Append `n` entries of `size` bytes in batches of 1,000, pipelined, waiting for the last.
+    fn fill(&mut self, n: u64, size: usize) -> io::Result<()>;
+}
+
+/// The log id of `index` (term 1, node 0).
+pub fn log_id(index: u64) -> LogIdOf<BenchConfig> {
+    LogIdOf::<BenchConfig>::new(
         openraft::impls::leader_id_adv::LeaderId { term: 1, node_id: 0 },
         index,
-    );
-    EntryOf::<BenchConfig>::new_normal(log_id, "x".repeat(size))
+    )
+}
+
+/// An entry with `size` payload bytes.
+pub fn entry(index: u64, size: usize) -> EntryOf<BenchConfig> {
+    EntryOf::<BenchConfig>::new_normal(log_id(index), "x".repeat(size))
+}
+
+/// Constructors of every store target, by name, each opening a fresh store in a directory.
+pub type Opener = fn(&Path) -> io::Result<Box<dyn LogTarget>>;
+
+/// Every backend compiled into the benchmarks, through `LogStore`.
+pub fn backends() -> Vec<(&'static str, Opener)> {
+    vec![
+        ("redb", |dir| {
+            let engine = raft_store_redb::RedbEngine::open(dir, &raft_store_redb::RedbOptions::default())
+                .map_err(|e| io::Error::new(e.kind(), e))?;
+            Ok(Box::new(StoreTarget::new("redb", engine)?))
+        }),
+        ("mem", |_dir| {
+            Ok(Box::new(StoreTarget::new(
+                "mem",
+                raft_store_core::MemEngine::new(),
+            )?))
+        }),
+    ]
 }
 
 /// A [`LogStore`] over an engine, driven from a current-thread runtime.
@@ -99,6 +142,58 @@ impl<E: Engine> Target for StoreTarget<E> {
                 let (tx, rx) = BenchConfig::oneshot();
                 store.append([entry(i, size)], IOFlushed::signal(tx)).await?;
                 last = Some(rx);
+            }
+            match last {
+                Some(rx) => rx.await.map_err(|_| io::Error::other("flush callback dropped"))?,
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+impl<E: Engine> LogTarget for StoreTarget<E> {
+    fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize> {
+        let store = &mut self.store;
+        self.rt
+            .block_on(async { Ok(store.try_get_log_entries(from..to).await?.len()) })
+    }
+
+    fn truncate_after(&mut self, index: u64) -> io::Result<()> {
+        let store = &mut self.store;
+        self.next = index + 1;
+        self.rt.block_on(async {
+            store.truncate_after(Some(log_id(index))).await?;
+            Ok(store.flush().await?)
+        })
+    }
+
+    fn purge(&mut self, index: u64) -> io::Result<()> {
+        let store = &mut self.store;
+        self.rt.block_on(async {
+            store.purge(log_id(index)).await?;
+            Ok(store.flush().await?)
+        })
+    }
+
+    fn last_index(&self) -> u64 {
+        self.next - 1
+    }
+
+    fn fill(&mut self, n: u64, size: usize) -> io::Result<()> {
+        let first = self.next;
+        self.next += n;
+        let store = &mut self.store;
+        self.rt.block_on(async {
+            let mut last = None;
+            let mut i = first;
+            while i < first + n {
+                let end = (i + 1000).min(first + n);
+                let (tx, rx) = BenchConfig::oneshot();
+                store
+                    .append((i..end).map(|j| entry(j, size)), IOFlushed::signal(tx))
+                    .await?;
+                last = Some(rx);
+                i = end;
             }
             match last {
                 Some(rx) => rx.await.map_err(|_| io::Error::other("flush callback dropped"))?,

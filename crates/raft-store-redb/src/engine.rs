@@ -49,6 +49,7 @@ const fn table(space: Space) -> Table {
 /// an error, so damaged data never takes the process down.
 pub struct RedbEngine {
     db: redb::Database,
+    options: RedbOptions,
     _dir: StoreDir,
 }
 
@@ -78,7 +79,11 @@ impl RedbEngine {
         let store_dir = StoreDir::open(BACKEND, dir)?;
         let file = dir.join(FILE_NAME);
         let db = guard("opening the database", || open_db(&file, options))?;
-        let engine = Self { db, _dir: store_dir };
+        let engine = Self {
+            db,
+            options: *options,
+            _dir: store_dir,
+        };
         // Create every table up front so reads of an empty keyspace find a table.
         engine.write(&Batch::new(), Durability::Durable)?;
         Ok(engine)
@@ -137,7 +142,8 @@ impl Engine for RedbEngine {
                 Durability::Buffered => redb::Durability::None,
             })
             .map_err(ctx("setting durability"))?;
-            txn.set_quick_repair(false);
+            txn.set_quick_repair(self.options.quick_repair);
+            txn.set_two_phase_commit(self.options.two_phase_commit);
             {
                 let mut tables = Vec::with_capacity(Space::ALL.len());
                 for space in Space::ALL {

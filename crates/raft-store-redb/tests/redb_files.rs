@@ -13,12 +13,19 @@ use raft_store_redb::RedbOptions;
 fn a_file_that_is_not_a_redb_database_is_refused_and_kept() {
     let tmp = tempfile::tempdir().unwrap();
     drop(StoreDir::open("redb", tmp.path()).unwrap());
-    let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let file = tmp.path().join(FILE_NAME);
     std::fs::write(&file, &garbage).unwrap();
-    let err = RedbEngine::open(tmp.path(), &RedbOptions::default()).err().expect("opened garbage as redb");
+    let err = RedbEngine::open(tmp.path(), &RedbOptions::default())
+        .err()
+        .expect("opened garbage as redb");
     assert!(
-        matches!(err, EngineError::NotAStore { .. } | EngineError::Backend { .. } | EngineError::Io { .. }),
+        matches!(
+            err,
+            EngineError::NotAStore { .. } | EngineError::Backend { .. } | EngineError::Io { .. }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("redb"), "{err}");
@@ -30,7 +37,9 @@ fn a_truncated_database_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     run(async {
         let mut store = raft_store_redb::open::<TestConfig>(tmp.path(), RedbOptions::default()).unwrap();
-        raft_store_core::testing::append(&mut store, entries(1, 1, 200)).await.unwrap();
+        raft_store_core::testing::append(&mut store, entries(1, 1, 200))
+            .await
+            .unwrap();
     });
     let file = tmp.path().join(FILE_NAME);
     let len = std::fs::metadata(&file).unwrap().len();
@@ -38,7 +47,9 @@ fn a_truncated_database_is_an_error_not_a_panic() {
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         f.set_len(cut).unwrap();
         drop(f);
-        let result = std::panic::catch_unwind(|| raft_store_redb::open::<TestConfig>(tmp.path(), RedbOptions::default()));
+        let result = std::panic::catch_unwind(|| {
+            raft_store_redb::open::<TestConfig>(tmp.path(), RedbOptions::default())
+        });
         let opened = result.unwrap_or_else(|_| panic!("opening a database cut to {cut} bytes panicked"));
         assert!(opened.is_err(), "a database cut to {cut} bytes opened");
     }
