@@ -23,7 +23,7 @@ fn purge_then_append(c: &mut Criterion) {
         let last = purged.last_index();
         purged.purge(last).expect("purge 100,000 entries");
         group.bench_function("after_purge_100k", |b| {
-            b.iter(|| purged.append(1, 256).expect("append"))
+            b.iter(|| purged.append(1, 256).expect("append"));
         });
         group.finish();
     }
