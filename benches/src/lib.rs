@@ -3,6 +3,7 @@
 //!
 //! Every timed append is durable when it returns, on every target.
 
+#![forbid(unsafe_code)]
 // Statistics over sample counts: the counts are far below 2^52, so float casts are exact enough.
 #![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
 

@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p raft-store-bench --bin report -- --quick [--out DIR]`
 
+#![forbid(unsafe_code)]
 // Statistics over sample counts: the counts are far below 2^52, so float casts are exact enough.
 #![allow(clippy::cast_precision_loss)]
 

@@ -49,6 +49,8 @@
 //!
 //! [openraft]: https://docs.rs/openraft
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod dir;
 pub mod engine;

@@ -31,6 +31,8 @@
 //! [openraft]: https://docs.rs/openraft
 //! [redb]: https://docs.rs/redb
 
+#![forbid(unsafe_code)]
+
 mod engine;
 mod error;
 mod options;

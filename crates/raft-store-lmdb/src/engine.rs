@@ -1,0 +1,303 @@
+//! [`LmdbEngine`]: one LMDB environment, one named database per keyspace.
+
+#![forbid(unsafe_code)]
+
+use std::ops::Bound;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::sync::RwLockReadGuard;
+
+use heed::Database;
+use heed::Env;
+use heed::PutFlags;
+use heed::RwTxn;
+use heed::WithoutTls;
+use heed::types::Bytes;
+use raft_store_core::Batch;
+use raft_store_core::Durability;
+use raft_store_core::Engine;
+use raft_store_core::EngineError;
+use raft_store_core::KeyRange;
+use raft_store_core::Op;
+use raft_store_core::Space;
+use raft_store_core::StoreDir;
+use raft_store_core::engine::Visitor;
+
+use crate::env::open_env;
+use crate::error::ctx;
+use crate::error::from_heed;
+use crate::error::is_map_full;
+use crate::options::LmdbOptions;
+
+/// The backend name stored in the format record and the directory marker.
+pub const BACKEND: &str = "lmdb";
+
+type Db = Database<'static, Bytes, Bytes>;
+
+struct Open {
+    env: Env<WithoutTls>,
+    dbs: [Db; 4],
+    map_size: usize,
+}
+
+/// A raft-store [`Engine`] over an LMDB environment (through heed).
+///
+/// Layout: the store directory holds the raft-store marker and lock and LMDB's `data.mdb` and
+/// `lock.mdb`, with one named database per [`Space`] (`log`, `meta`, `sm_data`, `sm_meta`).
+///
+/// Each [`Engine::write`] is one LMDB write transaction, durable on commit: LMDB is opened
+/// without `NO_SYNC`, `NO_META_SYNC` or `WRITE_MAP`, modes in which a power loss may corrupt the
+/// file. Syncs are grouped above, in the core's flusher, instead. A buffered write is therefore
+/// durable too (stronger than asked). Log entries that extend the log are written with
+/// `MDB_APPEND` (see [`LmdbOptions::append_mode`]). A write that finds the map full grows the
+/// map and is retried (see [`LmdbOptions`]).
+///
+/// LMDB keeps no checksums of its pages: damage to `data.mdb` is caught by the core's value
+/// checksums where it hits a value, but damage to LMDB's own page structure may make reads fail
+/// or, in the worst case, crash the process. Keep the store on a local file system and let no
+/// other program write its files.
+pub struct LmdbEngine {
+    state: RwLock<Option<Open>>,
+    path: PathBuf,
+    options: LmdbOptions,
+    _dir: StoreDir,
+}
+
+fn page_round(n: usize) -> usize {
+    const PAGE: usize = 64 * 1024; // a multiple of every common OS page size
+    n.div_ceil(PAGE).saturating_mul(PAGE)
+}
+
+fn closed() -> EngineError {
+    EngineError::backend(
+        BACKEND,
+        "using the environment",
+        "the environment is closed after a failed map resize",
+    )
+}
+
+fn open_all(dir: &Path, map_size: usize, options: &LmdbOptions) -> Result<Open, EngineError> {
+    let env = open_env(dir, map_size, options).map_err(|e| match e {
+        heed::Error::Mdb(heed::MdbError::Invalid | heed::MdbError::VersionMismatch) => {
+            EngineError::NotAStore {
+                backend: BACKEND,
+                path: dir.join("data.mdb"),
+                detail: e.to_string(),
+            }
+        }
+        heed::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+            EngineError::PermissionDenied {
+                backend: BACKEND,
+                path: dir.to_path_buf(),
+                source: io,
+            }
+        }
+        other => from_heed("opening the environment", other),
+    })?;
+    let wtxn = env.write_txn().map_err(ctx("beginning a write transaction"))?;
+    let dbs = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+            let mut dbs = Vec::with_capacity(Space::ALL.len());
+            for space in Space::ALL {
+                dbs.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(space.name()))?);
+            }
+            let dbs: [_; 4] = dbs
+                .try_into()
+                .map_err(|_| heed::Error::Mdb(heed::MdbError::Incompatible))?;
+            Ok(heed::CommitOrAbort::<_, ()>::Commit(dbs))
+        })
+        .map_err(ctx("creating the databases"))?
+        .unwrap_commit();
+    let map_size = env.info().map_size;
+    Ok(Open { env, dbs, map_size })
+}
+
+impl LmdbEngine {
+    /// Open (or create) the store in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, options: &LmdbOptions) -> Result<Self, EngineError> {
+        let dir = dir.as_ref();
+        let store_dir = StoreDir::open(BACKEND, dir)?;
+        let open = open_all(dir, page_round(options.map_size.max(1 << 20)), options)?;
+        Ok(Self {
+            state: RwLock::new(Some(open)),
+            path: dir.to_path_buf(),
+            options: *options,
+            _dir: store_dir,
+        })
+    }
+
+    /// The current map size in bytes.
+    pub fn map_size(&self) -> usize {
+        self.read().as_ref().map_or(0, |o| o.map_size)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Option<Open>> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Grow the map after a write found it full at `full_at` bytes and needed about `need`.
+    fn grow(&self, full_at: usize, need: usize) -> Result<(), EngineError> {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(open) = state.take() else {
+            return Err(closed());
+        };
+        if open.map_size != full_at {
+            // Another writer grew it meanwhile.
+            *state = Some(open);
+            return Ok(());
+        }
+        if full_at >= self.options.max_map_size {
+            *state = Some(open);
+            return Err(EngineError::backend(
+                BACKEND,
+                "writing",
+                format!(
+                    "the map is full at max_map_size = {} bytes",
+                    self.options.max_map_size
+                ),
+            ));
+        }
+        let new_size = page_round(
+            full_at
+                .saturating_mul(2)
+                .max(full_at.saturating_add(need.saturating_mul(2))),
+        )
+        .min(self.options.max_map_size);
+        // Close before reopening: an environment must never be open twice in one process.
+        let Open { env, .. } = open;
+        env.prepare_for_closing().wait();
+        let reopened = open_all(&self.path, new_size, &self.options)?;
+        *state = Some(reopened);
+        Ok(())
+    }
+
+    fn write_once(&self, open: &Open, batch: &Batch) -> Result<(), heed::Error> {
+        let mut txn = open.env.write_txn()?;
+        let mut log_last: Option<Option<Vec<u8>>> = None;
+        for op in batch.ops() {
+            let db = open.dbs[op.space() as usize];
+            match op {
+                Op::Put { space, key, value } => {
+                    if *space == Space::Log && self.options.append_mode {
+                        let last = match &log_last {
+                            Some(last) => last.clone(),
+                            None => db.last(&txn)?.map(|(k, _)| k.to_vec()),
+                        };
+                        if last.as_deref().is_none_or(|l| key.as_slice() > l) {
+                            db.put_with_flags(&mut txn, PutFlags::APPEND, key, value)?;
+                            log_last = Some(Some(key.clone()));
+                            continue;
+                        }
+                        log_last = Some(last);
+                    }
+                    db.put(&mut txn, key, value)?;
+                }
+                Op::Delete { space, key } => {
+                    db.delete(&mut txn, key)?;
+                    if *space == Space::Log {
+                        log_last = None;
+                    }
+                }
+                Op::DeleteRange { space, start, end } => {
+                    let range = match end {
+                        Some(end) => KeyRange::half_open(start, end),
+                        None => KeyRange::from(start),
+                    };
+                    if !range.is_empty() {
+                        delete_range(db, &mut txn, range)?;
+                    }
+                    if *space == Space::Log {
+                        log_last = None;
+                    }
+                }
+            }
+        }
+        txn.commit()
+    }
+}
+
+/// LMDB refuses zero-length keys (`EINVAL`), even as a range start; every key is at least the
+/// empty key, so an inclusive empty start means no lower bound.
+fn bounds(range: KeyRange<'_>) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    let start = match range.start {
+        Bound::Included([]) => Bound::Unbounded,
+        other => other,
+    };
+    (start, range.end)
+}
+
+fn delete_range(db: Db, txn: &mut RwTxn<'_>, range: KeyRange<'_>) -> Result<usize, heed::Error> {
+    db.delete_range(txn, &bounds(range))
+}
+
+impl Engine for LmdbEngine {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn write(&self, batch: &Batch, _durability: Durability) -> Result<(), EngineError> {
+        // Bounded: each retry at least doubles the map, and growth stops at max_map_size.
+        for _ in 0..64 {
+            let map_size = {
+                let state = self.read();
+                let open = state.as_ref().ok_or_else(closed)?;
+                match self.write_once(open, batch) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if is_map_full(&e) => open.map_size,
+                    Err(e) => return Err(from_heed("writing a batch", e)),
+                }
+            };
+            self.grow(map_size, batch.size_bytes())?;
+        }
+        Err(EngineError::backend(
+            BACKEND,
+            "writing a batch",
+            "the map stayed full after growing it 64 times",
+        ))
+    }
+
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        let state = self.read();
+        let open = state.as_ref().ok_or_else(closed)?;
+        let txn = open.env.read_txn().map_err(ctx("beginning a read transaction"))?;
+        Ok(open.dbs[space as usize]
+            .get(&txn, key)
+            .map_err(ctx("reading"))?
+            .map(<[u8]>::to_vec))
+    }
+
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let state = self.read();
+        let open = state.as_ref().ok_or_else(closed)?;
+        let txn = open.env.read_txn().map_err(ctx("beginning a read transaction"))?;
+        for item in open.dbs[space as usize]
+            .range(&txn, &bounds(range))
+            .map_err(ctx("scanning"))?
+        {
+            let (k, v) = item.map_err(ctx("scanning"))?;
+            if visit(k, v).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
+        let state = self.read();
+        let open = state.as_ref().ok_or_else(closed)?;
+        let txn = open.env.read_txn().map_err(ctx("beginning a read transaction"))?;
+        Ok(open.dbs[space as usize]
+            .last(&txn)
+            .map_err(ctx("reading the last key"))?
+            .map(|(k, _)| k.to_vec()))
+    }
+}

@@ -1,0 +1,67 @@
+//! [`LmdbOptions`]: map size, its growth, and how log keys are written.
+
+#![forbid(unsafe_code)]
+
+/// Options of an [`LmdbEngine`](crate::LmdbEngine).
+///
+/// **Map size and growth.** LMDB maps its file into memory and refuses writes past the map size
+/// (`MDB_MAP_FULL`). The engine starts with [`map_size`](Self::map_size) (default 1 GiB of
+/// address space; the file itself only grows as data is written) and, when a write finds the
+/// map full, closes the environment, reopens it with twice the map size (or more if one batch
+/// needs more) and retries the write, so the caller never sees `MapFull` while the disk has
+/// space. Growth stops at [`max_map_size`](Self::max_map_size) (default 1 TiB); past it the
+/// write fails with an error naming the limit. A store reopened later keeps the larger size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LmdbOptions {
+    /// Initial map size in bytes (rounded up to a multiple of the page size). Default 1 GiB.
+    pub map_size: usize,
+    /// The map never grows past this many bytes. Default 1 TiB.
+    pub max_map_size: usize,
+    /// Maximum number of concurrent read transactions. Default 126 (LMDB's default).
+    pub max_readers: u32,
+    /// Write log entries that extend the log with `MDB_APPEND`, which skips the B-tree search
+    /// and fills pages completely instead of splitting them in half. Default `true`.
+    pub append_mode: bool,
+}
+
+impl Default for LmdbOptions {
+    fn default() -> Self {
+        Self {
+            map_size: 1 << 30,
+            max_map_size: 1 << 40,
+            max_readers: 126,
+            append_mode: true,
+        }
+    }
+}
+
+impl LmdbOptions {
+    /// Set the initial map size in bytes.
+    #[must_use]
+    pub fn map_size(mut self, bytes: usize) -> Self {
+        self.map_size = bytes;
+        self
+    }
+
+    /// Set the largest map size growth may reach.
+    #[must_use]
+    pub fn max_map_size(mut self, bytes: usize) -> Self {
+        self.max_map_size = bytes;
+        self
+    }
+
+    /// Set the maximum number of concurrent readers.
+    #[must_use]
+    pub fn max_readers(mut self, readers: u32) -> Self {
+        self.max_readers = readers;
+        self
+    }
+
+    /// Use `MDB_APPEND` for entries that extend the log (or not).
+    #[must_use]
+    pub fn append_mode(mut self, on: bool) -> Self {
+        self.append_mode = on;
+        self
+    }
+}

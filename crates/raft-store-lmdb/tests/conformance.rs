@@ -1,0 +1,14 @@
+//! Every case of the raft-store conformance suite, and the bad-input cases, on LMDB.
+
+use std::path::Path;
+
+use raft_store_lmdb::LmdbEngine;
+use raft_store_lmdb::LmdbOptions;
+
+raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+    LmdbEngine::open(dir, &LmdbOptions::default())
+}));
+
+raft_store_core::bad_input_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+    LmdbEngine::open(dir, &LmdbOptions::default())
+}));
