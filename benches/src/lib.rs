@@ -85,6 +85,11 @@ pub fn backends() -> Vec<(&'static str, Opener)> {
                 .map_err(|e| io::Error::new(e.kind(), e))?;
             Ok(Box::new(StoreTarget::new("redb", engine)?))
         }),
+        ("lmdb", |dir| {
+            let engine = raft_store_lmdb::LmdbEngine::open(dir, &raft_store_lmdb::LmdbOptions::default())
+                .map_err(|e| io::Error::new(e.kind(), e))?;
+            Ok(Box::new(StoreTarget::new("lmdb", engine)?))
+        }),
         ("mem", |_dir| {
             Ok(Box::new(StoreTarget::new(
                 "mem",
