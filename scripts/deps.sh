@@ -6,6 +6,13 @@ need=()
 # chattr (e2fsprogs) makes a directory unwritable even for root, for the permission tests.
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 
+# RocksDB is built from source: bindgen needs libclang, the C++ build a compiler.
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+  need+=(libclang-dev)
+fi
+command -v clang >/dev/null 2>&1 || need+=(clang)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
+
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing missing system packages: ${need[*]}"
   sudo=""

@@ -23,10 +23,18 @@ fn lmdb_append_mode(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut t = open(dir.path(), append_mode);
         t.fill(100_000, 256).expect("fill");
-        let bytes = std::fs::metadata(dir.path().join("data.mdb")).map(|m| m.len()).unwrap_or(0);
-        eprintln!("lmdb {}: data.mdb holds {} bytes per 256 B entry after 100,000 entries", t.name(), bytes / 100_000);
-        group.bench_function(format!("{}/1x256B", t.name()), |b| b.iter(|| t.append(1, 256).expect("append")));
-        group.bench_function(format!("{}/256x256B", t.name()), |b| b.iter(|| t.append(256, 256).expect("append")));
+        let bytes = std::fs::metadata(dir.path().join("data.mdb")).map_or(0, |m| m.len());
+        eprintln!(
+            "lmdb {}: data.mdb holds {} bytes per 256 B entry after 100,000 entries",
+            t.name(),
+            bytes / 100_000
+        );
+        group.bench_function(format!("{}/1x256B", t.name()), |b| {
+            b.iter(|| t.append(1, 256).expect("append"));
+        });
+        group.bench_function(format!("{}/256x256B", t.name()), |b| {
+            b.iter(|| t.append(256, 256).expect("append"));
+        });
     }
     group.finish();
 }

@@ -99,6 +99,32 @@ pub enum EngineError {
     },
 }
 
+/// Run an engine call, turning a panic inside the engine's crate into an error.
+///
+/// Some engines assert on damaged data (redb's debug builds, sled); the contract is that data
+/// read from disk never takes the process down, so adapters wrap their calls in this.
+pub fn catch_panic<T>(
+    backend: &'static str,
+    context: &str,
+    f: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(EngineError::backend(
+                backend,
+                context.to_string(),
+                format!("{backend} panicked: {msg}"),
+            ))
+        }
+    }
+}
+
 impl EngineError {
     /// Wrap an engine crate's error.
     pub fn backend(backend: &'static str, context: impl Into<String>, source: impl Into<BoxError>) -> Self {

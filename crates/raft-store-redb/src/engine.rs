@@ -1,7 +1,6 @@
 //! [`RedbEngine`]: one redb database file, one table per keyspace.
 
 use std::ops::Bound;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -55,21 +54,7 @@ pub struct RedbEngine {
 
 /// Run a redb call, turning a panic into an error.
 fn guard<T>(context: &str, f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(EngineError::backend(
-                BACKEND,
-                context,
-                format!("redb panicked: {msg}"),
-            ))
-        }
-    }
+    raft_store_core::error::catch_panic(BACKEND, context, f)
 }
 
 impl RedbEngine {
