@@ -162,7 +162,7 @@ where
                     StoreError::Engine(crate::EngineError::io(backend, "spawning the flusher thread", e))
                 })?
         };
-        let reader = LogReader::new(shared.clone());
+        let reader = LogReader::new(&shared);
         Ok(Self {
             shared,
             tx,

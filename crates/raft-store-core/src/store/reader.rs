@@ -6,6 +6,7 @@ use std::ops::Bound;
 use std::ops::ControlFlow;
 use std::ops::RangeBounds;
 use std::sync::Arc;
+use std::sync::Weak;
 
 use openraft::OptionalSend;
 use openraft::RaftLogReader;
@@ -31,14 +32,21 @@ const LIMITED_READ_BYTES: usize = 8 << 20;
 ///
 /// It sees every appended entry as soon as `append` returns, durable or not. Each read is one
 /// consistent view: a concurrent truncate or purge is seen entirely or not at all.
+///
+/// A reader does not keep the store open: once the `LogStore` is dropped (openraft drops it
+/// when the `Raft` shuts down), the engine closes and releases its directory, and reads through
+/// readers still around fail with [`StoreError::Closed`]. So a store can be reopened right
+/// after shutdown, whatever tasks still hold readers.
 pub struct LogReader<C: RaftTypeConfig, E, K> {
-    shared: Arc<Shared<C, E, K>>,
+    shared: Weak<Shared<C, E, K>>,
+    backend: &'static str,
 }
 
 impl<C: RaftTypeConfig, E, K> Clone for LogReader<C, E, K> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            backend: self.backend,
         }
     }
 }
@@ -50,22 +58,31 @@ where
     E: Engine,
     K: Codec,
 {
-    pub(crate) fn new(shared: Arc<Shared<C, E, K>>) -> Self {
-        Self { shared }
+    pub(crate) fn new(shared: &Arc<Shared<C, E, K>>) -> Self {
+        Self {
+            shared: Arc::downgrade(shared),
+            backend: shared.backend,
+        }
+    }
+
+    fn shared(&self) -> Result<Arc<Shared<C, E, K>>, StoreError> {
+        self.shared.upgrade().ok_or(StoreError::Closed {
+            backend: self.backend,
+        })
     }
 
     /// Entries with `start <= index < end` that the log holds, stopping early once more than
     /// `max_bytes` of stored values were read (always returning at least one entry).
     pub fn read_range(&self, start: u64, end: u64, max_bytes: usize) -> Result<Vec<C::Entry>, StoreError> {
-        let backend = self.shared.backend;
+        let shared = self.shared()?;
+        let backend = shared.backend;
         // Shared: the flusher cannot delete log entries while the view and the scan are taken.
-        let guard = self
-            .shared
+        let guard = shared
             .deleting
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (lo, engine_hi, tail) = {
-            let view = self.shared.view();
+            let view = shared.view();
             let lo = start.max(view.log_start);
             let last_plus_one = view
                 .last_log_id
@@ -91,7 +108,7 @@ where
         let mut bad_key = None;
         if lo < engine_hi {
             let (from, to) = (log_key(lo), log_key(engine_hi));
-            self.shared
+            shared
                 .engine
                 .scan(Space::Log, KeyRange::half_open(&from, &to), &mut |k, v| {
                     let Some(index) = log_index(k) else {
@@ -184,7 +201,7 @@ where
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
-        Ok(self.shared.view().vote.clone())
+        Ok(self.shared()?.view().vote.clone())
     }
 
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<C::Entry>, io::Error> {

@@ -300,3 +300,24 @@ pub async fn power_loss_keeps_acknowledged_entries<H: EngineHarness>(s: &EngineS
     append(&mut store, vec![entry(2, next)]).await?;
     Ok(())
 }
+
+/// A reader still held after the store is dropped (openraft's tasks may hold one past
+/// shutdown) neither keeps the store open nor reads stale data: the store reopens at once and
+/// the old reader reports the store closed.
+pub async fn reader_does_not_keep_the_store_open<H: EngineHarness>(s: &EngineStores<H>) -> CaseResult {
+    let dir = tempdir();
+    let mut store = s.open_store(dir.path())?;
+    append(&mut store, entries(1, 1, 4)).await?;
+    let mut old_reader = store.get_log_reader().await;
+    drop(store);
+    let mut store = s.open_store(dir.path())?;
+    same_entries(
+        &store.get_log_reader().await.try_get_log_entries(0..10).await?,
+        &entries(1, 1, 4),
+    )?;
+    ensure!(
+        old_reader.try_get_log_entries(0..10).await.is_err(),
+        "a reader of a dropped store still read"
+    );
+    Ok(())
+}

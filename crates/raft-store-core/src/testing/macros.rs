@@ -56,6 +56,7 @@ macro_rules! conformance_suite {
                 failed_sync_reaches_callback_then_refused,
                 no_space_left_reaches_callback,
                 power_loss_keeps_acknowledged_entries,
+                reader_does_not_keep_the_store_open,
             );
         }
 

@@ -1,0 +1,310 @@
+//! [`RocksEngine`]: one RocksDB database, one column family per keyspace.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+
+use raft_store_core::Batch;
+use raft_store_core::Durability;
+use raft_store_core::Engine;
+use raft_store_core::EngineError;
+use raft_store_core::KeyRange;
+use raft_store_core::Op;
+use raft_store_core::Space;
+use raft_store_core::StoreDir;
+use raft_store_core::engine::Visitor;
+use rocksdb::BlockBasedOptions;
+use rocksdb::Cache;
+use rocksdb::ColumnFamily;
+use rocksdb::ColumnFamilyDescriptor;
+use rocksdb::DB;
+use rocksdb::DBCompressionType;
+use rocksdb::DBRecoveryMode;
+use rocksdb::ReadOptions;
+use rocksdb::WriteBatch;
+use rocksdb::WriteOptions;
+
+use crate::error::ctx;
+use crate::error::from_rocks;
+use crate::options::Compression;
+use crate::options::RocksOptions;
+
+/// The backend name stored in the format record and the directory marker.
+pub const BACKEND: &str = "rocksdb";
+
+/// The RocksDB directory inside the store directory.
+pub const ROCKS_DIR: &str = "rocksdb";
+
+/// A raft-store [`Engine`] over RocksDB.
+///
+/// Layout: the store directory holds the raft-store marker and lock and RocksDB's own
+/// directory `rocksdb/`, with one column family per [`Space`] (`log`, `meta`, `sm_data`,
+/// `sm_meta`; `default` stays empty).
+///
+/// Each [`Engine::write`] is one `WriteBatch`, atomic across column families. A durable write
+/// is written with `WriteOptions::sync = true`: RocksDB appends the batch to the WAL and syncs
+/// the WAL before returning. Durability comes from the WAL only, never from memtable flushes;
+/// recovery uses point-in-time WAL recovery, which stops at the first damaged record, so an
+/// acknowledged (synced) batch is always replayed and an unsynced tail may be cut, never a
+/// middle.
+///
+/// Truncate and purge are `delete_range` tombstones in the same batch. After a purge, a
+/// background thread drops the SST files wholly inside the purged range and compacts the rest
+/// of it, so the space comes back; the writer never waits for that thread.
+pub struct RocksEngine {
+    db: Arc<DB>,
+    /// Serializes writes: a range delete without an upper bound needs the last key, which must
+    /// not change before the batch lands.
+    writer: Mutex<()>,
+    compactor: Option<(Sender<Vec<u8>>, JoinHandle<()>)>,
+    _dir: StoreDir,
+}
+
+fn compression(c: Compression) -> DBCompressionType {
+    match c {
+        Compression::None => DBCompressionType::None,
+        Compression::Lz4 => DBCompressionType::Lz4,
+    }
+}
+
+fn db_options(options: &RocksOptions) -> (rocksdb::Options, Vec<ColumnFamilyDescriptor>) {
+    let mut db = options.db_options.clone().unwrap_or_else(|| {
+        let mut o = rocksdb::Options::default();
+        o.set_max_total_wal_size(options.max_total_wal_size);
+        o.set_recycle_log_file_num(options.recycle_log_file_num);
+        o.set_keep_log_file_num(4);
+        o
+    });
+    db.create_if_missing(true);
+    db.create_missing_column_families(true);
+    db.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    db.set_manual_wal_flush(false);
+
+    let cache = Cache::new_lru_cache(options.block_cache_size);
+    let cfs = Space::ALL
+        .iter()
+        .map(|space| {
+            let cf = if let Some(custom) = &options.db_options {
+                custom.clone()
+            } else {
+                let mut cf = rocksdb::Options::default();
+                cf.set_write_buffer_size(options.write_buffer_size);
+                let mut table = BlockBasedOptions::default();
+                table.set_block_cache(&cache);
+                cf.set_block_based_table_factory(&table);
+                cf.set_compression_type(match space {
+                    Space::Log => compression(options.log_compression),
+                    Space::Data => compression(options.data_compression),
+                    Space::Meta | Space::DataMeta => DBCompressionType::None,
+                });
+                cf
+            };
+            ColumnFamilyDescriptor::new(space.name(), cf)
+        })
+        .collect();
+    (db, cfs)
+}
+
+impl RocksEngine {
+    /// Open (or create) the store in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, options: &RocksOptions) -> Result<Self, EngineError> {
+        let dir = dir.as_ref();
+        let store_dir = StoreDir::open(BACKEND, dir)?;
+        let rocks_dir = dir.join(ROCKS_DIR);
+        let (db_opts, cfs) = db_options(options);
+        let db = DB::open_cf_descriptors(&db_opts, &rocks_dir, cfs).map_err(|e| match e.kind() {
+            rocksdb::ErrorKind::Corruption
+            | rocksdb::ErrorKind::InvalidArgument
+            | rocksdb::ErrorKind::NotSupported => EngineError::NotAStore {
+                backend: BACKEND,
+                path: rocks_dir.clone(),
+                detail: e.into_string(),
+            },
+            rocksdb::ErrorKind::IOError if e.to_string().contains("lock") => EngineError::Locked {
+                backend: BACKEND,
+                path: rocks_dir.clone(),
+                detail: e.into_string(),
+            },
+            _ => from_rocks("opening the database", e),
+        })?;
+        let db = Arc::new(db);
+        let compactor = if options.compact_after_purge {
+            Some(spawn_compactor(db.clone())?)
+        } else {
+            None
+        };
+        Ok(Self {
+            db,
+            writer: Mutex::new(()),
+            compactor,
+            _dir: store_dir,
+        })
+    }
+
+    fn cf(&self, space: Space) -> Result<&ColumnFamily, EngineError> {
+        self.db.cf_handle(space.name()).ok_or_else(|| {
+            EngineError::backend(
+                BACKEND,
+                "finding a column family",
+                format!("column family {space} is missing"),
+            )
+        })
+    }
+
+    /// The key right after every key of `space` in the database and in `puts` (keys this batch
+    /// writes before the range delete), or `None` if there is no key at all.
+    fn end_after_last(&self, space: Space, puts: Option<&Vec<u8>>) -> Result<Option<Vec<u8>>, EngineError> {
+        let last = self.last_key(space)?;
+        let mut end = match (last, puts) {
+            (Some(a), Some(b)) => a.max(b.clone()),
+            (Some(a), None) => a,
+            (None, Some(b)) => b.clone(),
+            (None, None) => return Ok(None),
+        };
+        end.push(0);
+        Ok(Some(end))
+    }
+}
+
+/// A thread that compacts purged log ranges, coalescing requests that arrive while it works.
+fn spawn_compactor(db: Arc<DB>) -> Result<(Sender<Vec<u8>>, JoinHandle<()>), EngineError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let handle = std::thread::Builder::new()
+        .name("raft-store-rocksdb-compact".into())
+        .spawn(move || {
+            while let Ok(mut end) = rx.recv() {
+                while let Ok(later) = rx.try_recv() {
+                    end = end.max(later);
+                }
+                let Some(cf) = db.cf_handle(Space::Log.name()) else {
+                    return;
+                };
+                // Dropping whole files first frees most of the space at once; the compaction
+                // then rewrites the files that straddle the end of the range.
+                if let Err(e) = db.delete_file_in_range_cf(cf, [].as_slice(), end.as_slice()) {
+                    // The space still comes back with the compaction below; nothing to fail.
+                    tracing::warn!(error = %e, "raft-store-rocksdb: dropping purged files failed");
+                }
+                db.compact_range_cf(cf, None::<&[u8]>, Some(end.as_slice()));
+            }
+        })
+        .map_err(|e| EngineError::io(BACKEND, "spawning the compaction thread", e))?;
+    Ok((tx, handle))
+}
+
+impl Drop for RocksEngine {
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.compactor.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Engine for RocksEngine {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn write(&self, batch: &Batch, durability: Durability) -> Result<(), EngineError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wb = WriteBatch::default();
+        let mut purged_to: Option<Vec<u8>> = None;
+        let mut max_put: [Option<Vec<u8>>; 4] = Default::default();
+        for op in batch.ops() {
+            let space = op.space();
+            let cf = self.cf(space)?;
+            match op {
+                Op::Put { key, value, .. } => {
+                    let m = &mut max_put[space as usize];
+                    if m.as_ref().is_none_or(|m| key > m) {
+                        *m = Some(key.clone());
+                    }
+                    wb.put_cf(cf, key, value);
+                }
+                Op::Delete { key, .. } => wb.delete_cf(cf, key),
+                Op::DeleteRange { start, end, .. } => {
+                    let end = match end {
+                        Some(end) => end.clone(),
+                        None => match self.end_after_last(space, max_put[space as usize].as_ref())? {
+                            Some(end) => end,
+                            None => continue,
+                        },
+                    };
+                    if end <= *start {
+                        continue;
+                    }
+                    if space == Space::Log && start.is_empty() {
+                        purged_to = Some(end.clone());
+                    }
+                    wb.delete_range_cf(cf, start, &end);
+                }
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(durability == Durability::Durable);
+        self.db.write_opt(wb, &wo).map_err(ctx("writing a batch"))?;
+        if let (Some(end), Some((tx, _))) = (purged_to, &self.compactor) {
+            // The compactor only exits when the engine drops it; a send cannot fail before.
+            let _ = tx.send(end);
+        }
+        Ok(())
+    }
+
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(space)?, key)
+            .map_err(ctx("reading"))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let mut ro = ReadOptions::default();
+        match range.end {
+            std::ops::Bound::Excluded(e) => ro.set_iterate_upper_bound(e.to_vec()),
+            std::ops::Bound::Included(e) => {
+                let mut bound = e.to_vec();
+                bound.push(0);
+                ro.set_iterate_upper_bound(bound);
+            }
+            std::ops::Bound::Unbounded => {}
+        }
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(space)?, ro);
+        match range.start {
+            std::ops::Bound::Included(s) | std::ops::Bound::Excluded(s) => it.seek(s),
+            std::ops::Bound::Unbounded => it.seek_to_first(),
+        }
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            let skip = matches!(range.start, std::ops::Bound::Excluded(s) if k == s);
+            if !skip && visit(k, v).is_break() {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status().map_err(ctx("scanning"))
+    }
+
+    fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(space)?);
+        it.seek_to_last();
+        let key = if it.valid() {
+            it.key().map(<[u8]>::to_vec)
+        } else {
+            None
+        };
+        it.status().map_err(ctx("reading the last key"))?;
+        Ok(key)
+    }
+}

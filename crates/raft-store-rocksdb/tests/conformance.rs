@@ -1,0 +1,14 @@
+//! Every case of the raft-store conformance suite, and the bad-input cases, on RocksDB.
+
+use std::path::Path;
+
+use raft_store_rocksdb::RocksEngine;
+use raft_store_rocksdb::RocksOptions;
+
+raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+    RocksEngine::open(dir, &RocksOptions::default())
+}));
+
+raft_store_core::bad_input_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+    RocksEngine::open(dir, &RocksOptions::default())
+}));

@@ -1,0 +1,70 @@
+//! [`StoreConfig`]: which backend, where, and each backend's options.
+
+use std::path::PathBuf;
+
+use crate::backend::Backend;
+use crate::engine::AnyEngine;
+use raft_store_core::EngineError;
+
+/// Everything needed to open a store: the backend, the directory, and options per backend
+/// (only the chosen backend's are used).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// Which engine.
+    pub backend: Backend,
+    /// The store directory (created on first open).
+    pub path: PathBuf,
+    /// Options of the redb backend.
+    #[cfg(feature = "redb")]
+    pub redb: raft_store_redb::RedbOptions,
+    /// Options of the LMDB backend.
+    #[cfg(feature = "lmdb")]
+    pub lmdb: raft_store_lmdb::LmdbOptions,
+    /// Options of the RocksDB backend.
+    #[cfg(feature = "rocksdb")]
+    pub rocksdb: raft_store_rocksdb::RocksOptions,
+    /// Options of the sled backend.
+    #[cfg(feature = "sled")]
+    pub sled: raft_store_sled::SledOptions,
+}
+
+impl StoreConfig {
+    /// A config for `backend` at `path` with every backend's default options.
+    pub fn new(backend: Backend, path: impl Into<PathBuf>) -> Self {
+        Self {
+            backend,
+            path: path.into(),
+            #[cfg(feature = "redb")]
+            redb: raft_store_redb::RedbOptions::default(),
+            #[cfg(feature = "lmdb")]
+            lmdb: raft_store_lmdb::LmdbOptions::default(),
+            #[cfg(feature = "rocksdb")]
+            rocksdb: raft_store_rocksdb::RocksOptions::default(),
+            #[cfg(feature = "sled")]
+            sled: raft_store_sled::SledOptions::default(),
+        }
+    }
+
+    /// Open the engine this config names.
+    pub fn open_engine(&self) -> Result<AnyEngine, EngineError> {
+        let path = &self.path;
+        Ok(match self.backend {
+            #[cfg(feature = "redb")]
+            Backend::Redb => AnyEngine::Redb(raft_store_redb::RedbEngine::open(path, &self.redb)?),
+            #[cfg(feature = "lmdb")]
+            Backend::Lmdb => AnyEngine::Lmdb(raft_store_lmdb::LmdbEngine::open(path, &self.lmdb)?),
+            #[cfg(feature = "rocksdb")]
+            Backend::Rocksdb => {
+                AnyEngine::Rocksdb(raft_store_rocksdb::RocksEngine::open(path, &self.rocksdb)?)
+            }
+            #[cfg(feature = "sled")]
+            Backend::Sled => AnyEngine::Sled(raft_store_sled::SledEngine::open(path, &self.sled)?),
+            #[cfg(feature = "mem")]
+            Backend::Mem => {
+                let _ = path;
+                AnyEngine::Mem(raft_store_core::MemEngine::new())
+            }
+        })
+    }
+}

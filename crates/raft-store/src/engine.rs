@@ -1,0 +1,72 @@
+//! [`AnyEngine`]: one engine type over every compiled backend, dispatched by a `match`.
+//!
+//! The dispatch sits at the engine, under the core's `LogStore`: one `match` per engine call,
+//! and the log store makes one engine write per group of appends, so its cost does not show
+//! (the facade's append bench measures it against the adapter used directly).
+
+use raft_store_core::Batch;
+use raft_store_core::Durability;
+use raft_store_core::Engine;
+use raft_store_core::EngineError;
+use raft_store_core::KeyRange;
+use raft_store_core::Space;
+use raft_store_core::engine::Visitor;
+
+/// An engine of any backend compiled into this build.
+#[non_exhaustive]
+pub enum AnyEngine {
+    /// redb.
+    #[cfg(feature = "redb")]
+    Redb(raft_store_redb::RedbEngine),
+    /// LMDB.
+    #[cfg(feature = "lmdb")]
+    Lmdb(raft_store_lmdb::LmdbEngine),
+    /// RocksDB.
+    #[cfg(feature = "rocksdb")]
+    Rocksdb(raft_store_rocksdb::RocksEngine),
+    /// sled (experimental).
+    #[cfg(feature = "sled")]
+    Sled(raft_store_sled::SledEngine),
+    /// In memory.
+    #[cfg(feature = "mem")]
+    Mem(raft_store_core::MemEngine),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $e:ident => $call:expr) => {
+        match $self {
+            #[cfg(feature = "redb")]
+            AnyEngine::Redb($e) => $call,
+            #[cfg(feature = "lmdb")]
+            AnyEngine::Lmdb($e) => $call,
+            #[cfg(feature = "rocksdb")]
+            AnyEngine::Rocksdb($e) => $call,
+            #[cfg(feature = "sled")]
+            AnyEngine::Sled($e) => $call,
+            #[cfg(feature = "mem")]
+            AnyEngine::Mem($e) => $call,
+        }
+    };
+}
+
+impl Engine for AnyEngine {
+    fn backend(&self) -> &'static str {
+        dispatch!(self, e => e.backend())
+    }
+
+    fn write(&self, batch: &Batch, durability: Durability) -> Result<(), EngineError> {
+        dispatch!(self, e => e.write(batch, durability))
+    }
+
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        dispatch!(self, e => e.get(space, key))
+    }
+
+    fn scan(&self, space: Space, range: KeyRange<'_>, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
+        dispatch!(self, e => e.scan(space, range, visit))
+    }
+
+    fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
+        dispatch!(self, e => e.last_key(space))
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Each backend feature of the facade builds and passes clippy on its own, and pulls in no
+# other engine: `cargo tree` for one feature names none of the other engine crates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+engine_crates() {
+  case "$1" in
+    redb) echo "redb" ;;
+    lmdb) echo "heed lmdb-master-sys" ;;
+    rocksdb) echo "rocksdb librocksdb-sys" ;;
+    sled) echo "sled" ;;
+    mem) echo "" ;;
+  esac
+}
+
+all="redb lmdb rocksdb sled mem"
+for feature in $all; do
+  echo "== raft-store --no-default-features --features $feature"
+  cargo clippy -q -p raft-store --no-default-features --features "$feature" --all-targets -- -D warnings
+  tree=$(cargo tree -p raft-store --no-default-features --features "$feature" -e normal --prefix none)
+  for other in $all; do
+    [ "$other" = "$feature" ] && continue
+    for crate in $(engine_crates "$other"); do
+      if grep -qE "^$crate v" <<<"$tree"; then
+        echo "feature $feature pulls in $crate (an engine of feature $other)" >&2
+        exit 1
+      fi
+    done
+  done
+  for crate in $(engine_crates "$feature"); do
+    grep -qE "^$crate v" <<<"$tree" || { echo "feature $feature does not pull in $crate" >&2; exit 1; }
+  done
+done
+echo "every backend feature builds alone and pulls in no other engine"
