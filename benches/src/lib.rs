@@ -90,6 +90,17 @@ pub fn backends() -> Vec<(&'static str, Opener)> {
                 .map_err(|e| io::Error::new(e.kind(), e))?;
             Ok(Box::new(StoreTarget::new("lmdb", engine)?))
         }),
+        ("rocksdb", |dir| {
+            let engine =
+                raft_store_rocksdb::RocksEngine::open(dir, &raft_store_rocksdb::RocksOptions::default())
+                    .map_err(|e| io::Error::new(e.kind(), e))?;
+            Ok(Box::new(StoreTarget::new("rocksdb", engine)?))
+        }),
+        ("sled", |dir| {
+            let engine = raft_store_sled::SledEngine::open(dir, &raft_store_sled::SledOptions::default())
+                .map_err(|e| io::Error::new(e.kind(), e))?;
+            Ok(Box::new(StoreTarget::new("sled", engine)?))
+        }),
         ("mem", |_dir| {
             Ok(Box::new(StoreTarget::new(
                 "mem",

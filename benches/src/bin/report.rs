@@ -1,5 +1,6 @@
-//! Writes a comparative Markdown report of every target's durable append latency and pipelined
-//! throughput, with each latency as a ratio to the fsync floor measured in the same run.
+//! Writes a comparative Markdown report: every backend's durable append latency (p50, p99, and
+//! the ratio to the fsync floor measured in the same run), pipelined throughput, and append
+//! latency after a large purge against a fresh store.
 //!
 //! `cargo run --release -p raft-store-bench --bin report -- --quick [--out DIR]`
 
@@ -13,15 +14,24 @@ use std::time::Instant;
 
 use raft_store_bench::Floor;
 use raft_store_bench::Samples;
-use raft_store_bench::StoreTarget;
 use raft_store_bench::Target;
-use raft_store_core::MemEngine;
+use raft_store_bench::backends;
 
 struct Row {
     name: String,
     p50_us: f64,
     p99_us: f64,
     pipelined_per_s: f64,
+}
+
+struct PurgeRow {
+    name: String,
+    fresh: Samples,
+    purged: Samples,
+}
+
+fn micros(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e6
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,50 +42,86 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .position(|a| a == "--out")
         .and_then(|i| args.get(i + 1))
         .map_or_else(|| PathBuf::from("target/report"), PathBuf::from);
-    let (samples, pipelined) = if quick { (300, 1000) } else { (3000, 10_000) };
+    let (samples, pipelined, purge_n) = if quick {
+        (300, 1000, 20_000)
+    } else {
+        (3000, 10_000, 100_000)
+    };
     std::fs::create_dir_all(&out)?;
     let scratch = tempfile::tempdir_in(&out)?;
 
-    let mut targets: Vec<Box<dyn Target>> = vec![
-        Box::new(Floor::new(scratch.path())?),
-        Box::new(StoreTarget::new(
-            "mem (LogStore over MemEngine, no fsync)",
-            MemEngine::new(),
-        )?),
-    ];
     let mut rows = Vec::new();
-    for target in &mut targets {
-        eprintln!("measuring {} ...", target.name());
+    let mut floor = Floor::new(scratch.path())?;
+    eprintln!("[1/3] floor: write + fdatasync ...");
+    let lat = Samples::measure(samples, || floor.append(1, 256))?;
+    let t = Instant::now();
+    floor.append_pipelined(pipelined, 256)?;
+    rows.push(Row {
+        name: floor.name(),
+        p50_us: micros(lat.percentile(50.0)),
+        p99_us: micros(lat.percentile(99.0)),
+        pipelined_per_s: pipelined as f64 / t.elapsed().as_secs_f64(),
+    });
+
+    let mut purge_rows = Vec::new();
+    for (i, (name, open)) in backends().into_iter().enumerate() {
+        eprintln!("[2/3] {name}: single durable appends and {pipelined} pipelined appends ...");
+        let dir = scratch.path().join(format!("{i}-{name}"));
+        let mut target = open(&dir)?;
         let lat = Samples::measure(samples, || target.append(1, 256))?;
         let t = Instant::now();
         target.append_pipelined(pipelined, 256)?;
-        let per_s = pipelined as f64 / t.elapsed().as_secs_f64();
         rows.push(Row {
-            name: target.name(),
+            name: name.to_string(),
             p50_us: micros(lat.percentile(50.0)),
             p99_us: micros(lat.percentile(99.0)),
-            pipelined_per_s: per_s,
+            pipelined_per_s: pipelined as f64 / t.elapsed().as_secs_f64(),
+        });
+        drop(target);
+
+        eprintln!("[3/3] {name}: appends on a fresh store and after purging {purge_n} entries ...");
+        let mut fresh = open(&scratch.path().join(format!("{i}-{name}-fresh")))?;
+        let mut purged = open(&scratch.path().join(format!("{i}-{name}-purged")))?;
+        purged.fill(purge_n, 256)?;
+        let last = purged.last_index();
+        purged.purge(last)?;
+        // Interleaved, so both see the same disk conditions.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..samples {
+            a.extend(Samples::measure(1, || fresh.append(1, 256))?.0);
+            b.extend(Samples::measure(1, || purged.append(1, 256))?.0);
+        }
+        a.sort_unstable();
+        b.sort_unstable();
+        purge_rows.push(PurgeRow {
+            name: name.to_string(),
+            fresh: Samples(a),
+            purged: Samples(b),
         });
     }
-    let md = render(&rows, samples, pipelined, quick);
+
+    let md = render(&rows, &purge_rows, samples, pipelined, purge_n, quick);
     let path = out.join("REPORT.md");
     std::fs::write(&path, md)?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
 
-fn micros(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn render(rows: &[Row], samples: usize, pipelined: u64, quick: bool) -> String {
+fn render(
+    rows: &[Row],
+    purge_rows: &[PurgeRow],
+    samples: usize,
+    pipelined: u64,
+    purge_n: u64,
+    quick: bool,
+) -> String {
     let floor = rows.first().map_or(1.0, |r| r.p50_us.max(f64::MIN_POSITIVE));
     let mut md = String::new();
     let mode = if quick { "quick" } else { "full" };
     let _ = writeln!(md, "# raft-store benchmark report ({mode})\n");
     let _ = writeln!(
         md,
-        "Single durable append of one 256 B entry ({samples} samples) and {pipelined} pipelined 256 B appends.\n"
+        "Every append below is durable when timed. Single durable append of one 256 B entry ({samples} samples); {pipelined} appends of one 256 B entry submitted without waiting, timed until the last callback.\n"
     );
     let _ = writeln!(
         md,
@@ -91,6 +137,29 @@ fn render(rows: &[Row], samples: usize, pipelined: u64, quick: bool) -> String {
             r.p99_us,
             r.p50_us / floor,
             r.pipelined_per_s
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n## Appends after a purge\n\nOne 256 B durable append at a time, interleaved between a fresh store and a store that appended and then purged {purge_n} entries ({samples} samples each).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| target | fresh p50 µs | fresh p99 µs | purged p50 µs | purged p99 µs | p50 ratio | p99 ratio |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+    for r in purge_rows {
+        let (f50, f99) = (micros(r.fresh.percentile(50.0)), micros(r.fresh.percentile(99.0)));
+        let (p50, p99) = (
+            micros(r.purged.percentile(50.0)),
+            micros(r.purged.percentile(99.0)),
+        );
+        let _ = writeln!(
+            md,
+            "| {} | {f50:.1} | {f99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} |",
+            r.name,
+            p50 / f50.max(f64::MIN_POSITIVE),
+            p99 / f99.max(f64::MIN_POSITIVE)
         );
     }
     md
