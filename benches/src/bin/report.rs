@@ -34,6 +34,19 @@ fn micros(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Single durable appends, then pipelined ones, on one target.
+fn appends(name: &str, target: &mut dyn Target, samples: usize, pipelined: u64) -> std::io::Result<Row> {
+    let lat = Samples::measure(samples, || target.append(1, 256))?;
+    let t = Instant::now();
+    target.append_pipelined(pipelined, 256)?;
+    Ok(Row {
+        name: name.to_string(),
+        p50_us: micros(lat.percentile(50.0)),
+        p99_us: micros(lat.percentile(99.0)),
+        pipelined_per_s: pipelined as f64 / t.elapsed().as_secs_f64(),
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -53,30 +66,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     let mut floor = Floor::new(scratch.path())?;
     eprintln!("[1/3] floor: write + fdatasync ...");
-    let lat = Samples::measure(samples, || floor.append(1, 256))?;
-    let t = Instant::now();
-    floor.append_pipelined(pipelined, 256)?;
-    rows.push(Row {
-        name: floor.name(),
-        p50_us: micros(lat.percentile(50.0)),
-        p99_us: micros(lat.percentile(99.0)),
-        pipelined_per_s: pipelined as f64 / t.elapsed().as_secs_f64(),
-    });
+    rows.push(appends(&floor.name(), &mut floor, samples, pipelined)?);
 
     let mut purge_rows = Vec::new();
     for (i, (name, open)) in backends().into_iter().enumerate() {
         eprintln!("[2/3] {name}: single durable appends and {pipelined} pipelined appends ...");
         let dir = scratch.path().join(format!("{i}-{name}"));
         let mut target = open(&dir)?;
-        let lat = Samples::measure(samples, || target.append(1, 256))?;
-        let t = Instant::now();
-        target.append_pipelined(pipelined, 256)?;
-        rows.push(Row {
-            name: name.to_string(),
-            p50_us: micros(lat.percentile(50.0)),
-            p99_us: micros(lat.percentile(99.0)),
-            pipelined_per_s: pipelined as f64 / t.elapsed().as_secs_f64(),
-        });
+        rows.push(appends(name, &mut *target, samples, pipelined)?);
         drop(target);
 
         eprintln!("[3/3] {name}: appends on a fresh store and after purging {purge_n} entries ...");

@@ -189,9 +189,14 @@ where
     /// Wait until every write queued so far is durable.
     pub async fn flush(&mut self) -> Result<(), StoreError> {
         self.shared.check_poison()?;
+        self.write_and_wait(Batch::new()).await
+    }
+
+    /// Queue `batch` behind everything queued so far and wait until it is durable.
+    async fn write_and_wait(&self, batch: Batch) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write {
-            batch: Batch::new(),
+            batch,
             max_seq: None,
             deletes: false,
             done: Done::Notify(tx),
@@ -406,16 +411,7 @@ where
         let value = seal::<K, _>(vote).map_err(self.encode_err("vote"))?;
         let mut batch = Batch::new();
         batch.put(Space::Meta, meta_key::VOTE, value);
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Write {
-            batch,
-            max_seq: None,
-            deletes: false,
-            done: Done::Notify(tx),
-        })?;
-        rx.await.map_err(|_| StoreError::Closed {
-            backend: self.backend(),
-        })??;
+        self.write_and_wait(batch).await?;
         self.shared.view().vote = Some(vote.clone());
         Ok(())
     }
