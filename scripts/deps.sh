@@ -7,7 +7,9 @@ need=()
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 
 # RocksDB is built from source: bindgen needs libclang, the C++ build a compiler.
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+# (libclang-cpp is another library: match libclang.so and libclang-<version>.so only.)
+if ! ls /usr/lib/llvm-*/lib/libclang-[0-9]*.so* >/dev/null 2>&1 \
+  && ! ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9][0-9.]*)?\.so'; then
   need+=(libclang-dev)
 fi
 command -v clang >/dev/null 2>&1 || need+=(clang)
