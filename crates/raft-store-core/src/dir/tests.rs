@@ -28,10 +28,8 @@ fn another_backends_store_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     drop(StoreDir::open("lmdb", tmp.path()).unwrap());
     let err = StoreDir::open("redb", tmp.path()).unwrap_err();
-    assert!(
-        matches!(&err, EngineError::ForeignStore { found, .. } if found == "lmdb"),
-        "{err}"
-    );
+    let matched = matches!(&err, EngineError::ForeignStore { found, .. } if found == "lmdb");
+    assert!(matched, "{err}");
 }
 
 #[test]
@@ -66,10 +64,7 @@ fn an_unwritable_directory_is_a_permission_error() {
     let locked = crate::testing::UnwritableDir::new();
     for path in [locked.path().to_path_buf(), locked.path().join("inner")] {
         let err = StoreDir::open("redb", &path).unwrap_err();
-        assert!(
-            matches!(err, EngineError::PermissionDenied { .. }),
-            "{}: {err}",
-            path.display()
-        );
+        let matched = matches!(err, EngineError::PermissionDenied { .. });
+        assert!(matched, "{}: {err}", path.display());
     }
 }

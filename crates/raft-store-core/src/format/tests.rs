@@ -20,17 +20,15 @@ fn newer_version_is_reported_even_if_the_rest_is_unreadable() {
     let mut bytes = record(STORE_FORMAT_VERSION + 1).encode();
     bytes.truncate(MAGIC.len() + 4);
     let err = FormatRecord::decode("mem", &bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::FormatTooNew {
-                found: 2,
-                supported: 1,
-                ..
-            }
-        ),
-        "{err}"
+    let matched = matches!(
+        err,
+        StoreError::FormatTooNew {
+            found: 2,
+            supported: 1,
+            ..
+        }
     );
+    assert!(matched, "{err}");
 }
 
 #[test]

@@ -41,10 +41,8 @@ pub fn path_is_a_file<H: EngineHarness>(h: &H) -> CaseResult {
     let file = tmp.path().join("a-file");
     std::fs::write(&file, b"precious")?;
     let err = open_err(h, &file)?;
-    ensure!(
-        matches!(err, EngineError::NotADirectory { .. }),
-        "a file as the store path gave: {err}"
-    );
+    let matched = matches!(err, EngineError::NotADirectory { .. });
+    ensure!(matched, "a file as the store path gave: {err}");
     ensure!(std::fs::read(&file)? == b"precious", "the file was changed");
     Ok(())
 }
@@ -54,9 +52,9 @@ pub fn directory_without_permission<H: EngineHarness>(h: &H) -> CaseResult {
     let locked = UnwritableDir::new();
     for dir in [locked.path().to_path_buf(), locked.path().join("store")] {
         let err = open_err(h, &dir)?;
+        let matched = matches!(err, EngineError::PermissionDenied { .. });
         ensure!(
-            matches!(err, EngineError::PermissionDenied { .. })
-                && err.to_string().contains(&*dir.to_string_lossy()),
+            matched && err.to_string().contains(&*dir.to_string_lossy()),
             "{}: {err}",
             dir.display()
         );
@@ -69,10 +67,8 @@ pub fn opened_twice_in_one_process<H: EngineHarness>(h: &H) -> CaseResult {
     let tmp = tempdir();
     let first = h.open(tmp.path())?;
     let err = open_err(h, tmp.path())?;
-    ensure!(
-        matches!(err, EngineError::Locked { .. }),
-        "second open in this process gave: {err}"
-    );
+    let matched = matches!(err, EngineError::Locked { .. });
+    ensure!(matched, "second open in this process gave: {err}");
     drop(first);
     h.open(tmp.path())?;
     Ok(())
@@ -88,10 +84,8 @@ pub fn directory_of_another_backend<H: EngineHarness>(h: &H) -> CaseResult {
     };
     std::fs::write(tmp.path().join(MARKER), format!("raft-store backend={other}\n"))?;
     let err = open_err(h, tmp.path())?;
-    ensure!(
-        matches!(&err, EngineError::ForeignStore { found, .. } if found == other),
-        "a {other} directory gave: {err}"
-    );
+    let matched = matches!(&err, EngineError::ForeignStore { found, .. } if found == other);
+    ensure!(matched, "a {other} directory gave: {err}");
     Ok(())
 }
 
@@ -100,10 +94,8 @@ pub fn directory_of_other_files<H: EngineHarness>(h: &H) -> CaseResult {
     let tmp = tempdir();
     std::fs::write(tmp.path().join("thesis.tex"), b"years of work")?;
     let err = open_err(h, tmp.path())?;
-    ensure!(
-        matches!(err, EngineError::NotAStore { .. }),
-        "a directory of other files gave: {err}"
-    );
+    let matched = matches!(err, EngineError::NotAStore { .. });
+    ensure!(matched, "a directory of other files gave: {err}");
     ensure!(
         std::fs::read(tmp.path().join("thesis.tex"))? == b"years of work",
         "a file was changed"
@@ -220,10 +212,8 @@ pub fn locked_by_another_process<H: EngineHarness>(h: &H, test_name: &str) -> Ca
         }
     }
     let err = open_err(h, tmp.path())?;
-    ensure!(
-        matches!(err, EngineError::Locked { .. }),
-        "a store held by another process gave: {err}"
-    );
+    let matched = matches!(err, EngineError::Locked { .. });
+    ensure!(matched, "a store held by another process gave: {err}");
     drop(holder);
     h.open(tmp.path())?;
     Ok(())
