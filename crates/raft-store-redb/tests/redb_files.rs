@@ -21,13 +21,11 @@ fn a_file_that_is_not_a_redb_database_is_refused_and_kept() {
     let err = RedbEngine::open(tmp.path(), &RedbOptions::default())
         .err()
         .expect("opened garbage as redb");
-    assert!(
-        matches!(
-            err,
-            EngineError::NotAStore { .. } | EngineError::Backend { .. } | EngineError::Io { .. }
-        ),
-        "{err}"
+    let matched = matches!(
+        err,
+        EngineError::NotAStore { .. } | EngineError::Backend { .. } | EngineError::Io { .. }
     );
+    assert!(matched, "{err}");
     assert!(err.to_string().contains("redb"), "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), garbage, "the file was changed");
 }

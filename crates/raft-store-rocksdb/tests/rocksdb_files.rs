@@ -97,13 +97,11 @@ fn a_directory_that_is_not_a_rocksdb_database_is_refused() {
     let err = RocksEngine::open(tmp.path(), &RocksOptions::default())
         .err()
         .expect("opened garbage as RocksDB");
-    assert!(
-        matches!(
-            err,
-            EngineError::NotAStore { .. } | EngineError::Io { .. } | EngineError::Backend { .. }
-        ),
-        "{err}"
+    let matched = matches!(
+        err,
+        EngineError::NotAStore { .. } | EngineError::Io { .. } | EngineError::Backend { .. }
     );
+    assert!(matched, "{err}");
     assert!(err.to_string().contains("rocksdb"), "{err}");
     assert_eq!(
         std::fs::read(rocks.join("MANIFEST-000099")).unwrap(),

@@ -52,10 +52,8 @@ fn a_directory_that_is_not_a_sled_database_is_refused() {
         .expect("opening garbage panicked")
         .err()
         .expect("opened garbage as sled");
-    assert!(
-        matches!(err, EngineError::NotAStore { .. } | EngineError::Backend { .. }),
-        "{err}"
-    );
+    let matched = matches!(err, EngineError::NotAStore { .. } | EngineError::Backend { .. });
+    assert!(matched, "{err}");
     assert_eq!(
         std::fs::read(sled_dir.join("db")).unwrap(),
         garbage,
