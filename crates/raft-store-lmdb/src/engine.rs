@@ -27,7 +27,6 @@ use raft_store_core::engine::Visitor;
 use crate::env::open_env;
 use crate::error::ctx;
 use crate::error::from_heed;
-use crate::error::is_map_full;
 use crate::options::LmdbOptions;
 
 /// The backend name stored in the format record and the directory marker.
@@ -249,7 +248,7 @@ impl Engine for LmdbEngine {
                 let open = state.as_ref().ok_or_else(closed)?;
                 match self.write_once(open, batch) {
                     Ok(()) => return Ok(()),
-                    Err(e) if is_map_full(&e) => open.map_size,
+                    Err(heed::Error::Mdb(heed::MdbError::MapFull)) => open.map_size,
                     Err(e) => return Err(from_heed("writing a batch", e)),
                 }
             };

@@ -18,8 +18,3 @@ pub(crate) fn from_heed(context: &str, e: heed::Error) -> EngineError {
 pub(crate) fn ctx(context: &'static str) -> impl FnOnce(heed::Error) -> EngineError {
     move |e| from_heed(context, e)
 }
-
-/// Whether the error is LMDB's "map full".
-pub(crate) fn is_map_full(e: &heed::Error) -> bool {
-    matches!(e, heed::Error::Mdb(heed::MdbError::MapFull))
-}
