@@ -44,13 +44,43 @@ impl Codec for Bincode {
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-        let (value, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-            .map_err(|e| e.to_string())?;
-        if used != bytes.len() {
-            return Err(format!("{} trailing bytes after the value", bytes.len() - used));
+        // bincode allocates a string or byte vector of the length it reads before reading its
+        // bytes: a damaged length would allocate that much, and a failed allocation aborts the
+        // process. With a limit, bincode refuses such a length first. In serde mode the limit
+        // counts only string and byte lengths, which the input must hold, so any limit no
+        // smaller than the input accepts every valid value. The limit is a type parameter: take
+        // the smallest power of four that covers the input (at most 4x the input allocated).
+        macro_rules! smallest_limit {
+            ($($bits:literal),*) => {
+                $(
+                    if bytes.len() <= 1usize << $bits {
+                        return bincode_decode(bytes, bincode::config::standard().with_limit::<{ 1usize << $bits }>());
+                    }
+                )*
+            };
         }
-        Ok(value)
+        smallest_limit!(10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        bincode_decode(bytes, bincode::config::standard())
     }
+}
+
+fn bincode_decode<T: DeserializeOwned, C: bincode::config::Config>(
+    bytes: &[u8],
+    config: C,
+) -> Result<T, String> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| match e {
+        bincode::error::DecodeError::LimitExceeded => {
+            format!(
+                "a length inside the {}-byte value is larger than the value itself",
+                bytes.len()
+            )
+        }
+        e => e.to_string(),
+    })?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes after the value", bytes.len() - used));
+    }
+    Ok(value)
 }
 
 /// postcard 1: compact, stable wire format, a second codec choice.

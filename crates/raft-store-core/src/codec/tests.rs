@@ -81,3 +81,19 @@ fn log_keys_sort_in_index_order() {
     assert_eq!(log_index(&log_key(123_456)), Some(123_456));
     assert_eq!(log_index(b"short"), None);
 }
+
+#[test]
+fn a_huge_length_is_an_error_not_an_allocation() {
+    // A string claiming 2^63 bytes (varint marker 253: a u64 follows). Without a decode limit
+    // bincode allocates the length first, and the failed allocation aborts the process.
+    let bytes = [253, 255, 255, 255, 255, 255, 255, 255, 127];
+    let err = Bincode::decode::<String>(&bytes).expect_err("a length beyond the input is refused");
+    assert!(err.contains("larger than the value itself"), "{err}");
+    // The limit never refuses a valid value, small or large.
+    for len in [0usize, 1, 1000, 5000, 300_000] {
+        let s = "y".repeat(len);
+        let mut out = Vec::new();
+        Bincode::encode_into(&s, &mut out).expect("encode");
+        assert_eq!(Bincode::decode::<String>(&out).expect("decode"), s);
+    }
+}

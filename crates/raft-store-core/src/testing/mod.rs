@@ -32,6 +32,7 @@
 //! that a deliberately broken store fails them.
 
 pub mod bad_input;
+pub mod decode;
 pub mod engine_cases;
 pub mod engine_log_cases;
 mod fault;
@@ -40,7 +41,7 @@ pub mod log_cases;
 mod macros;
 pub mod openraft_suite;
 mod sm;
-mod util;
+pub mod util;
 
 pub use fault::Fault;
 pub use fault::FaultEngine;
