@@ -7,6 +7,11 @@
 //!   typo in a path never turns someone's files into a store;
 //! - takes an exclusive advisory lock on `RAFT_STORE.lock`, held until the [`StoreDir`] is
 //!   dropped, so a second open of the same store fails in this process and in any other.
+//!
+//! Once the store's format record is durable, the marker gets a second line, `initialized`.
+//! A store whose marker says so but whose engine holds no format record lost its files (a
+//! database file cut to nothing, an engine that started over after damage): it is refused,
+//! never started again empty.
 
 use std::fs::File;
 use std::fs::OpenOptions;
@@ -26,6 +31,8 @@ pub const LOCK: &str = "RAFT_STORE.lock";
 #[derive(Debug)]
 pub struct StoreDir {
     path: PathBuf,
+    backend: &'static str,
+    initialized: std::sync::atomic::AtomicBool,
     _lock: File,
 }
 
@@ -58,8 +65,10 @@ impl StoreDir {
         }
 
         let marker = path.join(MARKER);
+        let mut initialized = false;
         match std::fs::read_to_string(&marker) {
             Ok(text) => {
+                initialized = text.lines().nth(1) == Some(INITIALIZED);
                 let found = parse_marker(&text).ok_or_else(|| EngineError::NotAStore {
                     backend,
                     path: marker.clone(),
@@ -88,7 +97,7 @@ impl StoreDir {
                         });
                     }
                 }
-                write_marker(path, backend).map_err(|e| io_err("writing the marker in", e))?;
+                write_marker(path, backend, false).map_err(|e| io_err("writing the marker in", e))?;
             }
             Err(e) => return Err(io_err("reading the marker in", e)),
         }
@@ -112,6 +121,8 @@ impl StoreDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            backend,
+            initialized: std::sync::atomic::AtomicBool::new(initialized),
             _lock: lock,
         })
     }
@@ -120,10 +131,35 @@ impl StoreDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the store was initialized: its format record was durable once.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Record (durably, in the marker) that the store's format record is durable.
+    pub fn mark_initialized(&self) -> Result<(), EngineError> {
+        if self.is_initialized() {
+            return Ok(());
+        }
+        write_marker(&self.path, self.backend, true).map_err(|e| {
+            EngineError::io(
+                self.backend,
+                format!("updating the marker in {}", self.path.display()),
+                e,
+            )
+        })?;
+        self.initialized.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
 }
 
+/// The marker's second line once the store is initialized.
+const INITIALIZED: &str = "initialized";
+
 fn parse_marker(text: &str) -> Option<String> {
-    let backend = text.strip_prefix("raft-store backend=")?.trim_end();
+    let first = text.lines().next()?;
+    let backend = first.strip_prefix("raft-store backend=")?.trim_end();
     (!backend.is_empty()
         && backend
             .chars()
@@ -132,10 +168,15 @@ fn parse_marker(text: &str) -> Option<String> {
 }
 
 /// Write the marker durably: temporary file, fsync, rename, fsync of the directory.
-fn write_marker(dir: &Path, backend: &str) -> io::Result<()> {
+fn write_marker(dir: &Path, backend: &str, initialized: bool) -> io::Result<()> {
     let tmp = dir.join(format!("{MARKER}.tmp"));
     let mut f = File::create(&tmp)?;
-    f.write_all(format!("raft-store backend={backend}\n").as_bytes())?;
+    let second = if initialized {
+        format!("{INITIALIZED}\n")
+    } else {
+        String::new()
+    };
+    f.write_all(format!("raft-store backend={backend}\n{second}").as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(MARKER))?;
     File::open(dir)?.sync_all()

@@ -244,6 +244,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// The greatest key of the keyspace.
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// The engine's locked store directory, if it keeps its files in one. Through it the store
+    /// records that it was initialized, and refuses to start empty over lost files.
+    fn store_dir(&self) -> Option<&crate::StoreDir> {
+        None
+    }
 }
 
 impl<E: Engine> Engine for std::sync::Arc<E> {
@@ -261,5 +267,8 @@ impl<E: Engine> Engine for std::sync::Arc<E> {
     }
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
         (**self).last_key(space)
+    }
+    fn store_dir(&self) -> Option<&crate::StoreDir> {
+        (**self).store_dir()
     }
 }

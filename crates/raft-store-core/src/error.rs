@@ -219,6 +219,9 @@ pub enum StoreError {
     Poisoned {
         /// The backend name.
         backend: &'static str,
+        /// The kind of the first failure (`StorageFull` for a full disk, ...), so a caller that
+        /// only learns of it now (a flush after a truncate) still knows what went wrong.
+        kind: io::ErrorKind,
         /// The first failure.
         cause: String,
     },
@@ -256,6 +259,18 @@ pub enum StoreError {
         /// The backend name.
         backend: &'static str,
     },
+    /// The store directory says the store was initialized, but the engine holds no format
+    /// record: its files were lost or damaged (a database file cut short, an engine that
+    /// started over). Refused rather than started again empty.
+    #[error(
+        "{backend}: the store in {path} was initialized, but its engine holds no format record: its files are damaged or were replaced; refusing to start it empty"
+    )]
+    FormatRecordLost {
+        /// The backend name.
+        backend: &'static str,
+        /// The store directory.
+        path: std::path::PathBuf,
+    },
     /// The store's flusher thread has stopped (the store is closing).
     #[error("{backend}: the store is closed")]
     Closed {
@@ -278,10 +293,11 @@ impl StoreError {
             | StoreError::FormatTooNew { .. }
             | StoreError::WrongBackend { .. }
             | StoreError::WrongCodec { .. }
-            | StoreError::NoFormatRecord { .. } => io::ErrorKind::InvalidData,
+            | StoreError::NoFormatRecord { .. }
+            | StoreError::FormatRecordLost { .. } => io::ErrorKind::InvalidData,
             StoreError::NotContiguous { .. } | StoreError::Encode { .. } => io::ErrorKind::InvalidInput,
-            StoreError::WriteFailed { kind, .. } => *kind,
-            StoreError::Poisoned { .. } | StoreError::Closed { .. } => io::ErrorKind::Other,
+            StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
+            StoreError::Closed { .. } => io::ErrorKind::Other,
         }
     }
 }

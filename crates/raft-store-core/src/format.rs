@@ -113,8 +113,17 @@ fn take_name(bytes: &[u8]) -> Option<(String, &[u8])> {
 
 /// Check the format record of the store in `engine`, or write one if the store is new.
 ///
-/// A store that holds raft data but no record was not written by this crate and is refused.
+/// A store that holds raft data but no record was not written by this crate and is refused; so
+/// is a store whose directory says it was initialized but whose record is gone (lost files).
 pub fn check_or_init<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRecord, StoreError> {
+    let record = check_or_write(engine, codec)?;
+    if let Some(dir) = engine.store_dir() {
+        dir.mark_initialized()?;
+    }
+    Ok(record)
+}
+
+fn check_or_write<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRecord, StoreError> {
     let backend = engine.backend();
     if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
         let record = FormatRecord::decode(backend, &bytes)?;
@@ -132,6 +141,12 @@ pub fn check_or_init<E: Engine>(engine: &E, codec: &'static str) -> Result<Forma
             });
         }
         return Ok(record);
+    }
+    if let Some(dir) = engine.store_dir().filter(|d| d.is_initialized()) {
+        return Err(StoreError::FormatRecordLost {
+            backend,
+            path: dir.path().to_path_buf(),
+        });
     }
     for space in [Space::Log, Space::Meta] {
         let mut any = false;

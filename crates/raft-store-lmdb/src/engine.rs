@@ -60,7 +60,7 @@ pub struct LmdbEngine {
     state: RwLock<Option<Open>>,
     path: PathBuf,
     options: LmdbOptions,
-    _dir: StoreDir,
+    dir: StoreDir,
 }
 
 fn page_round(n: usize) -> usize {
@@ -77,6 +77,12 @@ fn closed() -> EngineError {
 }
 
 fn open_all(dir: &Path, map_size: usize, options: &LmdbOptions) -> Result<Open, EngineError> {
+    // Before mapping: a data.mdb cut short would fault on the first read past its end.
+    crate::meta::check_length(&dir.join("data.mdb")).map_err(|detail| EngineError::NotAStore {
+        backend: BACKEND,
+        path: dir.join("data.mdb"),
+        detail,
+    })?;
     let env = open_env(dir, map_size, options).map_err(|e| match e {
         heed::Error::Mdb(heed::MdbError::Invalid | heed::MdbError::VersionMismatch) => {
             EngineError::NotAStore {
@@ -122,7 +128,7 @@ impl LmdbEngine {
             state: RwLock::new(Some(open)),
             path: dir.to_path_buf(),
             options: *options,
-            _dir: store_dir,
+            dir: store_dir,
         })
     }
 
@@ -298,5 +304,9 @@ impl Engine for LmdbEngine {
             .last(&txn)
             .map_err(ctx("reading the last key"))?
             .map(|(k, _)| k.to_vec()))
+    }
+
+    fn store_dir(&self) -> Option<&StoreDir> {
+        Some(&self.dir)
     }
 }

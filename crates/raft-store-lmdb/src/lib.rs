@@ -38,6 +38,7 @@
 mod engine;
 mod env;
 mod error;
+mod meta;
 mod options;
 
 use std::path::Path;

@@ -49,7 +49,7 @@ const fn table(space: Space) -> Table {
 pub struct RedbEngine {
     db: redb::Database,
     options: RedbOptions,
-    _dir: StoreDir,
+    dir: StoreDir,
 }
 
 /// Run a redb call, turning a panic into an error.
@@ -67,7 +67,7 @@ impl RedbEngine {
         let engine = Self {
             db,
             options: *options,
-            _dir: store_dir,
+            dir: store_dir,
         };
         // Create every table up front so reads of an empty keyspace find a table.
         engine.write(&Batch::new(), Durability::Durable)?;
@@ -203,5 +203,9 @@ impl Engine for RedbEngine {
                 .map_err(ctx("reading the last key"))?
                 .map(|(k, _)| k.value().to_vec()))
         })
+    }
+
+    fn store_dir(&self) -> Option<&StoreDir> {
+        Some(&self.dir)
     }
 }

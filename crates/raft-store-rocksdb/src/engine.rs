@@ -59,7 +59,7 @@ pub struct RocksEngine {
     /// not change before the batch lands.
     writer: Mutex<()>,
     compactor: Option<(Sender<Vec<u8>>, JoinHandle<()>)>,
-    _dir: StoreDir,
+    dir: StoreDir,
 }
 
 fn compression(c: Compression) -> DBCompressionType {
@@ -139,7 +139,7 @@ impl RocksEngine {
             db,
             writer: Mutex::new(()),
             compactor,
-            _dir: store_dir,
+            dir: store_dir,
         })
     }
 
@@ -306,5 +306,9 @@ impl Engine for RocksEngine {
         };
         it.status().map_err(ctx("reading the last key"))?;
         Ok(key)
+    }
+
+    fn store_dir(&self) -> Option<&StoreDir> {
+        Some(&self.dir)
     }
 }

@@ -88,7 +88,7 @@ pub struct SledEngine {
     /// Writers hold it exclusively while resolving and committing a batch, readers shared while
     /// they read: sled 0.34's iterators are not snapshots, and a scan must not see half a batch.
     consistency: RwLock<()>,
-    _dir: StoreDir,
+    dir: StoreDir,
 }
 
 /// Open sled, waiting out its lock if a previous instance in this process is still closing.
@@ -149,7 +149,7 @@ impl SledEngine {
             sled_dir,
             synced_blobs: Mutex::new(HashSet::new()),
             consistency: RwLock::new(()),
-            _dir: store_dir,
+            dir: store_dir,
         };
         engine.write(&Batch::new(), Durability::Durable)?;
         Ok(engine)
@@ -329,5 +329,9 @@ impl Engine for SledEngine {
                 .map_err(ctx("reading the last key"))?
                 .map(|(k, _)| k.to_vec()))
         })
+    }
+
+    fn store_dir(&self) -> Option<&StoreDir> {
+        Some(&self.dir)
     }
 }

@@ -69,4 +69,8 @@ impl Engine for AnyEngine {
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
         dispatch!(self, e => e.last_key(space))
     }
+
+    fn store_dir(&self) -> Option<&raft_store_core::StoreDir> {
+        dispatch!(self, e => e.store_dir())
+    }
 }

@@ -110,12 +110,13 @@ where
         return stop;
     }
 
-    if let Some(cause) = shared.poison.get() {
+    if let Some((kind, cause)) = shared.poison.get() {
         for done in dones {
             complete(
                 done,
                 Err(StoreError::Poisoned {
                     backend: shared.backend,
+                    kind: *kind,
                     cause: cause.clone(),
                 }),
             );
@@ -150,7 +151,7 @@ where
         Err((kind, cause)) => {
             // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
             // report success for data that is gone. Refuse everything from now on.
-            let _ = shared.poison.set(cause.clone());
+            let _ = shared.poison.set((kind, cause.clone()));
             tracing::error!(backend = shared.backend, error = %cause, "raft-store write failed; store is now read-only");
             for done in dones {
                 complete(

@@ -1,6 +1,7 @@
 //! State shared by the log store, its readers and its flusher thread.
 
 use std::collections::VecDeque;
+use std::io;
 use std::marker::PhantomData;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
@@ -67,7 +68,7 @@ pub(crate) struct Shared<C: RaftTypeConfig, E, K> {
     /// combined with a view taken before it.
     pub deleting: RwLock<()>,
     /// The first write or sync failure; once set, every write is refused (fail-stop).
-    pub poison: OnceLock<String>,
+    pub poison: OnceLock<(io::ErrorKind, String)>,
     pub _codec: PhantomData<fn() -> K>,
 }
 
@@ -82,8 +83,9 @@ impl<C: RaftTypeConfig, E: Engine, K> Shared<C, E, K> {
 
     pub fn check_poison(&self) -> Result<(), StoreError> {
         match self.poison.get() {
-            Some(cause) => Err(StoreError::Poisoned {
+            Some((kind, cause)) => Err(StoreError::Poisoned {
                 backend: self.backend,
+                kind: *kind,
                 cause: cause.clone(),
             }),
             None => Ok(()),

@@ -307,4 +307,8 @@ impl<E: Engine> Engine for FaultEngine<E> {
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
         self.inner.last_key(space)
     }
+
+    fn store_dir(&self) -> Option<&crate::StoreDir> {
+        self.inner.store_dir()
+    }
 }

@@ -241,9 +241,16 @@ macro_rules! bad_input_suite {
 
             #[test]
             fn locked_by_another_process() {
+                // The child is this test binary running this one test: its name is the module
+                // path without the crate's name, wherever the macro was expanded.
+                let module = module_path!();
+                let name = format!(
+                    "{}::locked_by_another_process",
+                    module.split_once("::").map_or(module, |(_, rest)| rest)
+                );
                 $crate::testing::check($crate::testing::bad_input::locked_by_another_process(
                     &super::__raft_store_disk_harness(),
-                    "bad_input::locked_by_another_process",
+                    &name,
                 ));
             }
         }
