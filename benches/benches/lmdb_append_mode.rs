@@ -4,7 +4,6 @@
 use criterion::Criterion;
 use criterion::criterion_group;
 use criterion::criterion_main;
-use raft_store_bench::LogTarget;
 use raft_store_bench::StoreTarget;
 use raft_store_bench::Target;
 use raft_store_lmdb::LmdbEngine;

@@ -1,64 +1,139 @@
-//! Benchmark targets for raft-store: one small trait, [`Target`], implemented by every backend
-//! through `LogStore` (the path openraft uses) and by the raw fsync floor.
+//! Benchmarks for raft-store: one small trait, [`Target`], implemented by every backend through
+//! `LogStore` (the path openraft uses), by the in-memory reference engine, by the raw fsync floor
+//! and by a peer (the `raft-log` crate); a fixed set of operations over it ([`Op`]); and the
+//! pieces of the comparative report ([`report`]).
 //!
-//! Every timed append is durable when it returns, on every target.
+//! Every timed append, truncate and purge is durable when it returns, on every target: the
+//! figures compare the same promise.
+//!
+//! ```no_run
+//! use raft_store_bench::{Op, Samples, targets};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! for spec in targets() {
+//!     let mut target = (spec.open)(&dir.path().join(spec.name))?;
+//!     let op = Op::Append { batch: 1, size: 256 };
+//!     let samples = Samples::collect(100, || op.run(&mut *target))?;
+//!     println!("{}: p50 {:?}", spec.name, samples.percentile(50.0));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 // Statistics over sample counts: the counts are far below 2^52, so float casts are exact enough.
 #![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
 
-use std::fs::File;
-use std::fs::OpenOptions;
-use std::io;
-use std::io::Write;
-use std::path::Path;
-use std::time::Duration;
-use std::time::Instant;
+mod floor;
+mod ops;
+mod peer;
+pub mod report;
+mod store;
 
-use openraft::RaftLogReader;
+use std::io;
+use std::path::Path;
+
+pub use floor::Floor;
 use openraft::entry::RaftEntry;
-use openraft::storage::IOFlushed;
-use openraft::storage::RaftLogStorage;
-use openraft::type_config::TypeConfigExt;
 use openraft::type_config::alias::EntryOf;
 use openraft::type_config::alias::LogIdOf;
-use raft_store_core::Engine;
-use raft_store_core::LogStore;
+pub use ops::Op;
+pub use ops::Samples;
+pub use peer::RaftLogPeer;
+pub use store::StoreTarget;
 
 openraft::declare_raft_types!(
     /// The type config of the benchmarks: string payloads (serialized as raw bytes).
     pub BenchConfig: D = String, R = String
 );
 
+/// What a target is, for grouping in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A plain file append plus `fdatasync`: what no durable log can beat.
+    Floor,
+    /// A raft-store backend through `LogStore`.
+    Backend,
+    /// `LogStore` over the in-memory engine: the cost of the store itself, without a disk.
+    Memory,
+    /// Another raft log storage, measured with the same entries and the same durability.
+    Peer,
+}
+
 /// One benchmarked store.
+///
+/// Appends, truncates and purges are durable when the call returns. Operations a target cannot
+/// do (the floor reads nothing back) return an [`io::ErrorKind::Unsupported`] error, which the
+/// report shows as "n/a".
 pub trait Target {
     /// The target's name in reports.
-    fn name(&self) -> String;
+    fn name(&self) -> &str;
 
     /// Append `n` entries of `size` payload bytes after the last one, as one call, and return
     /// once they are durable.
     fn append(&mut self, n: u64, size: usize) -> io::Result<()>;
 
-    /// Submit `n` appends of one entry each without waiting, then wait for the last callback.
+    /// Submit `n` appends of one entry each without waiting, then wait until the last one is
+    /// durable (which, appends being ordered, makes all of them durable).
     fn append_pipelined(&mut self, n: u64, size: usize) -> io::Result<()>;
-}
 
-/// What a raft log store target can do beyond appending (the floor cannot).
-pub trait LogTarget: Target {
-    /// Read entries `from..to`; returns how many were read.
-    fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize>;
+    /// Whether the target can do `op` at all (the floor only appends; a store in memory cannot
+    /// be reopened).
+    fn supports(&self, op: &Op) -> bool {
+        let _ = op;
+        true
+    }
 
-    /// Remove every entry after `index`.
-    fn truncate_after(&mut self, index: u64) -> io::Result<()>;
+    /// Read entries `from..to` and return how many were read.
+    fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize> {
+        let _ = (from, to);
+        Err(unsupported(self.name(), "get_log"))
+    }
 
-    /// Remove every entry up to and including `index`, and wait until that is durable.
-    fn purge(&mut self, index: u64) -> io::Result<()>;
+    /// Remove every entry after `index`, durably.
+    fn truncate_after(&mut self, index: u64) -> io::Result<()> {
+        let _ = index;
+        Err(unsupported(self.name(), "truncate_after"))
+    }
+
+    /// Remove every entry up to and including `index`, durably.
+    fn purge_upto(&mut self, index: u64) -> io::Result<()> {
+        let _ = index;
+        Err(unsupported(self.name(), "purge"))
+    }
+
+    /// Close the store and open it again from its files, ready for appends.
+    fn reopen(&mut self) -> io::Result<()> {
+        Err(unsupported(self.name(), "reopen"))
+    }
 
     /// Index of the last appended entry (0: none).
     fn last_index(&self) -> u64;
 
-    /// Append `n` entries of `size` bytes in batches of 1,000, pipelined, waiting for the last.
-    fn fill(&mut self, n: u64, size: usize) -> io::Result<()>;
+    /// Append `n` entries of `size` bytes as fast as the target allows (batches of 1,000) and
+    /// return once all are durable. Used to prepare stores, never timed as an operation.
+    fn fill(&mut self, n: u64, size: usize) -> io::Result<()> {
+        let mut left = n;
+        while left > 0 {
+            let batch = left.min(1000);
+            self.append(batch, size)?;
+            left -= batch;
+        }
+        Ok(())
+    }
+
+    /// Bytes the target's files take on disk (allocated blocks), `None` for a store in memory.
+    fn disk_bytes(&self) -> io::Result<Option<u64>>;
+}
+
+/// The error of an operation a target does not have.
+fn unsupported(target: &str, op: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{target} does not support {op}"),
+    )
 }
 
 /// The log id of `index` (term 1, node 0).
@@ -69,218 +144,147 @@ pub fn log_id(index: u64) -> LogIdOf<BenchConfig> {
     )
 }
 
-/// An entry with `size` payload bytes.
-pub fn entry(index: u64, size: usize) -> EntryOf<BenchConfig> {
-    EntryOf::<BenchConfig>::new_normal(log_id(index), "x".repeat(size))
+/// The payload of every benchmark entry: `size` bytes.
+pub fn payload(size: usize) -> String {
+    "x".repeat(size)
 }
 
-/// Constructors of every store target, by name, each opening a fresh store in a directory.
-pub type Opener = fn(&Path) -> io::Result<Box<dyn LogTarget>>;
+/// An entry with `size` payload bytes.
+pub fn entry(index: u64, size: usize) -> EntryOf<BenchConfig> {
+    EntryOf::<BenchConfig>::new_normal(log_id(index), payload(size))
+}
 
-/// Every backend compiled into the benchmarks, through `LogStore`.
-pub fn backends() -> Vec<(&'static str, Opener)> {
+/// Opens a fresh target whose files live in the given (not yet existing) directory.
+pub type Opener = fn(&Path) -> io::Result<Box<dyn Target>>;
+
+/// A target the benchmarks know how to open, with what a report says about it.
+#[derive(Clone, Copy)]
+pub struct TargetSpec {
+    /// Name in reports and on the command line.
+    pub name: &'static str,
+    /// What it is.
+    pub kind: Kind,
+    /// The crate doing the storage and its version (from `Cargo.lock`, at build time).
+    pub engine: &'static str,
+    /// How a durable write reaches the disk on this target.
+    pub fsync: &'static str,
+    /// Opens a fresh instance.
+    pub open: Opener,
+}
+
+fn boxed<T: Target + 'static>(t: T) -> Box<dyn Target> {
+    Box::new(t)
+}
+
+/// Every target, in report order: the floor, each backend, the in-memory engine, the peer.
+pub fn targets() -> Vec<TargetSpec> {
     vec![
-        ("redb", |dir| {
-            let engine = raft_store_redb::RedbEngine::open(dir, &raft_store_redb::RedbOptions::default())
-                .map_err(|e| io::Error::new(e.kind(), e))?;
-            Ok(Box::new(StoreTarget::new("redb", engine)?))
-        }),
-        ("lmdb", |dir| {
-            let engine = raft_store_lmdb::LmdbEngine::open(dir, &raft_store_lmdb::LmdbOptions::default())
-                .map_err(|e| io::Error::new(e.kind(), e))?;
-            Ok(Box::new(StoreTarget::new("lmdb", engine)?))
-        }),
-        ("rocksdb", |dir| {
-            let engine =
-                raft_store_rocksdb::RocksEngine::open(dir, &raft_store_rocksdb::RocksOptions::default())
-                    .map_err(|e| io::Error::new(e.kind(), e))?;
-            Ok(Box::new(StoreTarget::new("rocksdb", engine)?))
-        }),
-        ("sled", |dir| {
-            let engine = raft_store_sled::SledEngine::open(dir, &raft_store_sled::SledOptions::default())
-                .map_err(|e| io::Error::new(e.kind(), e))?;
-            Ok(Box::new(StoreTarget::new("sled", engine)?))
-        }),
-        ("mem", |_dir| {
-            Ok(Box::new(StoreTarget::new(
-                "mem",
-                raft_store_core::MemEngine::new(),
-            )?))
-        }),
+        TargetSpec {
+            name: "floor",
+            kind: Kind::Floor,
+            engine: "std::fs::File",
+            fsync: "one write of the entries' bytes, then fdatasync",
+            open: |dir| Ok(boxed(Floor::new(dir)?)),
+        },
+        TargetSpec {
+            name: "redb",
+            kind: Kind::Backend,
+            engine: concat!("redb ", env!("BENCH_VERSION_REDB")),
+            fsync: "write transaction committed with Durability::Immediate (fsync of raft.redb) per group",
+            open: |dir| {
+                let open = |dir: &Path| {
+                    raft_store_redb::RedbEngine::open(dir, &raft_store_redb::RedbOptions::default())
+                        .map_err(|e| io::Error::new(e.kind(), e))
+                };
+                Ok(boxed(StoreTarget::reopenable("redb", dir, open)?))
+            },
+        },
+        TargetSpec {
+            name: "lmdb",
+            kind: Kind::Backend,
+            engine: concat!(
+                "heed ",
+                env!("BENCH_VERSION_HEED"),
+                " (LMDB ",
+                env!("BENCH_VERSION_LMDB_SYS"),
+                ")"
+            ),
+            fsync: "mdb_txn_commit without NO_SYNC (fdatasync of data.mdb, then of its meta page) per group",
+            open: |dir| {
+                let open = |dir: &Path| {
+                    raft_store_lmdb::LmdbEngine::open(dir, &raft_store_lmdb::LmdbOptions::default())
+                        .map_err(|e| io::Error::new(e.kind(), e))
+                };
+                Ok(boxed(StoreTarget::reopenable("lmdb", dir, open)?))
+            },
+        },
+        TargetSpec {
+            name: "rocksdb",
+            kind: Kind::Backend,
+            engine: concat!(
+                "rocksdb ",
+                env!("BENCH_VERSION_ROCKSDB"),
+                " (librocksdb-sys ",
+                env!("BENCH_VERSION_ROCKSDB_SYS"),
+                ")"
+            ),
+            fsync: "WriteBatch with WriteOptions::sync (WAL append + fdatasync) per group",
+            open: |dir| {
+                let open = |dir: &Path| {
+                    raft_store_rocksdb::RocksEngine::open(dir, &raft_store_rocksdb::RocksOptions::default())
+                        .map_err(|e| io::Error::new(e.kind(), e))
+                };
+                Ok(boxed(StoreTarget::reopenable("rocksdb", dir, open)?))
+            },
+        },
+        TargetSpec {
+            name: "sled",
+            kind: Kind::Backend,
+            engine: concat!("sled ", env!("BENCH_VERSION_SLED")),
+            fsync: "transaction, flush(), then fsync of the db file and new blobs per group",
+            open: |dir| {
+                let open = |dir: &Path| {
+                    raft_store_sled::SledEngine::open(dir, &raft_store_sled::SledOptions::default())
+                        .map_err(|e| io::Error::new(e.kind(), e))
+                };
+                Ok(boxed(StoreTarget::reopenable("sled", dir, open)?))
+            },
+        },
+        TargetSpec {
+            name: "mem",
+            kind: Kind::Memory,
+            engine: "raft-store-core MemEngine",
+            fsync: "none: memory only (the cost of LogStore itself)",
+            open: |_dir| Ok(boxed(StoreTarget::new("mem", raft_store_core::MemEngine::new())?)),
+        },
+        TargetSpec {
+            name: "raft-log",
+            kind: Kind::Peer,
+            engine: concat!("raft-log ", env!("BENCH_VERSION_RAFT_LOG")),
+            fsync: "append, then flush(sync = true) (fdatasync of the WAL chunk, batched by its flush worker)",
+            open: |dir| Ok(boxed(RaftLogPeer::open(dir)?)),
+        },
     ]
 }
 
-/// A [`LogStore`] over an engine, driven from a current-thread runtime.
-pub struct StoreTarget<E: Engine> {
-    name: String,
-    store: LogStore<BenchConfig, E>,
-    next: u64,
-    rt: tokio::runtime::Runtime,
+/// Every raft-store backend plus the in-memory engine (the targets that are `LogStore`s).
+pub fn backends() -> Vec<TargetSpec> {
+    targets()
+        .into_iter()
+        .filter(|t| matches!(t.kind, Kind::Backend | Kind::Memory))
+        .collect()
 }
 
-impl<E: Engine> StoreTarget<E> {
-    /// Wrap an opened engine.
-    pub fn new(name: impl Into<String>, engine: E) -> io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Self {
-            name: name.into(),
-            store: LogStore::open(engine)?,
-            next: 1,
-            rt,
-        })
+/// Bytes the files under `path` take on disk (allocated 512-byte blocks, as `du` counts them).
+pub fn allocated_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_dir() {
+        return Ok(meta.blocks() * 512);
     }
-}
-
-impl<E: Engine> Target for StoreTarget<E> {
-    fn name(&self) -> String {
-        self.name.clone()
+    let mut total = 0;
+    for item in std::fs::read_dir(path)? {
+        total += allocated_bytes(&item?.path())?;
     }
-
-    fn append(&mut self, n: u64, size: usize) -> io::Result<()> {
-        let entries: Vec<_> = (self.next..self.next + n).map(|i| entry(i, size)).collect();
-        self.next += n;
-        let store = &mut self.store;
-        self.rt.block_on(async {
-            let (tx, rx) = BenchConfig::oneshot();
-            store.append(entries, IOFlushed::signal(tx)).await?;
-            rx.await.map_err(|_| io::Error::other("flush callback dropped"))?
-        })
-    }
-
-    fn append_pipelined(&mut self, n: u64, size: usize) -> io::Result<()> {
-        let first = self.next;
-        self.next += n;
-        let store = &mut self.store;
-        self.rt.block_on(async {
-            let mut last = None;
-            for i in first..first + n {
-                let (tx, rx) = BenchConfig::oneshot();
-                store.append([entry(i, size)], IOFlushed::signal(tx)).await?;
-                last = Some(rx);
-            }
-            match last {
-                Some(rx) => rx.await.map_err(|_| io::Error::other("flush callback dropped"))?,
-                None => Ok(()),
-            }
-        })
-    }
-}
-
-impl<E: Engine> LogTarget for StoreTarget<E> {
-    fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize> {
-        let store = &mut self.store;
-        self.rt
-            .block_on(async { Ok(store.try_get_log_entries(from..to).await?.len()) })
-    }
-
-    fn truncate_after(&mut self, index: u64) -> io::Result<()> {
-        let store = &mut self.store;
-        self.next = index + 1;
-        self.rt.block_on(async {
-            store.truncate_after(Some(log_id(index))).await?;
-            Ok(store.flush().await?)
-        })
-    }
-
-    fn purge(&mut self, index: u64) -> io::Result<()> {
-        let store = &mut self.store;
-        self.rt.block_on(async {
-            store.purge(log_id(index)).await?;
-            Ok(store.flush().await?)
-        })
-    }
-
-    fn last_index(&self) -> u64 {
-        self.next - 1
-    }
-
-    fn fill(&mut self, n: u64, size: usize) -> io::Result<()> {
-        let first = self.next;
-        self.next += n;
-        let store = &mut self.store;
-        self.rt.block_on(async {
-            let mut last = None;
-            let mut i = first;
-            while i < first + n {
-                let end = (i + 1000).min(first + n);
-                let (tx, rx) = BenchConfig::oneshot();
-                store
-                    .append((i..end).map(|j| entry(j, size)), IOFlushed::signal(tx))
-                    .await?;
-                last = Some(rx);
-                i = end;
-            }
-            match last {
-                Some(rx) => rx.await.map_err(|_| io::Error::other("flush callback dropped"))?,
-                None => Ok(()),
-            }
-        })
-    }
-}
-
-/// The floor: the same bytes appended to a plain file, each append followed by `fdatasync`.
-pub struct Floor {
-    file: File,
-}
-
-impl Floor {
-    /// A floor file in `dir`.
-    pub fn new(dir: &Path) -> io::Result<Self> {
-        Ok(Self {
-            file: OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("floor.log"))?,
-        })
-    }
-}
-
-impl Target for Floor {
-    fn name(&self) -> String {
-        "floor (write + fdatasync)".into()
-    }
-
-    fn append(&mut self, n: u64, size: usize) -> io::Result<()> {
-        // Same payload plus the envelope and key bytes a store writes, in one write.
-        let per_entry = size + 5 + 8 + 16;
-        self.file.write_all(&vec![b'x'; per_entry * n as usize])?;
-        self.file.sync_data()
-    }
-
-    fn append_pipelined(&mut self, n: u64, size: usize) -> io::Result<()> {
-        // Without a group commit of its own, the floor syncs every append.
-        for _ in 0..n {
-            self.append(1, size)?;
-        }
-        Ok(())
-    }
-}
-
-/// Latency samples of one measured operation.
-#[derive(Debug, Clone, Default)]
-pub struct Samples(pub Vec<Duration>);
-
-impl Samples {
-    /// Time `op` `n` times.
-    pub fn measure(n: usize, mut op: impl FnMut() -> io::Result<()>) -> io::Result<Self> {
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = Instant::now();
-            op()?;
-            out.push(t.elapsed());
-        }
-        out.sort_unstable();
-        Ok(Self(out))
-    }
-
-    /// The `p`-th percentile (0..=100).
-    pub fn percentile(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * (self.0.len() - 1) as f64).round() as usize;
-        self.0[rank.min(self.0.len() - 1)]
-    }
+    Ok(total)
 }

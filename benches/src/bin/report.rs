@@ -1,163 +1,275 @@
-//! Writes a comparative Markdown report: every backend's durable append latency (p50, p99, and
-//! the ratio to the fsync floor measured in the same run), pipelined throughput, and append
-//! latency after a large purge against a fresh store.
+//! Runs the fixed benchmark matrix on every target and writes the comparative report:
+//! `REPORT.md`, `latency.svg`, `throughput.svg` and `report.json` (every raw sample).
 //!
-//! `cargo run --release -p raft-store-bench --bin report -- --quick [--out DIR]`
+//! ```sh
+//! cargo run --release -p raft-store-bench --bin report -- [--quick] [--out DIR] [--only a,b]
+//! ```
+//!
+//! `--quick` (about 2 minutes) runs every operation with fewer runs and a 100,000-entry store
+//! for the large-store figures; the full mode (under 20 minutes) uses 1,000,000 entries.
 
 #![forbid(unsafe_code)]
 // Statistics over sample counts: the counts are far below 2^52, so float casts are exact enough.
 #![allow(clippy::cast_precision_loss)]
 
-use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
 use std::path::PathBuf;
+use std::time::Duration;
 use std::time::Instant;
 
-use raft_store_bench::Floor;
+use raft_store_bench::Kind;
+use raft_store_bench::Op;
 use raft_store_bench::Samples;
 use raft_store_bench::Target;
-use raft_store_bench::backends;
+use raft_store_bench::TargetSpec;
+use raft_store_bench::report;
+use raft_store_bench::report::AfterPurge;
+use raft_store_bench::report::DiskUse;
+use raft_store_bench::report::Measurement;
+use raft_store_bench::report::NotApplicable;
+use raft_store_bench::report::Report;
+use raft_store_bench::report::Summary;
+use raft_store_bench::targets;
 
-struct Row {
-    name: String,
-    p50_us: f64,
-    p99_us: f64,
-    pipelined_per_s: f64,
+/// How many runs of what: the two modes differ only here.
+struct Plan {
+    mode: &'static str,
+    headline_runs: usize,
+    /// Runs of an append cell writing under 1 MiB per call; heavier cells get a quarter.
+    append_runs: usize,
+    pipelined_runs: usize,
+    get_runs: usize,
+    truncate_runs: usize,
+    purge_runs: [(u64, usize); 2],
+    big: u64,
+    reopen_runs: usize,
+    after_purge_runs: usize,
 }
 
-struct PurgeRow {
-    name: String,
-    fresh: Samples,
-    purged: Samples,
+const QUICK: Plan = Plan {
+    mode: "quick",
+    headline_runs: 300,
+    append_runs: 20,
+    pipelined_runs: 3,
+    get_runs: 200,
+    truncate_runs: 5,
+    purge_runs: [(10_000, 3), (100_000, 1)],
+    big: 100_000,
+    reopen_runs: 3,
+    after_purge_runs: 300,
+};
+
+const FULL: Plan = Plan {
+    mode: "full",
+    headline_runs: 3000,
+    append_runs: 200,
+    pipelined_runs: 20,
+    get_runs: 2000,
+    truncate_runs: 30,
+    purge_runs: [(10_000, 10), (100_000, 3)],
+    big: 1_000_000,
+    reopen_runs: 5,
+    after_purge_runs: 3000,
+};
+
+struct Runner {
+    plan: &'static Plan,
+    started: Instant,
+    report: Report,
 }
 
-fn micros(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e6
+impl Runner {
+    fn progress(&self, what: &str) {
+        let s = self.started.elapsed().as_secs();
+        eprintln!("[{:02}:{:02}] {what}", s / 60, s % 60);
+    }
+
+    /// Measure `op` `runs` times on `target` and record it, or record that it does not apply.
+    fn measure(&mut self, target: &mut dyn Target, op: Op, runs: usize) -> io::Result<()> {
+        let name = target.name().to_string();
+        self.progress(&format!("{name}: {} x{runs}", op.label()));
+        let result = op
+            .prepare(target)
+            .and_then(|()| Samples::collect(runs, || op.run(target)));
+        match result {
+            Ok(samples) => self
+                .report
+                .measurements
+                .push(Measurement::new(&name, op, &samples)),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                self.report.not_applicable.push(NotApplicable {
+                    target: name,
+                    label: op.label(),
+                })
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{name}: {}: {e}", op.label()))),
+        }
+        Ok(())
+    }
+
+    /// Every operation of the matrix on one fresh target.
+    fn matrix(&mut self, spec: &TargetSpec, dir: &Path) -> io::Result<()> {
+        let plan = self.plan;
+        let mut t = (spec.open)(&dir.join("matrix"))?;
+        self.measure(&mut *t, report::HEADLINE, plan.headline_runs)?;
+        self.measure(&mut *t, report::PIPELINED, plan.pipelined_runs)?;
+        for size in [64, 1024, 16 * 1024] {
+            for batch in [1u64, 16, 256] {
+                let heavy = batch * size as u64 >= 1 << 20;
+                let runs = if heavy {
+                    (plan.append_runs / 4).max(3)
+                } else {
+                    plan.append_runs
+                };
+                self.measure(&mut *t, Op::Append { batch, size }, runs)?;
+            }
+        }
+        for entries in [1, 64, 1024] {
+            self.measure(&mut *t, Op::GetLog { entries }, plan.get_runs)?;
+        }
+        for entries in [10, 1000] {
+            self.measure(&mut *t, Op::TruncateLast { entries }, plan.truncate_runs)?;
+        }
+        for (entries, runs) in plan.purge_runs {
+            self.measure(&mut *t, Op::Purge { entries }, runs)?;
+        }
+        Ok(())
+    }
+
+    /// The large store: fill, bytes on disk, reopen, then purge everything and compare appends
+    /// with a fresh store.
+    fn big_store(&mut self, spec: &TargetSpec, dir: &Path) -> io::Result<()> {
+        let plan = self.plan;
+        if spec.kind == Kind::Floor {
+            return Ok(());
+        }
+        let mut big = (spec.open)(&dir.join("big"))?;
+        self.progress(&format!("{}: filling {} entries", spec.name, plan.big));
+        let t = Instant::now();
+        big.fill(plan.big, 256)?;
+        let fill_s = t.elapsed().as_secs_f64();
+        if let Some(bytes) = big.disk_bytes()? {
+            self.report.disk.push(DiskUse {
+                target: spec.name.into(),
+                entries: plan.big,
+                bytes,
+                bytes_per_million: bytes as f64 * 1e6 / plan.big as f64,
+                fill_entries_per_s: plan.big as f64 / fill_s,
+            });
+        }
+        self.measure(&mut *big, Op::Reopen { entries: plan.big }, plan.reopen_runs)?;
+
+        self.progress(&format!(
+            "{}: purging {} entries, then appending beside a fresh store",
+            spec.name, plan.big
+        ));
+        let last = big.last_index();
+        big.purge_upto(last)?;
+        let mut fresh = (spec.open)(&dir.join("fresh"))?;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..plan.after_purge_runs {
+            a.push(timed(|| fresh.append(1, 256))?);
+            b.push(timed(|| big.append(1, 256))?);
+        }
+        self.report.after_purge.push(AfterPurge {
+            target: spec.name.into(),
+            purged_entries: plan.big,
+            fresh: Summary::of(&Samples::from_unsorted(a)),
+            purged: Summary::of(&Samples::from_unsorted(b)),
+        });
+        Ok(())
+    }
 }
 
-/// Single durable appends, then pipelined ones, on one target.
-fn appends(name: &str, target: &mut dyn Target, samples: usize, pipelined: u64) -> std::io::Result<Row> {
-    let lat = Samples::measure(samples, || target.append(1, 256))?;
+fn timed(op: impl FnOnce() -> io::Result<()>) -> io::Result<Duration> {
     let t = Instant::now();
-    target.append_pipelined(pipelined, 256)?;
-    Ok(Row {
-        name: name.to_string(),
-        p50_us: micros(lat.percentile(50.0)),
-        p99_us: micros(lat.percentile(99.0)),
-        pipelined_per_s: pipelined as f64 / t.elapsed().as_secs_f64(),
-    })
+    op()?;
+    Ok(t.elapsed())
+}
+
+fn usage() -> ! {
+    eprintln!("usage: report [--quick] [--out DIR] [--only target,target]");
+    std::process::exit(2)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .map_or_else(|| PathBuf::from("target/report"), PathBuf::from);
-    let (samples, pipelined, purge_n) = if quick {
-        (300, 1000, 20_000)
-    } else {
-        (3000, 10_000, 100_000)
-    };
+    let mut plan = &FULL;
+    let mut out = PathBuf::from("target/report");
+    let mut only: Option<Vec<String>> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => plan = &QUICK,
+            "--out" => out = it.next().map_or_else(|| usage(), PathBuf::from),
+            "--only" => {
+                only = Some(
+                    it.next()
+                        .map_or_else(|| usage(), |v| v.split(',').map(String::from).collect()),
+                )
+            }
+            _ => usage(),
+        }
+    }
+    let mut specs = targets();
+    if let Some(only) = &only {
+        if let Some(unknown) = only.iter().find(|o| !specs.iter().any(|s| s.name == o.as_str())) {
+            let known: Vec<_> = specs.iter().map(|s| s.name).collect();
+            return Err(format!("unknown target {unknown:?}; known: {}", known.join(", ")).into());
+        }
+        specs.retain(|s| only.iter().any(|o| o == s.name));
+    }
     std::fs::create_dir_all(&out)?;
     let scratch = tempfile::tempdir_in(&out)?;
 
-    let mut rows = Vec::new();
-    let mut floor = Floor::new(scratch.path())?;
-    eprintln!("[1/3] floor: write + fdatasync ...");
-    rows.push(appends(&floor.name(), &mut floor, samples, pipelined)?);
-
-    let mut purge_rows = Vec::new();
-    for (i, (name, open)) in backends().into_iter().enumerate() {
-        eprintln!("[2/3] {name}: single durable appends and {pipelined} pipelined appends ...");
-        let dir = scratch.path().join(format!("{i}-{name}"));
-        let mut target = open(&dir)?;
-        rows.push(appends(name, &mut *target, samples, pipelined)?);
-        drop(target);
-
-        eprintln!("[3/3] {name}: appends on a fresh store and after purging {purge_n} entries ...");
-        let mut fresh = open(&scratch.path().join(format!("{i}-{name}-fresh")))?;
-        let mut purged = open(&scratch.path().join(format!("{i}-{name}-purged")))?;
-        purged.fill(purge_n, 256)?;
-        let last = purged.last_index();
-        purged.purge(last)?;
-        // Interleaved, so both see the same disk conditions.
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for _ in 0..samples {
-            a.extend(Samples::measure(1, || fresh.append(1, 256))?.0);
-            b.extend(Samples::measure(1, || purged.append(1, 256))?.0);
-        }
-        a.sort_unstable();
-        b.sort_unstable();
-        purge_rows.push(PurgeRow {
-            name: name.to_string(),
-            fresh: Samples(a),
-            purged: Samples(b),
-        });
+    let mut runner = Runner {
+        plan,
+        started: Instant::now(),
+        report: Report {
+            mode: plan.mode.into(),
+            command: std::iter::once("cargo run --release -p raft-store-bench --bin report --".to_string())
+                .chain(args.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            generated_utc: report::utc_now(),
+            elapsed_s: 0.0,
+            machine: report::Machine::describe(scratch.path()),
+            targets: specs.iter().map(report::TargetInfo::from).collect(),
+            measurements: Vec::new(),
+            not_applicable: Vec::new(),
+            disk: Vec::new(),
+            after_purge: Vec::new(),
+        },
+    };
+    runner.progress(&format!(
+        "{} mode: {} targets, stores under {} ({})",
+        plan.mode,
+        specs.len(),
+        scratch.path().display(),
+        runner.report.machine.filesystem
+    ));
+    for (i, spec) in specs.iter().enumerate() {
+        let dir = scratch.path().join(format!("{i}-{}", spec.name));
+        runner.progress(&format!("== {} ({}/{})", spec.name, i + 1, specs.len()));
+        runner.matrix(spec, &dir)?;
+        runner.big_store(spec, &dir)?;
+        // Free the disk before the next target.
+        std::fs::remove_dir_all(&dir)?;
     }
+    runner.report.elapsed_s = runner.started.elapsed().as_secs_f64();
 
-    let md = render(&rows, &purge_rows, samples, pipelined, purge_n, quick);
-    let path = out.join("REPORT.md");
-    std::fs::write(&path, md)?;
-    eprintln!("wrote {}", path.display());
+    let r = &runner.report;
+    std::fs::write(out.join("REPORT.md"), report::markdown(r))?;
+    std::fs::write(out.join("latency.svg"), report::latency_svg(r))?;
+    std::fs::write(out.join("throughput.svg"), report::throughput_svg(r, 1024))?;
+    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(r)?)?;
+    for c in r.checks() {
+        eprintln!("{}: {} ({})", c.goal, c.measured, c.verdict);
+    }
+    runner.progress(&format!(
+        "wrote {}/REPORT.md, latency.svg, throughput.svg, report.json",
+        out.display()
+    ));
     Ok(())
-}
-
-fn render(
-    rows: &[Row],
-    purge_rows: &[PurgeRow],
-    samples: usize,
-    pipelined: u64,
-    purge_n: u64,
-    quick: bool,
-) -> String {
-    let floor = rows.first().map_or(1.0, |r| r.p50_us.max(f64::MIN_POSITIVE));
-    let mut md = String::new();
-    let mode = if quick { "quick" } else { "full" };
-    let _ = writeln!(md, "# raft-store benchmark report ({mode})\n");
-    let _ = writeln!(
-        md,
-        "Every append below is durable when timed. Single durable append of one 256 B entry ({samples} samples); {pipelined} appends of one 256 B entry submitted without waiting, timed until the last callback.\n"
-    );
-    let _ = writeln!(
-        md,
-        "| target | p50 µs | p99 µs | p50 / floor | pipelined entries/s |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
-    for r in rows {
-        let _ = writeln!(
-            md,
-            "| {} | {:.1} | {:.1} | {:.2} | {:.0} |",
-            r.name,
-            r.p50_us,
-            r.p99_us,
-            r.p50_us / floor,
-            r.pipelined_per_s
-        );
-    }
-    let _ = writeln!(
-        md,
-        "\n## Appends after a purge\n\nOne 256 B durable append at a time, interleaved between a fresh store and a store that appended and then purged {purge_n} entries ({samples} samples each).\n"
-    );
-    let _ = writeln!(
-        md,
-        "| target | fresh p50 µs | fresh p99 µs | purged p50 µs | purged p99 µs | p50 ratio | p99 ratio |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
-    for r in purge_rows {
-        let (f50, f99) = (micros(r.fresh.percentile(50.0)), micros(r.fresh.percentile(99.0)));
-        let (p50, p99) = (
-            micros(r.purged.percentile(50.0)),
-            micros(r.purged.percentile(99.0)),
-        );
-        let _ = writeln!(
-            md,
-            "| {} | {f50:.1} | {f99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} |",
-            r.name,
-            p50 / f50.max(f64::MIN_POSITIVE),
-            p99 / f99.max(f64::MIN_POSITIVE)
-        );
-    }
-    md
 }
