@@ -205,7 +205,7 @@ pub fn targets() -> Vec<TargetSpec> {
             engine: concat!(
                 "heed ",
                 env!("BENCH_VERSION_HEED"),
-                " (LMDB ",
+                " (lmdb-master-sys ",
                 env!("BENCH_VERSION_LMDB_SYS"),
                 ")"
             ),

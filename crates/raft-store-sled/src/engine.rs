@@ -78,6 +78,11 @@ enum Prepared {
 ///   [`SledMode::LowSpace`]; purged log entries are removed, but the file may not shrink soon.
 /// - Advisories: the dependency audit reports crates sled pulls in as unmaintained (no known
 ///   vulnerability); they are acknowledged with reasons in the project's audit config.
+/// - Damage is not reported: sled's recovery treats a damaged segment of its `db` file as the
+///   torn end of its log and opens the state written before it, without an error. The
+///   corruption tests (`compat-tests/tests/corruption.rs`) see this for most flipped bytes of
+///   `db`: every value served is one that was written, but later acknowledged writes (entries,
+///   a vote, a purge) are gone. redb, LMDB and RocksDB report the same damage as an error.
 /// - sled's `flush()` is not a full sync on Linux (above); the adapter adds the `fsync`s.
 pub struct SledEngine {
     db: sled::Db,
