@@ -417,6 +417,8 @@ fn at_least(goal: &str, measured: &str, value: f64, min: f64) -> Check {
 }
 
 /// The Markdown report. Charts are referenced by file name, next to it.
+// One section after another, in report order: splitting it would only scatter the layout.
+#[allow(clippy::too_many_lines)]
 pub fn markdown(r: &Report) -> String {
     let mut md = String::new();
     let w = &mut md;
@@ -817,16 +819,16 @@ pub fn utc_now() -> String {
 
 /// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let doe = shifted % 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 #[cfg(test)]

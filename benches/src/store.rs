@@ -65,7 +65,7 @@ impl<E: Engine> StoreTarget<E> {
     /// The index after the store's last entry, as the store reports it.
     fn read_next(&mut self) -> io::Result<u64> {
         let Self { store, rt, name, .. } = self;
-        let store = open_store(store, name)?;
+        let store = open_store(store.as_mut(), name)?;
         let state = rt.block_on(store.get_log_state())?;
         Ok(state.last_log_id.map_or(1, |id| id.index + 1))
     }
@@ -73,12 +73,10 @@ impl<E: Engine> StoreTarget<E> {
 
 /// The store, or an error naming the target if an earlier reopen failed and left none.
 fn open_store<'a, E: Engine>(
-    store: &'a mut Option<LogStore<BenchConfig, E>>,
+    store: Option<&'a mut LogStore<BenchConfig, E>>,
     name: &str,
 ) -> io::Result<&'a mut LogStore<BenchConfig, E>> {
-    store
-        .as_mut()
-        .ok_or_else(|| io::Error::other(format!("{name}: the store failed to reopen")))
+    store.ok_or_else(|| io::Error::other(format!("{name}: the store failed to reopen")))
 }
 
 impl<E: Engine> Target for StoreTarget<E> {
@@ -94,7 +92,7 @@ impl<E: Engine> Target for StoreTarget<E> {
         let entries: Vec<_> = (self.next..self.next + n).map(|i| entry(i, size)).collect();
         self.next += n;
         let Self { store, rt, name, .. } = self;
-        let store = open_store(store, name)?;
+        let store = open_store(store.as_mut(), name)?;
         rt.block_on(async {
             let (tx, rx) = BenchConfig::oneshot();
             store.append(entries, IOFlushed::signal(tx)).await?;
@@ -108,14 +106,14 @@ impl<E: Engine> Target for StoreTarget<E> {
 
     fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize> {
         let Self { store, rt, name, .. } = self;
-        let store = open_store(store, name)?;
+        let store = open_store(store.as_mut(), name)?;
         rt.block_on(async { Ok(store.try_get_log_entries(from..to).await?.len()) })
     }
 
     fn truncate_after(&mut self, index: u64) -> io::Result<()> {
         self.next = index + 1;
         let Self { store, rt, name, .. } = self;
-        let store = open_store(store, name)?;
+        let store = open_store(store.as_mut(), name)?;
         rt.block_on(async {
             store.truncate_after(Some(log_id(index))).await?;
             Ok(store.flush().await?)
@@ -124,7 +122,7 @@ impl<E: Engine> Target for StoreTarget<E> {
 
     fn purge_upto(&mut self, index: u64) -> io::Result<()> {
         let Self { store, rt, name, .. } = self;
-        let store = open_store(store, name)?;
+        let store = open_store(store.as_mut(), name)?;
         rt.block_on(async {
             store.purge(log_id(index)).await?;
             Ok(store.flush().await?)
@@ -166,7 +164,7 @@ impl<E: Engine> StoreTarget<E> {
         let first = self.next;
         self.next += n;
         let Self { store, rt, name, .. } = self;
-        let store = open_store(store, name)?;
+        let store = open_store(store.as_mut(), name)?;
         rt.block_on(async {
             let mut last = None;
             let mut i = first;

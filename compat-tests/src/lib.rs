@@ -43,7 +43,7 @@ pub fn open_store(backend: Backend, dir: &Path) -> Result<TestStore, StoreError>
     LogStore::open(StoreConfig::new(backend, dir).open_engine()?)
 }
 
-/// A small deterministic pseudo-random generator (SplitMix64): the same seed gives the same
+/// A small deterministic pseudo-random generator (`SplitMix64`): the same seed gives the same
 /// workload on every machine, so a failing seed can be replayed.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

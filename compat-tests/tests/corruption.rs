@@ -127,6 +127,8 @@ fn compare(lines: &[String], ops: &[LogOp]) -> Result<Option<usize>, String> {
     Ok((prefix < ops.len()).then_some(prefix))
 }
 
+// Case building, running and judging read best in one place.
+#[allow(clippy::too_many_lines)]
 fn corruption_test(backend: Backend) {
     let flips = compat_tests::count_from_env("RAFT_STORE_FLIPS", 48);
     let cuts = compat_tests::count_from_env("RAFT_STORE_CUTS", 16);

@@ -29,6 +29,8 @@ const TARGETS: [Option<&str>; 5] = [
     None,
 ];
 
+// One kill cycle (spawn, choose the moment, kill, check, append) reads best in one place.
+#[allow(clippy::too_many_lines)]
 fn crash_test(backend: Backend) {
     let kills = compat_tests::count_from_env("RAFT_STORE_KILLS", 25);
     let seed = compat_tests::seed();
