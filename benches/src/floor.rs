@@ -35,7 +35,7 @@ impl Floor {
 }
 
 impl Target for Floor {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "floor"
     }
 

@@ -89,7 +89,7 @@ fn wait(rx: &Receiver<io::Result<()>>) -> io::Result<()> {
 }
 
 impl crate::Target for RaftLogPeer {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "raft-log"
     }
 

@@ -360,11 +360,11 @@ impl Report {
         let get = Op::GetLog { entries: 64 };
         for b in &backends {
             if let Some(m) = self.find(b, get) {
-                let per = m.latency.p50_us / 64.0;
+                let per_entry = m.latency.p50_us / 64.0;
                 out.push(limit(
                     &format!("{b}: get_log of 64 entries under 1 us per entry"),
-                    &format!("{per:.3} us/entry (p50 {:.1} us)", m.latency.p50_us),
-                    per,
+                    &format!("{per_entry:.3} us/entry (p50 {:.1} us)", m.latency.p50_us),
+                    per_entry,
                     1.0,
                     " us",
                 ));
@@ -372,8 +372,8 @@ impl Report {
         }
         for mem in self.names(Kind::Memory) {
             if let Some(m) = self.find(mem, PIPELINED) {
-                let per = m.latency.p50_us / 1000.0;
-                out.push(limit("LogStore over MemEngine: under 2 us per appended entry (1,000 pipelined single-entry appends)", &format!("{per:.2} us/entry"), per, 2.0, " us"));
+                let per_append = m.latency.p50_us / 1000.0;
+                out.push(limit("LogStore over MemEngine: under 2 us per appended entry (1,000 pipelined single-entry appends)", &format!("{per_append:.2} us/entry"), per_append, 2.0, " us"));
             }
         }
         out
@@ -663,7 +663,7 @@ pub fn latency_svg(r: &Report) -> String {
     let max = rows.iter().map(|m| m.latency.p99_us).fold(1.0, f64::max);
     let (left, width, row_h) = (110.0, 520.0, 34.0);
     let height = 60.0 + row_h * rows.len() as f64;
-    let x = |v: f64| left + v / max * width;
+    let xpos = |v: f64| left + v / max * width;
     let mut s = svg_head(
         left + width + 120.0,
         height,
@@ -681,25 +681,25 @@ pub fn latency_svg(r: &Report) -> String {
         let _ = writeln!(
             s,
             r##"<rect x="{left}" y="{y:.0}" width="{:.1}" height="12" fill="#3b6ea5"/>"##,
-            x(m.latency.p50_us) - left
+            xpos(m.latency.p50_us) - left
         );
         let _ = writeln!(
             s,
             r##"<rect x="{left}" y="{:.0}" width="{:.1}" height="12" fill="#e0a030"/>"##,
             y + 14.0,
-            x(m.latency.p99_us) - left
+            xpos(m.latency.p99_us) - left
         );
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.0}">{:.0} / {:.0}</text>"#,
-            x(m.latency.p99_us) + 6.0,
+            xpos(m.latency.p99_us) + 6.0,
             y + 20.0,
             m.latency.p50_us,
             m.latency.p99_us
         );
     }
     if let Some((floor, _)) = r.floor_for(HEADLINE) {
-        let fx = x(floor.latency.p50_us);
+        let fx = xpos(floor.latency.p50_us);
         let _ = writeln!(
             s,
             r##"<line x1="{fx:.1}" y1="32" x2="{fx:.1}" y2="{:.0}" stroke="#c03030" stroke-dasharray="4 3"/>"##,
@@ -717,6 +717,8 @@ pub fn latency_svg(r: &Report) -> String {
 
 /// Grouped bars of durable append throughput (entries/s, log scale) by batch size, per target,
 /// at the given entry size.
+// Short names for coordinates and loop counters read like the geometry they compute.
+#[allow(clippy::many_single_char_names)]
 pub fn throughput_svg(r: &Report, size: usize) -> String {
     let batches = [1u64, 16, 256];
     let colors = ["#3b6ea5", "#e0a030", "#4a9a5a"];
@@ -742,7 +744,7 @@ pub fn throughput_svg(r: &Report, size: usize) -> String {
         .fold(10.0, f64::max);
     let (left, width, row_h) = (110.0, 520.0, 44.0);
     let decades = max.log10().ceil().max(1.0);
-    let x = |v: f64| left + (v.max(1.0).log10() / decades) * width;
+    let xpos = |v: f64| left + (v.max(1.0).log10() / decades) * width;
     let height = 70.0 + row_h * rows.len() as f64;
     let title = format!(
         "Durable appends of {} entries: entries/s by batch size (log scale)",
@@ -750,7 +752,7 @@ pub fn throughput_svg(r: &Report, size: usize) -> String {
     );
     let mut s = svg_head(left + width + 90.0, height, &title);
     for d in 0..=decades as u32 {
-        let gx = x(10f64.powi(d.cast_signed()));
+        let gx = xpos(10f64.powi(d.cast_signed()));
         let _ = writeln!(
             s,
             r##"<line x1="{gx:.1}" y1="30" x2="{gx:.1}" y2="{:.0}" stroke="#dddddd"/><text x="{gx:.1}" y="{:.0}" font-size="10" text-anchor="middle">1e{d}</text>"##,
@@ -773,20 +775,20 @@ pub fn throughput_svg(r: &Report, size: usize) -> String {
             let _ = writeln!(
                 s,
                 r#"<rect x="{left}" y="{by:.0}" width="{:.1}" height="10" fill="{}"/>"#,
-                x(*v) - left,
+                xpos(*v) - left,
                 colors[j]
             );
             let _ = writeln!(
                 s,
                 r#"<text x="{:.1}" y="{:.0}" font-size="10">{v:.0}</text>"#,
-                x(*v) + 4.0,
+                xpos(*v) + 4.0,
                 by + 9.0
             );
         }
     }
     let _ = writeln!(
         s,
-        r##"<text x="{left}" y="{:.0}" font-size="11">batch <tspan fill="{}">1</tspan>  <tspan fill="{}">16</tspan>  <tspan fill="{}">256</tspan></text>"##,
+        r#"<text x="{left}" y="{:.0}" font-size="11">batch <tspan fill="{}">1</tspan>  <tspan fill="{}">16</tspan>  <tspan fill="{}">256</tspan></text>"#,
         height - 2.0,
         colors[0],
         colors[1],
@@ -869,12 +871,7 @@ mod tests {
     fn checks_compare_with_the_floor_and_the_peer() {
         let r = report(100, 300);
         let checks = r.checks();
-        let find = |prefix: &str| {
-            checks
-                .iter()
-                .find(|c| c.goal.starts_with(prefix))
-                .map(|c| c.clone())
-        };
+        let find = |prefix: &str| checks.iter().find(|c| c.goal.starts_with(prefix)).cloned();
         let best = find("best backend's single").expect("best check");
         assert!(best.met, "{best:?}");
         assert!(best.measured.starts_with("rocksdb: 1.00x"), "{best:?}");

@@ -11,7 +11,6 @@ use std::process::Command;
 use std::process::ExitStatus;
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use std::time::Instant;
@@ -37,7 +36,7 @@ impl Ending {
 
 /// A running child whose stdout lines arrive on a channel.
 pub struct Child {
-    child: std::process::Child,
+    process: std::process::Child,
     lines: mpsc::Receiver<String>,
     stderr: Option<JoinHandle<String>>,
 }
@@ -74,7 +73,7 @@ impl Child {
             text
         });
         Ok(Self {
-            child,
+            process: child,
             lines,
             stderr: Some(stderr),
         })
@@ -83,17 +82,14 @@ impl Child {
     /// The next stdout line, waiting until `deadline`; `None` at the deadline or at end of output.
     pub fn line_before(&self, deadline: Instant) -> Option<String> {
         let wait = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(wait) {
-            Ok(line) => Some(line),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.lines.recv_timeout(wait).ok()
     }
 
     /// Kill the child with `SIGKILL` (if still running), then collect every line it printed
     /// before dying, how it ended and its stderr.
     pub fn kill(mut self) -> io::Result<(Vec<String>, Ending, String)> {
         // Fails only if it already exited, which `wait` then reports.
-        let _ = self.child.kill();
+        let _ = self.process.kill();
         self.finish()
     }
 
@@ -101,9 +97,9 @@ impl Child {
     /// it ended and its stderr.
     pub fn wait(mut self, limit: Duration) -> io::Result<(Vec<String>, Ending, String)> {
         let deadline = Instant::now() + limit;
-        while self.child.try_wait()?.is_none() {
+        while self.process.try_wait()?.is_none() {
             if Instant::now() >= deadline {
-                let _ = self.child.kill();
+                let _ = self.process.kill();
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -112,7 +108,7 @@ impl Child {
     }
 
     fn finish(&mut self) -> io::Result<(Vec<String>, Ending, String)> {
-        let status = self.child.wait()?;
+        let status = self.process.wait()?;
         // The reader thread ends at end of file, once the dead child's pipe is drained.
         let lines: Vec<String> = self.lines.iter().collect();
         let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();

@@ -229,7 +229,7 @@ fn corruption_test(backend: Backend) {
             &[backend.name(), case_dir.to_str().expect("UTF-8 path")],
         )
         .expect("spawn corrupt-reader");
-        let (lines, ending, stderr) = child.wait(Duration::from_secs(60)).expect("wait corrupt-reader");
+        let (lines, ending, stderr) = child.wait(Duration::from_secs(30)).expect("wait corrupt-reader");
         let what = format!("{backend}: case {n}: {damage:?} of {}", rel.display());
         if ending != Ending::Exited(0) {
             failures.push(format!(

@@ -101,7 +101,7 @@ impl Runner {
                 self.report.not_applicable.push(NotApplicable {
                     target: name,
                     label: op.label(),
-                })
+                });
             }
             Err(e) => return Err(io::Error::new(e.kind(), format!("{name}: {}: {e}", op.label()))),
         }
@@ -207,7 +207,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 only = Some(
                     it.next()
                         .map_or_else(|| usage(), |v| v.split(',').map(String::from).collect()),
-                )
+                );
             }
             _ => usage(),
         }
