@@ -43,6 +43,21 @@ pub fn open_store(backend: Backend, dir: &Path) -> Result<TestStore, StoreError>
     LogStore::open(StoreConfig::new(backend, dir).open_engine()?)
 }
 
+/// Copy the directory tree `from` to `to` (stores are damaged or opened from copies).
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for item in std::fs::read_dir(from)? {
+        let item = item?;
+        let target = to.join(item.file_name());
+        if item.path().is_dir() {
+            copy_dir(&item.path(), &target)?;
+        } else {
+            std::fs::copy(item.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// A small deterministic pseudo-random generator (`SplitMix64`): the same seed gives the same
 /// workload on every machine, so a failing seed can be replayed.
 #[derive(Debug, Clone)]

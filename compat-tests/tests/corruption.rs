@@ -61,19 +61,6 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create copy");
-    for item in fs::read_dir(from).expect("read dir") {
-        let item = item.expect("dir entry");
-        let target = to.join(item.file_name());
-        if item.path().is_dir() {
-            copy_dir(&item.path(), &target);
-        } else {
-            fs::copy(item.path(), &target).expect("copy file");
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Damage {
     Flip { offset: u64, bit: u8 },
@@ -208,7 +195,7 @@ fn corruption_test(backend: Backend) {
     let mut failures = Vec::new();
     for (n, (f, damage)) in cases.iter().enumerate() {
         let case_dir = root.path().join(format!("case-{n}"));
-        copy_dir(&template, &case_dir);
+        compat_tests::copy_dir(&template, &case_dir).expect("copy template");
         let rel = targets[*f].strip_prefix(&template).expect("under template");
         let path = case_dir.join(rel);
         match *damage {

@@ -3,25 +3,11 @@
 //! this release and read back exactly what was written: every entry, the purged id, the vote and
 //! the committed id. Each is opened from a copy, so the committed files never change.
 
-use std::fs;
 use std::path::Path;
 
 use compat_tests::Model;
 use compat_tests::model;
 use raft_store_core::testing::util;
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create copy");
-    for item in fs::read_dir(from).expect("read fixture dir") {
-        let item = item.expect("dir entry");
-        let target = to.join(item.file_name());
-        if item.path().is_dir() {
-            copy_dir(&item.path(), &target);
-        } else {
-            fs::copy(item.path(), &target).expect("copy fixture file");
-        }
-    }
-}
 
 #[test]
 fn every_fixture_opens_and_reads_back_exactly() {
@@ -41,7 +27,7 @@ fn every_fixture_opens_and_reads_back_exactly() {
             );
             let tmp = util::tempdir();
             let copy = tmp.path().join("store");
-            copy_dir(&fixture, &copy);
+            compat_tests::copy_dir(&fixture, &copy).expect("copy fixture");
             util::run(async {
                 let mut store = compat_tests::open_store(backend, &copy)
                     .unwrap_or_else(|e| panic!("format v{version} {backend} fixture does not open: {e}"));
