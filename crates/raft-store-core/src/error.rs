@@ -271,6 +271,25 @@ pub enum StoreError {
         /// The store directory.
         path: std::path::PathBuf,
     },
+    /// A snapshot file is damaged, cut short or not a snapshot of this state machine.
+    #[error("snapshot file {path} is unusable: {reason}")]
+    SnapshotFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// Reading or writing a snapshot file or its directory failed.
+    #[error("{context} {path}: {source}")]
+    SnapshotIo {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What was being done.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// The store's flusher thread has stopped (the store is closing).
     #[error("{backend}: the store is closed")]
     Closed {
@@ -294,7 +313,9 @@ impl StoreError {
             | StoreError::WrongBackend { .. }
             | StoreError::WrongCodec { .. }
             | StoreError::NoFormatRecord { .. }
-            | StoreError::FormatRecordLost { .. } => io::ErrorKind::InvalidData,
+            | StoreError::FormatRecordLost { .. }
+            | StoreError::SnapshotFile { .. } => io::ErrorKind::InvalidData,
+            StoreError::SnapshotIo { source, .. } => source.kind(),
             StoreError::NotContiguous { .. } | StoreError::Encode { .. } => io::ErrorKind::InvalidInput,
             StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
             StoreError::Closed { .. } => io::ErrorKind::Other,

@@ -44,6 +44,8 @@
 //! - [`Engine`]: what an adapter implements: keyspaces, atomic batches, a durability point.
 //! - [`LogStore`]: openraft's `RaftLogStorage` + `RaftLogReader` with group commit.
 //! - [`codec`]: the value envelope (version, CRC32C, payload) and the [`Codec`]s.
+//! - [`kv`]: a durable key-value state machine (`RaftStateMachine`) in the same engine, with
+//!   streamed snapshots.
 //! - [`MemEngine`]: the in-memory reference engine, with simulated power loss.
 //! - `testing` (feature `testing`): the conformance suite to run against any engine or store.
 //!
@@ -56,6 +58,7 @@ pub mod dir;
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod kv;
 mod mem;
 mod store;
 #[cfg(feature = "testing")]

@@ -64,6 +64,11 @@ macro_rules! conformance_suite {
         mod openraft_suite {
             $crate::__openraft_tests!(super::__raft_store_stores);
         }
+
+        /// The key-value state machine beside the log store in the same engine.
+        mod kv_state_machine {
+            $crate::__kv_tests!();
+        }
     };
 }
 
@@ -153,52 +158,7 @@ macro_rules! __openraft_tests {
             $crate::testing::openraft_suite::run_transfer_snapshot($opener());
         }
 
-        $crate::__openraft_tests!(@cases $opener;
-            last_membership_in_log_initial,
-            last_membership_in_log,
-            last_membership_in_log_multi_step,
-            get_membership_initial,
-            get_membership_from_log_and_empty_sm,
-            get_membership_from_empty_log_and_sm,
-            get_membership_from_log_le_sm_last_applied,
-            get_membership_from_log_gt_sm_last_applied_1,
-            get_membership_from_log_gt_sm_last_applied_2,
-            get_initial_state_without_init,
-            get_initial_state_membership_from_empty_log_and_sm,
-            get_initial_state_membership_from_sm_inlog_is_smaller,
-            get_initial_state_membership_from_log_insm_is_smaller,
-            get_initial_state_with_state,
-            get_initial_state_last_log_gt_sm,
-            get_initial_state_last_log_lt_sm,
-            get_initial_state_inverted_log_order,
-            get_initial_state_conflict_at_same_index,
-            get_initial_state_log_ids,
-            get_initial_state_re_apply_committed,
-            save_vote,
-            get_log_entries,
-            limited_get_log_entries,
-            leader_bounded_stream,
-            entries_stream,
-            try_get_log_entry,
-            log_reader_reads_new_entries,
-            initial_logs,
-            get_log_state,
-            get_log_id,
-            last_id_in_log,
-            last_applied_state,
-            purge_logs_upto_0,
-            purge_logs_upto_5,
-            purge_logs_upto_20,
-            delete_logs_after_11,
-            delete_logs_after_5,
-            delete_logs_after_0,
-            delete_logs_after_none,
-            append_to_log,
-            snapshot_meta,
-            snapshot_meta_optional,
-            apply_single,
-            apply_multiple,
-        );
+        $crate::__openraft_case_names!(__openraft_tests!(@cases $opener));
     };
     (@cases $opener:path; $($case:ident),* $(,)?) => {
         $(
@@ -265,6 +225,111 @@ macro_rules! __bad_input_tests {
             #[test]
             fn $case() {
                 $crate::testing::check($crate::testing::bad_input::$case(&super::__raft_store_disk_harness()));
+            }
+        )*
+    };
+}
+
+/// Calls `$mac!($($args)*; <every case of openraft's log suite run one by one>)`, so the log
+/// store's and the state machine's expansions share one list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __openraft_case_names {
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            last_membership_in_log_initial,
+            last_membership_in_log,
+            last_membership_in_log_multi_step,
+            get_membership_initial,
+            get_membership_from_log_and_empty_sm,
+            get_membership_from_empty_log_and_sm,
+            get_membership_from_log_le_sm_last_applied,
+            get_membership_from_log_gt_sm_last_applied_1,
+            get_membership_from_log_gt_sm_last_applied_2,
+            get_initial_state_without_init,
+            get_initial_state_membership_from_empty_log_and_sm,
+            get_initial_state_membership_from_sm_inlog_is_smaller,
+            get_initial_state_membership_from_log_insm_is_smaller,
+            get_initial_state_with_state,
+            get_initial_state_last_log_gt_sm,
+            get_initial_state_last_log_lt_sm,
+            get_initial_state_inverted_log_order,
+            get_initial_state_conflict_at_same_index,
+            get_initial_state_log_ids,
+            get_initial_state_re_apply_committed,
+            save_vote,
+            get_log_entries,
+            limited_get_log_entries,
+            leader_bounded_stream,
+            entries_stream,
+            try_get_log_entry,
+            log_reader_reads_new_entries,
+            initial_logs,
+            get_log_state,
+            get_log_id,
+            last_id_in_log,
+            last_applied_state,
+            purge_logs_upto_0,
+            purge_logs_upto_5,
+            purge_logs_upto_20,
+            delete_logs_after_11,
+            delete_logs_after_5,
+            delete_logs_after_0,
+            delete_logs_after_none,
+            append_to_log,
+            snapshot_meta,
+            snapshot_meta_optional,
+            apply_single,
+            apply_multiple,
+                );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kv_tests {
+    // Expanded in a module beside the suite's `__raft_store_harness`.
+    () => {
+        $crate::__openraft_case_names!(__kv_tests!(@openraft));
+        $crate::__kv_tests!(@ours;
+            apply_responses,
+            reopen_keeps_data_and_applied,
+            large_apply_call,
+            snapshot_replaces_other_data,
+            damaged_snapshot_is_refused,
+            failed_install_keeps_old_state,
+            power_loss_mid_apply_is_consistent,
+            snapshot_during_applies_is_consistent,
+        );
+    };
+    (@openraft; $($case:ident),* $(,)?) => {
+        /// openraft's suite with the key-value state machine.
+        mod openraft_suite {
+            #[test]
+            fn transfer_snapshot() {
+                $crate::testing::kv_cases::run_transfer_snapshot(super::super::__raft_store_harness());
+            }
+
+            $(
+                #[test]
+                fn $case() {
+                    fn go<H: $crate::testing::EngineHarness>(harness: H) {
+                        $crate::testing::kv_cases::run_openraft_case(
+                            harness,
+                            $crate::testing::kv_cases::KvSuiteOf::<H>::$case,
+                        );
+                    }
+                    go(super::super::__raft_store_harness());
+                }
+            )*
+        }
+    };
+    (@ours; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let harness = super::__raft_store_harness();
+                $crate::testing::check($crate::testing::run($crate::testing::kv_cases::$case(&harness)));
             }
         )*
     };

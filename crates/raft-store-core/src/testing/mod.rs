@@ -28,6 +28,10 @@
 //! A store of your own (not built on `LogStore`) runs the store-level cases with
 //! [`log_store_suite!`](crate::log_store_suite).
 //!
+//! The same macro also runs the key-value state machine ([`kv_cases`]) on the engine: openraft's
+//! suite with [`KvStateMachine`](crate::kv::KvStateMachine) beside the log store, and our cases
+//! for apply, reopen, snapshots and faults.
+//!
 //! Cases return [`CaseResult`] instead of panicking, so the suite's own negative tests can assert
 //! that a deliberately broken store fails them.
 
@@ -37,6 +41,7 @@ pub mod engine_cases;
 pub mod engine_log_cases;
 mod fault;
 mod harness;
+pub mod kv_cases;
 pub mod log_cases;
 mod macros;
 pub mod openraft_suite;

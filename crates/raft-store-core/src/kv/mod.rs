@@ -1,0 +1,134 @@
+//! A durable key-value state machine over any [`Engine`](crate::Engine), in the same engine as
+//! the raft log.
+//!
+//! ```
+//! use raft_store_core::kv::{KvRequest, KvResponse, KvStateMachine};
+//! use raft_store_core::{LogStore, MemEngine};
+//! use std::sync::Arc;
+//!
+//! openraft::declare_raft_types!(pub Config: D = KvRequest, R = KvResponse);
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let snapshots = tempfile::tempdir()?;
+//! // One engine holds the log and the state machine: share it through an `Arc`.
+//! let engine = Arc::new(MemEngine::new());
+//! let log: LogStore<Config, _> = LogStore::open(engine.clone())?;
+//! let sm: KvStateMachine<Config, _> = KvStateMachine::open(engine, snapshots.path())?;
+//! let reader = sm.reader();
+//! assert_eq!(reader.get("missing")?, None);
+//! // Hand `log` and `sm` to `openraft::Raft::new`; read through `reader`.
+//! # drop(log);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - Keys live in keyspace [`Space::Data`](crate::Space::Data), prefixed by a *generation*
+//!   number; the last applied log id, the last membership and the current generation live in
+//!   [`Space::DataMeta`](crate::Space::DataMeta).
+//! - **Apply** writes the data changes of the entries and the new applied id in one engine batch,
+//!   so a crash never leaves an entry half applied. Batches are not synced one by one: the log
+//!   store's next sync of the same engine makes them durable, and after a power cut the state
+//!   machine resumes from whatever applied id it kept; openraft applies the rest again from the
+//!   log (or installs the last snapshot, whose file is synced before it is used).
+//! - **Snapshots** stream through a file ([`SnapshotFile`]). Building one scans one consistent
+//!   view of the data into the file. Installing one writes its records into a new generation in
+//!   small batches, then switches the current generation and the applied id in one small batch,
+//!   then deletes the old generation in small batches; a crash at any point leaves either the old
+//!   state or the new one, and leftovers are removed on the next open. Memory stays bounded by
+//!   the batch size whatever the data size.
+
+mod snapshot;
+mod state_machine;
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+pub use snapshot::SnapshotFile;
+pub use state_machine::KvEntry;
+pub use state_machine::KvReader;
+pub use state_machine::KvSnapshotBuilder;
+pub use state_machine::KvStateMachine;
+pub use state_machine::KvTypeConfig;
+
+/// A client request to the key-value state machine: the `D` of the raft type config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvRequest {
+    /// Set `key` to `value`, whether or not it exists.
+    Set {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Set every pair, in order, as one atomic step (a key named twice ends with its last value).
+    SetMany {
+        /// The pairs to set.
+        pairs: Vec<(String, String)>,
+    },
+    /// Remove `key` if it exists.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Set `key` to `value` only if the key exists.
+    UpdateIfExists {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+}
+
+impl fmt::Display for KvRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvRequest::Set { key, .. } => write!(f, "set {key}"),
+            KvRequest::SetMany { pairs } => write!(f, "set {} keys", pairs.len()),
+            KvRequest::Delete { key } => write!(f, "delete {key}"),
+            KvRequest::UpdateIfExists { key, .. } => write!(f, "update {key} if it exists"),
+        }
+    }
+}
+
+/// What applying a request did: the `R` of the raft type config.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum KvResponse {
+    /// The entry held no request (a blank or membership entry).
+    #[default]
+    Empty,
+    /// `Set` stored the value; `previous` is the value it replaced, `None` if the key was new.
+    Set {
+        /// The value before, if the key existed.
+        previous: Option<String>,
+    },
+    /// `SetMany` stored every pair; one previous value per pair, in the request's order.
+    SetMany {
+        /// The value before each pair was set, if its key existed.
+        previous: Vec<Option<String>>,
+    },
+    /// `Delete` ran; `previous` is the removed value, `None` if the key did not exist.
+    Delete {
+        /// The removed value, if the key existed.
+        previous: Option<String>,
+    },
+    /// `UpdateIfExists` ran; the key was updated if and only if `previous` is `Some`.
+    UpdateIfExists {
+        /// The replaced value, if the key existed (and so was updated).
+        previous: Option<String>,
+    },
+}
+
+impl KvResponse {
+    /// Whether the request's key existed before it applied (for `SetMany`: any of its keys).
+    pub fn existed(&self) -> bool {
+        match self {
+            KvResponse::Empty => false,
+            KvResponse::Set { previous }
+            | KvResponse::Delete { previous }
+            | KvResponse::UpdateIfExists { previous } => previous.is_some(),
+            KvResponse::SetMany { previous } => previous.iter().any(Option::is_some),
+        }
+    }
+}
