@@ -264,6 +264,19 @@ pub fn targets() -> Vec<TargetSpec> {
             fsync: "append, then flush(sync = true) (fdatasync of the WAL chunk, batched by its flush worker)",
             open: |dir| Ok(boxed(RaftLogPeer::open(dir)?)),
         },
+        TargetSpec {
+            name: "raft-log-nowait",
+            kind: Kind::Peer,
+            engine: concat!("raft-log ", env!("BENCH_VERSION_RAFT_LOG")),
+            fsync: "as raft-log, with the flush worker's batch wait (default 1 ms) set to zero",
+            open: |dir| {
+                Ok(boxed(RaftLogPeer::with_batch_wait(
+                    "raft-log-nowait",
+                    dir,
+                    Some(std::time::Duration::ZERO),
+                )?))
+            },
+        },
     ]
 }
 

@@ -95,9 +95,9 @@ impl Op {
         }
         match *self {
             Op::GetLog { entries } => {
-                if target.last_index() < entries {
-                    target.fill(entries - target.last_index(), FILL_SIZE)?;
-                }
+                // The entries read are the last ones: append them fresh, so every read is of
+                // `FILL_SIZE` entries whatever earlier operations left at the tail.
+                target.fill(entries, FILL_SIZE)?;
                 self.run(target).map(drop)
             }
             Op::Reopen { entries } => {

@@ -108,12 +108,71 @@ impl Runner {
         Ok(())
     }
 
-    /// Every operation of the matrix on one fresh target.
+    /// The headline operations (single durable append, pipelined appends), which the targets
+    /// to reach compare as ratios: every target in turn, a slice of the runs at a time, so a
+    /// change of the disk's speed during the run (fsync latency here moves by tens of percent
+    /// from minute to minute) falls on all targets alike instead of on whichever ran then.
+    fn interleaved(&mut self, specs: &[TargetSpec], dir: &Path) -> io::Result<()> {
+        const ROUNDS: usize = 10;
+        let plan = self.plan;
+        let mut targets = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            targets.push((spec.open)(&dir.join(format!("{i}-{}", spec.name)))?);
+        }
+        for (op, runs) in [
+            (report::HEADLINE, plan.headline_runs),
+            (report::PIPELINED, plan.pipelined_runs),
+        ] {
+            self.progress(&format!(
+                "every target in turn, {ROUNDS} rounds: {} x{runs}",
+                op.label()
+            ));
+            let mut samples: Vec<Option<Vec<Duration>>> = Vec::with_capacity(targets.len());
+            for t in &mut targets {
+                samples.push(match op.prepare(&mut **t) {
+                    Ok(()) => Some(Vec::with_capacity(runs)),
+                    Err(e) if e.kind() == io::ErrorKind::Unsupported => None,
+                    Err(e) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("{}: {}: {e}", t.name(), op.label()),
+                        ));
+                    }
+                });
+            }
+            for round in 0..ROUNDS {
+                let chunk = runs / ROUNDS + usize::from(round < runs % ROUNDS);
+                for (t, s) in targets.iter_mut().zip(&mut samples) {
+                    if let Some(s) = s {
+                        for _ in 0..chunk {
+                            s.push(op.run(&mut **t).map_err(|e| {
+                                io::Error::new(e.kind(), format!("{}: {}: {e}", t.name(), op.label()))
+                            })?);
+                        }
+                    }
+                }
+            }
+            for (t, s) in targets.iter().zip(samples) {
+                match s {
+                    Some(s) => self.report.measurements.push(Measurement::new(
+                        t.name(),
+                        op,
+                        &Samples::from_unsorted(s),
+                    )),
+                    None => self.report.not_applicable.push(NotApplicable {
+                        target: t.name().to_string(),
+                        label: op.label(),
+                    }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every other operation of the matrix on one fresh target.
     fn matrix(&mut self, spec: &TargetSpec, dir: &Path) -> io::Result<()> {
         let plan = self.plan;
         let mut t = (spec.open)(&dir.join("matrix"))?;
-        self.measure(&mut *t, report::HEADLINE, plan.headline_runs)?;
-        self.measure(&mut *t, report::PIPELINED, plan.pipelined_runs)?;
         for size in [64, 1024, 16 * 1024] {
             for batch in [1u64, 16, 256] {
                 let heavy = batch * size as u64 >= 1 << 20;
@@ -249,6 +308,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scratch.path().display(),
         runner.report.machine.filesystem
     ));
+    let headline_dir = scratch.path().join("interleaved");
+    runner.interleaved(&specs, &headline_dir)?;
+    match std::fs::remove_dir_all(&headline_dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     for (i, spec) in specs.iter().enumerate() {
         let dir = scratch.path().join(format!("{i}-{}", spec.name));
         runner.progress(&format!("== {} ({}/{})", spec.name, i + 1, specs.len()));
