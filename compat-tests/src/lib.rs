@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod decode;
+pub mod kv;
 pub mod model;
 pub mod process;
 

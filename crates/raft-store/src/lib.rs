@@ -41,6 +41,25 @@
 //! # }
 //! ```
 //!
+//! With the key-value state machine in the same engine (snapshots in `snapshots/` of the store
+//! directory):
+//!
+//! ```no_run
+//! use raft_store::kv::{KvRequest, KvResponse};
+//! use raft_store::{Backend, StoreConfig};
+//!
+//! openraft::declare_raft_types!(pub KvConfig: D = KvRequest, R = KvResponse);
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = StoreConfig::new(Backend::Redb, "/var/lib/my-node/raft");
+//! let (log_store, state_machine) = raft_store::open_with_kv::<KvConfig>(&config)?;
+//! let reader = state_machine.reader(); // serves reads while openraft owns the state machine
+//! // openraft::Raft::new(node_id, raft_config, network, log_store, state_machine).await?
+//! # drop((log_store, state_machine, reader));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Asking at run time for a backend whose feature is off is an error that names the feature:
 //!
 //! ```
@@ -78,6 +97,7 @@ pub use raft_store_core::StoreError;
 pub use raft_store_core::bad_input_suite;
 #[cfg(feature = "testing")]
 pub use raft_store_core::conformance_suite;
+pub use raft_store_core::kv;
 #[cfg(feature = "testing")]
 pub use raft_store_core::log_store_suite;
 /// The conformance suite (feature `testing`), to run against stores of your own.
@@ -102,4 +122,24 @@ where
     C::Entry: Clone,
 {
     LogStore::open(config.open_engine()?)
+}
+
+/// The log store of [`open_with_kv`]: it shares its engine with the state machine.
+pub type SharedStore<C> = LogStore<C, std::sync::Arc<AnyEngine>>;
+
+/// The key-value state machine of [`open_with_kv`], in the same engine as the log.
+pub type KvStore<C> = kv::KvStateMachine<C, std::sync::Arc<AnyEngine>>;
+
+/// Open (or create) the store `config` names together with a key-value state machine in the
+/// same engine; its snapshot files go to `snapshots/` inside the store directory.
+pub fn open_with_kv<C>(config: &StoreConfig) -> Result<(SharedStore<C>, KvStore<C>), StoreError>
+where
+    C: kv::KvTypeConfig,
+    C::Entry: Clone,
+{
+    let engine = std::sync::Arc::new(config.open_engine()?);
+    // The log store first: it writes the format record and the store's marker.
+    let log = LogStore::open(engine.clone())?;
+    let sm = kv::KvStateMachine::open(engine, config.path.join("snapshots"))?;
+    Ok((log, sm))
 }

@@ -185,6 +185,9 @@ impl SnapshotWriter {
     }
 }
 
+/// One key and its value.
+pub(super) type Record = (Vec<u8>, Vec<u8>);
+
 /// Streams records out of a snapshot file, checking lengths against the file and the checksum
 /// at the end.
 pub(super) struct SnapshotReader {
@@ -261,7 +264,7 @@ impl SnapshotReader {
     }
 
     /// The next record, or `None` after the trailer was read and checked.
-    pub(super) fn next_record(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>, ReadError> {
+    pub(super) fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
         if self.done {
             return Ok(None);
         }

@@ -46,6 +46,7 @@ use crate::engine::Durability;
 use crate::engine::Engine;
 use crate::engine::KeyRange;
 use crate::engine::Space;
+use crate::engine::Visitor;
 use crate::error::StoreError;
 
 /// Data bytes gathered before a batch is written, while applying or installing. Bounds memory.
@@ -420,13 +421,14 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvReader<C, E, K> {
         shared.scan_generation(generation, &mut |key, value| {
             guard.take();
             match shared.decode_record(key, value) {
-                Ok((k, v)) => match (std::str::from_utf8(k), std::str::from_utf8(v)) {
-                    (Ok(k), Ok(v)) => visit(k, v),
-                    _ => {
-                        failed = Some(shared.corrupt_key(key, "key or value is not UTF-8".into()));
+                Ok((k, v)) => {
+                    if let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) {
+                        visit(k, v)
+                    } else {
+                        failed = Some(shared.corrupt_key(key, "key or value is not UTF-8"));
                         ControlFlow::Break(())
                     }
-                },
+                }
                 Err(e) => {
                     failed = Some(e);
                     ControlFlow::Break(())
@@ -459,7 +461,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
         Ok(())
     }
 
-    fn corrupt_key(&self, key: &[u8], reason: String) -> StoreError {
+    fn corrupt_key(&self, key: &[u8], reason: &str) -> StoreError {
         StoreError::Corrupt {
             backend: self.backend,
             space: Space::Data,
@@ -479,23 +481,19 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
         let (_, value) = self.decode_record(&k, &bytes)?;
         String::from_utf8(value.to_vec())
             .map(Some)
-            .map_err(|_| self.corrupt_key(&k, "value is not UTF-8".into()))
+            .map_err(|_| self.corrupt_key(&k, "value is not UTF-8"))
     }
 
     /// Split a stored record into (user key, value), checking the value's envelope.
     fn decode_record<'a>(&self, key: &'a [u8], value: &'a [u8]) -> Result<(&'a [u8], &'a [u8]), StoreError> {
         let user_key = key
             .get(8..)
-            .ok_or_else(|| self.corrupt_key(key, "key shorter than its generation prefix".into()))?;
-        let value = open_envelope(value).map_err(|reason| self.corrupt_key(key, reason))?;
+            .ok_or_else(|| self.corrupt_key(key, "key shorter than its generation prefix"))?;
+        let value = open_envelope(value).map_err(|reason| self.corrupt_key(key, &reason))?;
         Ok((user_key, value))
     }
 
-    fn scan_generation(
-        &self,
-        generation: u64,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
+    fn scan_generation(&self, generation: u64, visit: &mut Visitor<'_>) -> Result<(), StoreError> {
         let start = gen_prefix(generation);
         match generation.checked_add(1) {
             Some(next) => {
@@ -542,15 +540,16 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
             {
                 next = next.max(n + 1);
             }
-            if name.ends_with(".tmp") {
+            let extension = path.extension().and_then(|e| e.to_str());
+            if extension == Some("tmp") {
                 fs::remove_file(&path)
                     .map_err(|e| snapshot_io(&path, "removing a leftover snapshot file", e))?;
                 continue;
             }
-            if !name.ends_with(".snap") {
+            if extension != Some("snap") {
                 continue;
             }
-            let meta = match self.read_meta(&path) {
+            let meta = match Self::read_meta(&path) {
                 Ok(meta) => meta,
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable snapshot file");
@@ -571,7 +570,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
         Ok((best, next))
     }
 
-    fn read_meta(&self, path: &Path) -> Result<SnapshotMetaOf<C>, StoreError> {
+    fn read_meta(path: &Path) -> Result<SnapshotMetaOf<C>, StoreError> {
         let file = fs::File::open(path).map_err(|e| snapshot_io(path, "opening a snapshot", e))?;
         let (_, meta) = SnapshotReader::new(file).map_err(|e| snapshot_read(path, e))?;
         unseal::<K, SnapshotMetaOf<C>>(&meta).map_err(|reason| StoreError::SnapshotFile {
@@ -659,6 +658,19 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
     /// Replace the data with the snapshot in `file`; blocking.
     fn install(&self, meta: &SnapshotMetaOf<C>, file: SnapshotFile) -> Result<(), StoreError> {
         let (file, path) = file.into_parts();
+        let result = self.install_file(meta, file, &path);
+        if result.is_err()
+            && path.extension().is_some_and(|e| e == "tmp")
+            && path.parent().is_some_and(|p| same_dir(p, &self.dir))
+        {
+            // A received file that was refused is of no further use.
+            remove_quietly(&path);
+        }
+        result
+    }
+
+    fn install_file(&self, meta: &SnapshotMetaOf<C>, file: fs::File, path: &Path) -> Result<(), StoreError> {
+        let path = path.to_path_buf();
         let (mut reader, encoded) = SnapshotReader::new(file).map_err(|e| snapshot_read(&path, e))?;
         let found: SnapshotMetaOf<C> =
             unseal::<K, _>(&encoded).map_err(|reason| StoreError::SnapshotFile {
@@ -702,7 +714,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
             gen_prefix(old.generation).to_vec(),
             Some(new_prefix),
         )?;
-        self.keep_installed(meta, path)
+        self.keep_installed(meta, &path)
     }
 
     fn load_generation(
@@ -757,7 +769,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
     }
 
     /// Keep the installed file as the current snapshot: move (or copy) it into our directory.
-    fn keep_installed(&self, meta: &SnapshotMetaOf<C>, path: PathBuf) -> Result<(), StoreError> {
+    fn keep_installed(&self, meta: &SnapshotMetaOf<C>, path: &Path) -> Result<(), StoreError> {
         if lock(&self.current).as_ref().is_some_and(|c| c.path == path) {
             return Ok(());
         }
@@ -767,15 +779,14 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
         );
         let in_dir = path.parent().is_some_and(|p| same_dir(p, &self.dir));
         if in_dir {
-            let f =
-                fs::File::open(&path).map_err(|e| snapshot_io(&path, "opening a received snapshot", e))?;
+            let f = fs::File::open(path).map_err(|e| snapshot_io(path, "opening a received snapshot", e))?;
             f.sync_all()
-                .map_err(|e| snapshot_io(&path, "syncing a received snapshot", e))?;
-            fs::rename(&path, &target)
+                .map_err(|e| snapshot_io(path, "syncing a received snapshot", e))?;
+            fs::rename(path, &target)
                 .map_err(|e| snapshot_io(&target, "keeping an installed snapshot", e))?;
         } else {
             let tmp = self.file_name("copy", None);
-            fs::copy(&path, &tmp).map_err(|e| snapshot_io(&tmp, "copying an installed snapshot", e))?;
+            fs::copy(path, &tmp).map_err(|e| snapshot_io(&tmp, "copying an installed snapshot", e))?;
             let f = fs::File::open(&tmp).map_err(|e| snapshot_io(&tmp, "opening a copied snapshot", e))?;
             f.sync_all()
                 .map_err(|e| snapshot_io(&tmp, "syncing a copied snapshot", e))?;
@@ -863,19 +874,16 @@ fn delete_keys<E: Engine>(engine: &E, start: Vec<u8>, end: Option<Vec<u8>>) -> R
             return Ok(());
         }
         let mut batch = Batch::new();
-        match last {
+        if let Some(mut last) = last {
             // A full chunk: delete up to and including its last key, then go on after it.
-            Some(mut last) => {
-                last.push(0);
-                batch.delete_range(Space::Data, start, Some(last.clone()));
-                engine.write(&batch, Durability::Buffered)?;
-                start = last;
-            }
-            None => {
-                batch.delete_range(Space::Data, start, end);
-                engine.write(&batch, Durability::Buffered)?;
-                return Ok(());
-            }
+            last.push(0);
+            batch.delete_range(Space::Data, start, Some(last.clone()));
+            engine.write(&batch, Durability::Buffered)?;
+            start = last;
+        } else {
+            batch.delete_range(Space::Data, start, end);
+            engine.write(&batch, Durability::Buffered)?;
+            return Ok(());
         }
     }
 }
@@ -944,14 +952,14 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> RaftStateMachine<C> for KvStateMachin
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, SnapshotFile>>, io::Error> {
-        let current = lock(&self.shared.current)
-            .as_ref()
-            .map(|c| (c.meta.clone(), c.path.clone()));
-        match current {
+        // Opened under the lock: a newer snapshot replacing this one removes its file, but an
+        // open handle keeps the data readable.
+        let current = lock(&self.shared.current);
+        match current.as_ref() {
             None => Ok(None),
-            Some((meta, path)) => Ok(Some(SnapshotOf::<C, SnapshotFile> {
-                meta,
-                snapshot: SnapshotFile::open(path)?,
+            Some(c) => Ok(Some(SnapshotOf::<C, SnapshotFile> {
+                meta: c.meta.clone(),
+                snapshot: SnapshotFile::open(&c.path)?,
             })),
         }
     }

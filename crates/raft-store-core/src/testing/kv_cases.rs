@@ -1,6 +1,9 @@
 //! Cases for the key-value state machine ([`KvStateMachine`]) over any engine, next to a
 //! [`LogStore`] in the same engine, as a server runs them: openraft's suite with this state
 //! machine ([`run_openraft_case`]) and our own cases below.
+//!
+//! Every case is an `async fn` (the macro runs them all the same way), some without an await.
+#![allow(clippy::unused_async)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -170,7 +173,7 @@ pub fn workload(seed: u64, n: usize, keys: u64) -> Vec<KvRequest> {
             match (r >> 8) % 10 {
                 0..=4 => KvRequest::Set { key, value },
                 5 | 6 => KvRequest::SetMany {
-                    pairs: (0..(r >> 40) % 8 + 1)
+                    pairs: (0..=((r >> 40) % 8))
                         .map(|j| {
                             (
                                 format!("key/{:05}", (r >> 3).wrapping_add(j * 7) % keys),
@@ -341,7 +344,7 @@ pub async fn large_apply_call<H: EngineHarness>(h: &H) -> CaseResult {
 pub async fn snapshot_replaces_other_data<H: EngineHarness>(h: &H) -> CaseResult {
     let (a, b) = (tempdir(), tempdir());
     let (_la, mut sa) = open_kv(h, a.path())?;
-    let (_lb, mut sb) = open_kv(h, b.path())?;
+    let (lb, mut sb) = open_kv(h, b.path())?;
     apply_all::<H>(&mut sa, 1, &workload(3, 3000, 2500), 100)?;
     // B holds keys A lacks, keys A has with other values, and a later applied id.
     apply_all::<H>(&mut sb, 1, &workload(4, 700, 4000), 100)?;
@@ -403,7 +406,7 @@ pub async fn snapshot_replaces_other_data<H: EngineHarness>(h: &H) -> CaseResult
         "the installed snapshot is not current"
     );
     // And it stays so across a reopen.
-    drop((sb, _lb));
+    drop((sb, lb));
     let (_lb, mut sb) = open_kv(h, b.path())?;
     ensure!(
         contents::<H>(&sb)? == expected,
@@ -420,9 +423,9 @@ pub async fn snapshot_replaces_other_data<H: EngineHarness>(h: &H) -> CaseResult
 /// A damaged snapshot file (one flipped byte, or cut short) is refused with an error naming
 /// the file, and the state machine keeps its data, applied id and nothing else.
 pub async fn damaged_snapshot_is_refused<H: EngineHarness>(h: &H) -> CaseResult {
-    let (a, b) = (tempdir(), tempdir());
-    let (_la, mut sa) = open_kv(h, a.path())?;
-    let (_lb, mut sb) = open_kv(h, b.path())?;
+    let (dir_a, dir_b) = (tempdir(), tempdir());
+    let (_la, mut sa) = open_kv(h, dir_a.path())?;
+    let (_lb, mut sb) = open_kv(h, dir_b.path())?;
     apply_all::<H>(&mut sa, 1, &workload(5, 500, 300), 100)?;
     apply_all::<H>(&mut sb, 1, &workload(6, 200, 300), 100)?;
     let built = openraft::RaftSnapshotBuilder::build_snapshot(
@@ -445,10 +448,10 @@ pub async fn damaged_snapshot_is_refused<H: EngineHarness>(h: &H) -> CaseResult 
         }),
         ("the file cut at 3/4", bytes[..bytes.len() * 3 / 4].to_vec()),
     ] {
-        let mut f = sb.receive_snapshot()?;
-        f.write_all(&damaged)?;
-        let path = f.path().to_path_buf();
-        let err = match sb.install_snapshot(&built.meta, f).await {
+        let mut file = sb.receive_snapshot()?;
+        file.write_all(&damaged)?;
+        let path = file.path().to_path_buf();
+        let err = match sb.install_snapshot(&built.meta, file).await {
             Ok(()) => return Err(format!("{what}: the damaged snapshot was installed").into()),
             Err(e) => e,
         };
@@ -570,17 +573,16 @@ pub async fn snapshot_during_applies_is_consistent<H: EngineHarness>(h: &H) -> C
         .try_create_snapshot_builder(true)
         .await
         .ok_or("no snapshot builder")?;
-    let build =
-        tokio::spawn(async move { openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await });
+    let task = tokio::spawn(async move { openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await });
     // Keep applying while the build runs.
     let mut next = 1000;
-    while next < requests.len() && !build.is_finished() {
+    while next < requests.len() && !task.is_finished() {
         let end = (next + 20).min(requests.len());
         apply_all::<H>(&mut sm, next as u64 + 1, &requests[next..end], 20)?;
         next = end;
         tokio::task::yield_now().await;
     }
-    let built = build.await.map_err(|e| format!("build task: {e}"))??;
+    let built = task.await.map_err(|e| format!("build task: {e}"))??;
     let at = built.meta.last_log_id.map_or(0, |id| id.index) as usize;
     ensure!(
         at >= 1000,

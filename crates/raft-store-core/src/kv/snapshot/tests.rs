@@ -11,7 +11,7 @@ fn write(dir: &Path, records: &[(&[u8], &[u8])]) -> PathBuf {
     path
 }
 
-fn read_all(path: &Path) -> Result<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>), String> {
+fn read_all(path: &Path) -> Result<(Vec<u8>, Vec<Record>), String> {
     let file = File::open(path).unwrap();
     let fmt = |e: ReadError| match e {
         ReadError::Io(e) => format!("io: {e}"),
