@@ -5,7 +5,13 @@
 //! Prints a Markdown table: anonymous memory before each step, its peak during it, and the
 //! growth, next to the data size.
 //!
-//! `cargo run --release -p raft-store-bench --bin sm_memory -- [--size-mib N] [--only a,b] [--dir D]`
+//! The engines' own caches count too: redb's page cache, RocksDB's block cache and memtables
+//! and sled's cache are 64 MiB each by default and fill up while 1 GiB streams through them.
+//! `--cache-mib N` sets all of them to N MiB, which separates what the engine is configured to
+//! keep from what the state machine needs. Run one backend per process (`--only`) for a clean
+//! baseline: memory freed by one backend is not always returned to the system.
+//!
+//! `cargo run --release -p raft-store-bench --bin sm_memory -- [--size-mib N] [--cache-mib N] [--only a,b] [--dir D]`
 
 #![forbid(unsafe_code)]
 // Byte counts shown in MiB with one decimal: far below 2^52, the float casts are exact enough.
@@ -54,12 +60,14 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let mut size_mib = 1024u64;
+    let mut cache_mib: Option<usize> = None;
     let mut only: Option<Vec<String>> = None;
     let mut dir = std::env::temp_dir();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--size-mib" => size_mib = args.next().ok_or("--size-mib needs a number")?.parse()?,
+            "--cache-mib" => cache_mib = Some(args.next().ok_or("--cache-mib needs a number")?.parse()?),
             "--only" => {
                 only = Some(
                     args.next()
@@ -78,9 +86,9 @@ fn main() -> Res<()> {
         .enable_all()
         .build()?;
     println!(
-        "| backend | data | fill | anon before build | peak during build | growth | anon before install | peak during install | growth |"
+        "| backend | engine caches | data | fill | anon before build | peak during build | growth | anon before install | peak during install | growth |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for backend in [Backend::Redb, Backend::Lmdb, Backend::Rocksdb, Backend::Sled] {
         if only
             .as_ref()
@@ -89,14 +97,22 @@ fn main() -> Res<()> {
             continue;
         }
         let root = tempfile::Builder::new().prefix("sm-memory-").tempdir_in(&dir)?;
-        let row = rt.block_on(measure(backend, root.path(), size_mib))?;
+        let row = rt.block_on(measure(backend, root.path(), size_mib, cache_mib))?;
         println!("{row}");
     }
     Ok(())
 }
 
-fn open(backend: Backend, dir: &Path) -> Res<(Log, Sm)> {
-    let engine = Arc::new(StoreConfig::new(backend, dir.join("store")).open_engine()?);
+fn open(backend: Backend, dir: &Path, cache_mib: Option<usize>) -> Res<(Log, Sm)> {
+    let mut config = StoreConfig::new(backend, dir.join("store"));
+    if let Some(mib) = cache_mib {
+        let bytes = mib << 20;
+        config.redb.cache_size = bytes;
+        config.rocksdb.block_cache_size = bytes;
+        config.rocksdb.write_buffer_size = bytes;
+        config.sled.cache_capacity = bytes as u64;
+    }
+    let engine = Arc::new(config.open_engine()?);
     let log = LogStore::open(engine.clone())?;
     let sm = KvStateMachine::open(engine, dir.join("snapshots"))?;
     Ok((log, sm))
@@ -124,12 +140,12 @@ fn value(seed: u64) -> String {
     s
 }
 
-async fn measure(backend: Backend, root: &Path, size_mib: u64) -> Res<String> {
+async fn measure(backend: Backend, root: &Path, size_mib: u64, cache_mib: Option<usize>) -> Res<String> {
     let keys = size_mib * (1 << 20) / VALUE as u64;
     let leader = root.join("leader");
     let started = Instant::now();
     {
-        let (_log, mut sm) = open(backend, &leader)?;
+        let (_log, mut sm) = open(backend, &leader, cache_mib)?;
         let mut key = 0u64;
         let mut index = 0u64;
         while key < keys {
@@ -155,7 +171,7 @@ async fn measure(backend: Backend, root: &Path, size_mib: u64) -> Res<String> {
     );
 
     // Build on a freshly opened store, so caches start cold as after a restart.
-    let (_log, mut sm) = open(backend, &leader)?;
+    let (_log, mut sm) = open(backend, &leader, cache_mib)?;
     let mut builder = sm
         .try_create_snapshot_builder(true)
         .await
@@ -168,7 +184,7 @@ async fn measure(backend: Backend, root: &Path, size_mib: u64) -> Res<String> {
     drop(builder);
 
     let follower = root.join("follower");
-    let (_flog, mut fsm) = open(backend, &follower)?;
+    let (_flog, mut fsm) = open(backend, &follower, cache_mib)?;
     let (installed, install_mem) =
         sampled(fsm.install_snapshot(&built.meta, SnapshotFile::open(&path)?)).await;
     installed?;
@@ -193,7 +209,12 @@ async fn measure(backend: Backend, root: &Path, size_mib: u64) -> Res<String> {
     }
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / f64::from(1 << 20));
     Ok(format!(
-        "| {backend} | {size_mib} MiB ({keys} keys) | {:.0} s | {} | {} | {} | {} | {} | {} |",
+        "| {backend} | {} | {size_mib} MiB ({keys} keys) | {:.0} s | {} | {} | {} | {} | {} | {} |",
+        match (backend, cache_mib) {
+            (Backend::Lmdb, _) => "none (file-backed map)".to_string(),
+            (_, Some(c)) => format!("{c} MiB"),
+            (_, None) => "default (64 MiB)".to_string(),
+        },
         fill.as_secs_f64(),
         mib(build_mem.0),
         mib(build_mem.1),

@@ -263,6 +263,11 @@ impl SnapshotReader {
         Ok(v)
     }
 
+    /// The file being read (its position is wherever reading stopped).
+    pub(super) fn into_file(self) -> File {
+        self.inp.into_inner()
+    }
+
     /// The next record, or `None` after the trailer was read and checked.
     pub(super) fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
         if self.done {

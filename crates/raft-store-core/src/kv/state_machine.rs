@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::io::Seek;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -599,7 +600,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
     }
 
     /// Build a snapshot file of the current state; blocking.
-    fn build(&self) -> Result<(SnapshotMetaOf<C>, PathBuf), StoreError> {
+    fn build(&self) -> Result<(SnapshotMetaOf<C>, SnapshotFile), StoreError> {
         let guard = lock(&self.state);
         let st = guard.clone();
         let meta = SnapshotMetaOf::<C> {
@@ -651,8 +652,13 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
             remove_quietly(&tmp);
             snapshot_io(&path, "naming a finished snapshot", e)
         })?;
-        self.set_current(meta.clone(), path.clone())?;
-        Ok((meta, path))
+        // Opened before it may become current: if a newer snapshot is current already (this
+        // state machine restarted behind its last snapshot), the file is removed, and the open
+        // handle is what still serves this build's caller.
+        let file =
+            SnapshotFile::open(&path).map_err(|e| snapshot_io(&path, "opening a finished snapshot", e))?;
+        self.set_current(meta.clone(), path)?;
+        Ok((meta, file))
     }
 
     /// Replace the data with the snapshot in `file`; blocking.
@@ -714,7 +720,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
             gen_prefix(old.generation).to_vec(),
             Some(new_prefix),
         )?;
-        self.keep_installed(meta, &path)
+        self.keep_installed(meta, &path, reader.into_file())
     }
 
     fn load_generation(
@@ -769,7 +775,12 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
     }
 
     /// Keep the installed file as the current snapshot: move (or copy) it into our directory.
-    fn keep_installed(&self, meta: &SnapshotMetaOf<C>, path: &Path) -> Result<(), StoreError> {
+    fn keep_installed(
+        &self,
+        meta: &SnapshotMetaOf<C>,
+        path: &Path,
+        mut file: fs::File,
+    ) -> Result<(), StoreError> {
         if lock(&self.current).as_ref().is_some_and(|c| c.path == path) {
             return Ok(());
         }
@@ -777,19 +788,26 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
             "snapshot",
             meta.last_log_id.as_ref().map(RaftEntryIndex::index_of),
         );
-        let in_dir = path.parent().is_some_and(|p| same_dir(p, &self.dir));
+        // A received file in our directory is renamed; anything else (a file elsewhere, or one
+        // already unlinked, readable only through its handle) is copied through the handle.
+        let in_dir = path.parent().is_some_and(|p| same_dir(p, &self.dir)) && path.exists();
         if in_dir {
-            let f = fs::File::open(path).map_err(|e| snapshot_io(path, "opening a received snapshot", e))?;
-            f.sync_all()
+            file.sync_all()
                 .map_err(|e| snapshot_io(path, "syncing a received snapshot", e))?;
             fs::rename(path, &target)
                 .map_err(|e| snapshot_io(&target, "keeping an installed snapshot", e))?;
         } else {
             let tmp = self.file_name("copy", None);
-            fs::copy(path, &tmp).map_err(|e| snapshot_io(&tmp, "copying an installed snapshot", e))?;
-            let f = fs::File::open(&tmp).map_err(|e| snapshot_io(&tmp, "opening a copied snapshot", e))?;
-            f.sync_all()
-                .map_err(|e| snapshot_io(&tmp, "syncing a copied snapshot", e))?;
+            let copied = (|| {
+                let mut out = fs::File::create(&tmp)?;
+                file.seek(io::SeekFrom::Start(0))?;
+                io::copy(&mut file, &mut out)?;
+                out.sync_all()
+            })();
+            if let Err(e) = copied {
+                remove_quietly(&tmp);
+                return Err(snapshot_io(&tmp, "copying an installed snapshot", e));
+            }
             fs::rename(&tmp, &target)
                 .map_err(|e| snapshot_io(&target, "keeping an installed snapshot", e))?;
         }
@@ -893,8 +911,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> RaftSnapshotBuilder<C> for KvSnapshot
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, SnapshotFile>, io::Error> {
         let shared = self.shared.clone();
-        let (meta, path) = blocking(move || shared.build()).await?;
-        let snapshot = SnapshotFile::open(path)?;
+        let (meta, snapshot) = blocking(move || shared.build()).await?;
         Ok(SnapshotOf::<C, SnapshotFile> { meta, snapshot })
     }
 }

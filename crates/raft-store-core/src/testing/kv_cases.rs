@@ -563,6 +563,64 @@ pub async fn power_loss_mid_apply_is_consistent<H: EngineHarness>(h: &H) -> Case
     Ok(())
 }
 
+/// A state machine that restarted behind its current snapshot (its applies after the last sync
+/// were lost, the snapshot file was not) still builds a complete snapshot of its own state,
+/// and keeps the newer one as current.
+pub async fn build_behind_current_snapshot<H: EngineHarness>(h: &H) -> CaseResult {
+    let dir = tempdir();
+    let requests = workload(10, 100, 60);
+    {
+        let (log, mut sm) = open_kv(h, dir.path())?;
+        let engine = sm.engine().clone();
+        apply_all::<H>(&mut sm, 1, &requests[..50], 25)?;
+        sm.sync()?;
+        engine.track_unsynced(true);
+        apply_all::<H>(&mut sm, 51, &requests[50..], 25)?;
+        let mut builder = sm
+            .try_create_snapshot_builder(true)
+            .await
+            .ok_or("no snapshot builder")?;
+        openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await?;
+        engine.drop_unsynced()?;
+        drop((sm, log, engine, builder));
+    }
+    let (_log, mut sm) = open_kv(h, dir.path())?;
+    ensure!(
+        sm.applied().0 == Some(kv_log_id(1, 50)),
+        "applied after the cut: {:?}",
+        sm.applied().0
+    );
+    apply_all::<H>(&mut sm, 51, &requests[50..70], 10)?;
+    let mut builder = sm
+        .try_create_snapshot_builder(true)
+        .await
+        .ok_or("no snapshot builder")?;
+    let built = openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await?;
+    ensure!(
+        built.meta.last_log_id == Some(kv_log_id(1, 70)),
+        "built at {:?}",
+        built.meta.last_log_id
+    );
+    let current = sm.get_current_snapshot().await?.ok_or("no current snapshot")?;
+    ensure!(
+        current.meta.last_log_id == Some(kv_log_id(1, 100)),
+        "the newer snapshot must stay current, found {:?}",
+        current.meta.last_log_id
+    );
+    let other = tempdir();
+    let (_lo, mut so) = open_kv(h, other.path())?;
+    so.install_snapshot(&built.meta, built.snapshot).await?;
+    let mut model = KvModel::default();
+    for r in &requests[..70] {
+        model.apply(r);
+    }
+    ensure!(
+        contents::<H>(&so)? == model.0,
+        "the snapshot built at 70 does not hold the state at 70"
+    );
+    Ok(())
+}
+
 /// A snapshot built while applies go on holds exactly the state at its own last log id.
 pub async fn snapshot_during_applies_is_consistent<H: EngineHarness>(h: &H) -> CaseResult {
     let dir = tempdir();

@@ -300,6 +300,7 @@ macro_rules! __kv_tests {
             failed_install_keeps_old_state,
             power_loss_mid_apply_is_consistent,
             snapshot_during_applies_is_consistent,
+            build_behind_current_snapshot,
         );
     };
     (@openraft; $($case:ident),* $(,)?) => {
