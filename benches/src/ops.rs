@@ -100,6 +100,14 @@ impl Op {
                 target.fill(entries, FILL_SIZE)?;
                 self.run(target).map(drop)
             }
+            Op::TruncateLast { .. } => {
+                // Keep at least one entry: truncating the whole log is a different operation,
+                // and raft-log cannot truncate before its first entry unless it was purged.
+                if target.last_index() == 0 {
+                    target.fill(1, FILL_SIZE)?;
+                }
+                Ok(())
+            }
             Op::Reopen { entries } => {
                 if target.last_index() < entries {
                     target.fill(entries - target.last_index(), FILL_SIZE)?;

@@ -68,6 +68,7 @@ pub fn request(seed: u64, index: u64) -> KvRequest {
 
 /// The data after applying requests `1..=applied` of workload `seed`.
 pub fn expected(seed: u64, applied: u64) -> BTreeMap<String, String> {
+    // One request at a time: the whole history would hold every 5 MiB request at once.
     let mut model = KvModel::default();
     for i in 1..=applied {
         model.apply(&request(seed, i));

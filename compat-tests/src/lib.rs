@@ -44,6 +44,15 @@ pub fn open_store(backend: Backend, dir: &Path) -> Result<TestStore, StoreError>
     LogStore::open(StoreConfig::new(backend, dir).open_engine()?)
 }
 
+/// The tokio runtime of a child process (`crash-writer`, `kv-writer`): two worker threads, the
+/// same as the conformance cases.
+pub fn child_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// Copy the directory tree `from` to `to` (stores are damaged or opened from copies).
 pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;

@@ -32,11 +32,7 @@ fn main() -> ExitCode {
         eprintln!("crash-writer: bad backend {backend:?} or seed {seed:?}");
         return ExitCode::from(2);
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match compat_tests::child_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("crash-writer: runtime: {e}");

@@ -124,6 +124,15 @@ pub fn kv_entry(index: u64, request: KvRequest) -> EntryOf<KvTestConfig> {
 pub struct KvModel(pub BTreeMap<String, String>);
 
 impl KvModel {
+    /// The data after applying `requests` in order to an empty map.
+    pub fn after(requests: &[KvRequest]) -> Self {
+        let mut model = Self::default();
+        for r in requests {
+            model.apply(r);
+        }
+        model
+    }
+
     /// Apply one request; returns the response the state machine must give.
     pub fn apply(&mut self, request: &KvRequest) -> KvResponse {
         match request {
@@ -278,10 +287,7 @@ pub async fn apply_responses<H: EngineHarness>(h: &H) -> CaseResult {
 pub async fn reopen_keeps_data_and_applied<H: EngineHarness>(h: &H) -> CaseResult {
     let dir = tempdir();
     let requests = workload(2, 400, 80);
-    let mut model = KvModel::default();
-    for r in &requests {
-        model.apply(r);
-    }
+    let model = KvModel::after(&requests);
     let membership = Membership::<u64, openraft::BasicNode>::new_with_defaults(vec![[1, 2, 3].into()], []);
     {
         let (_log, mut sm) = open_kv(h, dir.path())?;
@@ -552,10 +558,7 @@ pub async fn power_loss_mid_apply_is_consistent<H: EngineHarness>(h: &H) -> Case
         applied == 300,
         "after the cut the state machine says it applied {applied}, expected 300"
     );
-    let mut model = KvModel::default();
-    for r in &requests[..300] {
-        model.apply(r);
-    }
+    let model = KvModel::after(&requests[..300]);
     ensure!(
         contents::<H>(&sm)? == model.0,
         "data after the cut differs from the model at index 300"
@@ -610,10 +613,7 @@ pub async fn build_behind_current_snapshot<H: EngineHarness>(h: &H) -> CaseResul
     let other = tempdir();
     let (_lo, mut so) = open_kv(h, other.path())?;
     so.install_snapshot(&built.meta, built.snapshot).await?;
-    let mut model = KvModel::default();
-    for r in &requests[..70] {
-        model.apply(r);
-    }
+    let model = KvModel::after(&requests[..70]);
     ensure!(
         contents::<H>(&so)? == model.0,
         "the snapshot built at 70 does not hold the state at 70"
@@ -650,10 +650,7 @@ pub async fn snapshot_during_applies_is_consistent<H: EngineHarness>(h: &H) -> C
     let other = tempdir();
     let (_lo, mut so) = open_kv(h, other.path())?;
     so.install_snapshot(&built.meta, built.snapshot).await?;
-    let mut model = KvModel::default();
-    for r in &requests[..at] {
-        model.apply(r);
-    }
+    let model = KvModel::after(&requests[..at]);
     ensure!(
         contents::<H>(&so)? == model.0,
         "the snapshot at index {at} (built while {} requests were applied) differs from the model at {at}",
