@@ -6,9 +6,8 @@
 //! ```
 //!
 //! `--quick` (17-27 s on the project machine, the limit is 2 minutes) runs every operation with
-//! fewer runs and a 100,000-entry store
-//! for the large-store figures; the full mode (under 4 minutes there, the limit is 20) uses
-//! 1,000,000 entries.
+//! fewer runs and a 100,000-entry store for the large-store figures; the full mode (under 4
+//! minutes there, the limit is 20) uses 1,000,000 entries.
 
 #![forbid(unsafe_code)]
 // Statistics over sample counts: the counts are far below 2^52, so float casts are exact enough.
