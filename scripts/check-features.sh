@@ -14,27 +14,17 @@ engine_crates() {
   esac
 }
 
-# The facade with only `rocksdb` resolves its build dependencies' features differently from the
-# whole workspace, which gives librocksdb-sys another build hash and would compile RocksDB's C++ a
-# second time (15-20 minutes here). clippy links nothing, so when the workspace build already
-# produced librocksdb.a, that run is pointed at it instead (librocksdb-sys's ROCKSDB_LIB_DIR).
-built_rocksdb_dir() {
-  local target="${CARGO_TARGET_DIR:-target}"
-  ls -t "$target"/debug/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n1 | xargs -r dirname || true
-}
+# shellcheck source=scripts/rocksdb-lib.sh
+source "$(dirname "$0")/rocksdb-lib.sh"
 
 all="redb lmdb rocksdb sled mem"
 for feature in $all; do
   echo "== raft-store --no-default-features --features $feature"
-  env_prefix=()
   if [ "$feature" = rocksdb ]; then
-    lib_dir=$(built_rocksdb_dir)
-    if [ -n "$lib_dir" ]; then
-      echo "(using the RocksDB library already built in $lib_dir)"
-      env_prefix=(env ROCKSDB_LIB_DIR="$lib_dir" ROCKSDB_STATIC=1)
-    fi
+    clippy_reusing_rocksdb cargo clippy -q -p raft-store --no-default-features --features "$feature" --all-targets -- -D warnings
+  else
+    cargo clippy -q -p raft-store --no-default-features --features "$feature" --all-targets -- -D warnings
   fi
-  "${env_prefix[@]}" cargo clippy -q -p raft-store --no-default-features --features "$feature" --all-targets -- -D warnings
   tree=$(cargo tree -p raft-store --no-default-features --features "$feature" -e normal --prefix none)
   for other in $all; do
     [ "$other" = "$feature" ] && continue
