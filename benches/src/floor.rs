@@ -40,7 +40,14 @@ impl Target for Floor {
     }
 
     fn supports(&self, op: &crate::Op) -> bool {
-        matches!(op, crate::Op::Append { .. } | crate::Op::Pipelined { .. })
+        // A plain file can only append: no reads, truncates, purges or reopens of a log.
+        match op {
+            crate::Op::Append { .. } | crate::Op::Pipelined { .. } => true,
+            crate::Op::GetLog { .. }
+            | crate::Op::TruncateLast { .. }
+            | crate::Op::Purge { .. }
+            | crate::Op::Reopen { .. } => false,
+        }
     }
 
     fn append(&mut self, n: u64, size: usize) -> io::Result<()> {

@@ -25,6 +25,7 @@ use openraft::type_config::alias::EntryOf;
 use openraft::type_config::alias::LogIdOf;
 use tempfile::TempDir;
 
+use super::CaseError;
 use super::CaseResult;
 use super::EngineHarness;
 use super::Fault;
@@ -240,6 +241,33 @@ fn apply_all<H: EngineHarness>(
     Ok(out)
 }
 
+/// Build a snapshot of `sm` now, as openraft's snapshot task does.
+async fn build_snapshot<H: EngineHarness>(
+    sm: &mut KvSm<H>,
+) -> Result<openraft::type_config::alias::SnapshotOf<KvTestConfig, crate::kv::SnapshotFile>, CaseError> {
+    let mut builder = sm
+        .try_create_snapshot_builder(true)
+        .await
+        .ok_or("no snapshot builder")?;
+    Ok(openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await?)
+}
+
+/// Apply `requests[..synced]` and sync, then apply the rest with the engine remembering how to
+/// undo them (for a simulated power cut: [`FaultEngine::drop_unsynced`]). Returns the engine.
+fn apply_synced_then_unsynced<H: EngineHarness>(
+    sm: &mut KvSm<H>,
+    requests: &[KvRequest],
+    synced: usize,
+    chunk: usize,
+) -> Result<KvEngine<H>, CaseError> {
+    let engine = sm.engine().clone();
+    apply_all::<H>(sm, 1, &requests[..synced], chunk)?;
+    sm.sync()?;
+    engine.track_unsynced(true);
+    apply_all::<H>(sm, synced as u64 + 1, &requests[synced..], chunk)?;
+    Ok(engine)
+}
+
 /// Every request gets the response the model gives (previous value, whether the key existed),
 /// and the data afterwards equals the model's.
 pub async fn apply_responses<H: EngineHarness>(h: &H) -> CaseResult {
@@ -355,11 +383,7 @@ pub async fn snapshot_replaces_other_data<H: EngineHarness>(h: &H) -> CaseResult
     // B holds keys A lacks, keys A has with other values, and a later applied id.
     apply_all::<H>(&mut sb, 1, &workload(4, 700, 4000), 100)?;
     let before = raw_data_keys(&**sa.engine())?;
-    let mut builder = sa
-        .try_create_snapshot_builder(true)
-        .await
-        .ok_or("no snapshot builder")?;
-    let built = openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await?;
+    let built = build_snapshot::<H>(&mut sa).await?;
     ensure!(
         built.meta.last_log_id == Some(kv_log_id(1, 3000)),
         "snapshot meta {:?}",
@@ -434,13 +458,7 @@ pub async fn damaged_snapshot_is_refused<H: EngineHarness>(h: &H) -> CaseResult 
     let (_lb, mut sb) = open_kv(h, dir_b.path())?;
     apply_all::<H>(&mut sa, 1, &workload(5, 500, 300), 100)?;
     apply_all::<H>(&mut sb, 1, &workload(6, 200, 300), 100)?;
-    let built = openraft::RaftSnapshotBuilder::build_snapshot(
-        &mut sa
-            .try_create_snapshot_builder(true)
-            .await
-            .ok_or("no snapshot builder")?,
-    )
-    .await?;
+    let built = build_snapshot::<H>(&mut sa).await?;
     let bytes = fs::read(built.snapshot.path())?;
     let before = contents::<H>(&sb)?;
     let applied = sb.applied().0;
@@ -498,13 +516,7 @@ pub async fn failed_install_keeps_old_state<H: EngineHarness>(h: &H) -> CaseResu
     apply_all::<H>(&mut sb, 1, &workload(7, 300, 200), 100)?;
     let before = contents::<H>(&sb)?;
     let applied = sb.applied().0;
-    let built = openraft::RaftSnapshotBuilder::build_snapshot(
-        &mut sa
-            .try_create_snapshot_builder(true)
-            .await
-            .ok_or("no snapshot builder")?,
-    )
-    .await?;
+    let built = build_snapshot::<H>(&mut sa).await?;
     let engine = sb.engine().clone();
     engine.faults().fail_nth_write(3, Fault::NoSpace);
     let err = sb
@@ -545,11 +557,7 @@ pub async fn power_loss_mid_apply_is_consistent<H: EngineHarness>(h: &H) -> Case
     let dir = tempdir();
     let requests = workload(8, 900, 150);
     let (log, mut sm) = open_kv(h, dir.path())?;
-    let engine = sm.engine().clone();
-    apply_all::<H>(&mut sm, 1, &requests[..300], 60)?;
-    sm.sync()?;
-    engine.track_unsynced(true);
-    apply_all::<H>(&mut sm, 301, &requests[300..], 70)?;
+    let engine = apply_synced_then_unsynced::<H>(&mut sm, &requests, 300, 60)?;
     engine.drop_unsynced()?;
     drop((sm, log, engine));
     let (_log, sm) = open_kv(h, dir.path())?;
@@ -574,18 +582,10 @@ pub async fn build_behind_current_snapshot<H: EngineHarness>(h: &H) -> CaseResul
     let requests = workload(10, 100, 60);
     {
         let (log, mut sm) = open_kv(h, dir.path())?;
-        let engine = sm.engine().clone();
-        apply_all::<H>(&mut sm, 1, &requests[..50], 25)?;
-        sm.sync()?;
-        engine.track_unsynced(true);
-        apply_all::<H>(&mut sm, 51, &requests[50..], 25)?;
-        let mut builder = sm
-            .try_create_snapshot_builder(true)
-            .await
-            .ok_or("no snapshot builder")?;
-        openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await?;
+        let engine = apply_synced_then_unsynced::<H>(&mut sm, &requests, 50, 25)?;
+        build_snapshot::<H>(&mut sm).await?;
         engine.drop_unsynced()?;
-        drop((sm, log, engine, builder));
+        drop((sm, log, engine));
     }
     let (_log, mut sm) = open_kv(h, dir.path())?;
     ensure!(
@@ -594,11 +594,7 @@ pub async fn build_behind_current_snapshot<H: EngineHarness>(h: &H) -> CaseResul
         sm.applied().0
     );
     apply_all::<H>(&mut sm, 51, &requests[50..70], 10)?;
-    let mut builder = sm
-        .try_create_snapshot_builder(true)
-        .await
-        .ok_or("no snapshot builder")?;
-    let built = openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await?;
+    let built = build_snapshot::<H>(&mut sm).await?;
     ensure!(
         built.meta.last_log_id == Some(kv_log_id(1, 70)),
         "built at {:?}",
