@@ -114,9 +114,20 @@ fn take_name(bytes: &[u8]) -> Option<(String, &[u8])> {
 /// Check the format record of the store in `engine`, or write one if the store is new.
 ///
 /// A store that holds raft data but no record was not written by this crate and is refused; so
-/// is a store whose directory says it was initialized but whose record is gone (lost files).
+/// is a store whose directory says it was initialized but whose record is gone (lost files),
+/// and one whose meta keyspace holds a key this crate never writes (a damaged key).
 pub fn check_or_init<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRecord, StoreError> {
     let record = check_or_write(engine, codec)?;
+    refuse_unknown_keys(
+        engine,
+        Space::Meta,
+        &[
+            meta_key::VOTE,
+            meta_key::COMMITTED,
+            meta_key::PURGED,
+            meta_key::FORMAT,
+        ],
+    )?;
     if let Some(dir) = engine.store_dir() {
         dir.mark_initialized()?;
     }
@@ -167,6 +178,44 @@ fn check_or_write<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRe
     batch.put(Space::Meta, meta_key::FORMAT, record.encode());
     engine.write(&batch, Durability::Durable)?;
     Ok(record)
+}
+
+/// Refuse a store whose `space` holds a key outside `known`. Such a key is a known record
+/// whose key bytes were damaged on disk (engines without checksums of their own, like LMDB,
+/// hand it back as it is): the record itself is then missing under its name, and opening
+/// would silently go on without it (a vote forgotten, a state machine emptied). Scans the
+/// space, which holds a handful of records.
+pub(crate) fn refuse_unknown_keys<E: Engine>(
+    engine: &E,
+    space: Space,
+    known: &[&[u8]],
+) -> Result<(), StoreError> {
+    let mut unknown = None;
+    engine.scan(space, KeyRange::ALL, &mut |key, _| {
+        if known.contains(&key) {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            unknown = Some(key.to_vec());
+            std::ops::ControlFlow::Break(())
+        }
+    })?;
+    match unknown {
+        None => Ok(()),
+        Some(key) => Err(StoreError::Corrupt {
+            backend: engine.backend(),
+            space,
+            index: None,
+            reason: format!(
+                "unknown record key {:?} (known: {}): a damaged key hides a record, so the store is not opened without it",
+                String::from_utf8_lossy(&key),
+                known
+                    .iter()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -198,6 +198,9 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvStateMachine<C, E, K> {
         let backend = engine.backend();
         let dir = snapshot_dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| snapshot_io(&dir, "creating the snapshot directory", e))?;
+        // Without this a damaged state key would read as a fresh state machine and the
+        // generation cleanup below would delete all its data.
+        crate::format::refuse_unknown_keys(&engine, Space::DataMeta, &[STATE_KEY])?;
         let state: SmState<C> = match engine.get(Space::DataMeta, STATE_KEY)? {
             Some(bytes) => unseal::<K, _>(&bytes).map_err(|reason| StoreError::Corrupt {
                 backend,

@@ -26,6 +26,9 @@ use super::util::tempdir;
 use super::util::vote;
 use super::util::wait_flushed;
 use crate::codec::log_key;
+use crate::engine::Batch;
+use crate::engine::Durability;
+use crate::engine::Engine;
 use crate::engine::Space;
 use crate::ensure;
 use crate::format::meta_key;
@@ -183,6 +186,27 @@ pub async fn flipped_byte_names_the_index<H: EngineHarness>(s: &EngineStores<H>)
     ensure!(
         err.contains("meta") && err.contains("vote"),
         "opening with a damaged vote: {err}"
+    );
+    // A damaged key instead of a damaged value: the vote record under a key one bit off.
+    // Engines without checksums of their own (LMDB) hand such a key back as it is.
+    let engine = s.harness().open(dir.path())?;
+    let fixer = super::FaultEngine::new(engine);
+    fixer.flip_byte(Space::Meta, meta_key::VOTE, 6, 1)?;
+    let vote = fixer
+        .get(Space::Meta, meta_key::VOTE)?
+        .ok_or("the vote record is gone")?;
+    let mut moved = Batch::new();
+    moved.delete(Space::Meta, meta_key::VOTE);
+    moved.put(Space::Meta, b"vnte", vote);
+    fixer.write(&moved, Durability::Durable)?;
+    drop(fixer);
+    let err = match s.open_store(dir.path()) {
+        Ok(_) => return Err("opened a store whose vote record is under a damaged key".into()),
+        Err(e) => e.to_string(),
+    };
+    ensure!(
+        err.contains("meta") && err.contains("\"vnte\""),
+        "opening with the vote under a damaged key: {err}"
     );
     Ok(())
 }

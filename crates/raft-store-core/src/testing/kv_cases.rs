@@ -323,7 +323,7 @@ pub async fn reopen_keeps_data_and_applied<H: EngineHarness>(h: &H) -> CaseResul
         let m = EntryOf::<KvTestConfig>::new_membership(kv_log_id(1, 401), membership.clone());
         sm.apply_entries(&[m])?;
     }
-    let (_log, sm) = open_kv(h, dir.path())?;
+    let (log, sm) = open_kv(h, dir.path())?;
     ensure!(
         contents::<H>(&sm)? == model.0,
         "data after reopen differs from what was applied"
@@ -336,6 +336,35 @@ pub async fn reopen_keeps_data_and_applied<H: EngineHarness>(h: &H) -> CaseResul
     ensure!(
         stored.log_id() == &Some(kv_log_id(1, 401)) && stored.membership() == &membership,
         "membership after reopen: {stored:?}"
+    );
+    drop((log, sm));
+    // The state record under a damaged key (engines without checksums of their own hand such
+    // a key back as it is): refused, and nothing deleted on the way.
+    let rename = |from: &[u8], to: &[u8]| -> CaseResult {
+        let engine = h.open(&dir.path().join("store"))?;
+        let record = engine
+            .get(Space::DataMeta, from)?
+            .ok_or("the state record is missing")?;
+        let mut batch = crate::Batch::new();
+        batch.delete(Space::DataMeta, from);
+        batch.put(Space::DataMeta, to, record);
+        engine.write(&batch, crate::Durability::Durable)?;
+        Ok(())
+    };
+    rename(b"state", b"stbte")?;
+    let err = match open_kv(h, dir.path()) {
+        Ok(_) => return Err("opened a state machine whose state record is under a damaged key".into()),
+        Err(e) => e.to_string(),
+    };
+    ensure!(
+        err.contains("\"stbte\""),
+        "opening with the state record under a damaged key: {err}"
+    );
+    rename(b"stbte", b"state")?;
+    let (_log, sm) = open_kv(h, dir.path())?;
+    ensure!(
+        contents::<H>(&sm)? == model.0,
+        "data changed after an open refused for a damaged state key"
     );
     Ok(())
 }
