@@ -52,10 +52,12 @@ struct Open {
 /// `MDB_APPEND` (see [`LmdbOptions::append_mode`]). A write that finds the map full grows the
 /// map and is retried (see [`LmdbOptions`]).
 ///
-/// LMDB keeps no checksums of its pages: damage to `data.mdb` is caught by the core's value
-/// checksums where it hits a value, but damage to LMDB's own page structure may make reads fail
-/// or, in the worst case, crash the process. Keep the store on a local file system and let no
-/// other program write its files.
+/// LMDB keeps no checksums of its pages and follows the page numbers and offsets it finds, so a
+/// damaged page structure would fault inside LMDB. Before mapping the file, [`open`](Self::open)
+/// reads every page reachable from the current meta page and refuses a file LMDB could fault on
+/// (see [`LmdbOptions::verify_on_open`]); damage to a value is caught by the core's checksums
+/// when it is read. Damage made while the store is open is not checked: keep the store on a
+/// local file system and let no other program write its files.
 pub struct LmdbEngine {
     state: RwLock<Option<Open>>,
     path: PathBuf,
@@ -77,11 +79,14 @@ fn closed() -> EngineError {
 }
 
 fn open_all(dir: &Path, map_size: usize, options: &LmdbOptions) -> Result<Open, EngineError> {
-    // Before mapping: a data.mdb cut short would fault on the first read past its end.
-    crate::meta::check_length(&dir.join("data.mdb")).map_err(|detail| EngineError::NotAStore {
-        backend: BACKEND,
-        path: dir.join("data.mdb"),
-        detail,
+    // Before mapping: LMDB trusts its file, and a file cut short or a damaged page structure
+    // would fault inside LMDB instead of failing with an error.
+    crate::check::check(&dir.join("data.mdb"), options.verify_on_open).map_err(|detail| {
+        EngineError::NotAStore {
+            backend: BACKEND,
+            path: dir.join("data.mdb"),
+            detail,
+        }
     })?;
     let env = open_env(dir, map_size, options).map_err(|e| match e {
         heed::Error::Mdb(heed::MdbError::Invalid | heed::MdbError::VersionMismatch) => {

@@ -35,10 +35,10 @@
 
 #![deny(unsafe_code)]
 
+mod check;
 mod engine;
 mod env;
 mod error;
-mod meta;
 mod options;
 
 use std::path::Path;

@@ -23,6 +23,13 @@ pub struct LmdbOptions {
     /// Write log entries that extend the log with `MDB_APPEND`, which skips the B-tree search
     /// and fills pages completely instead of splitting them in half. Default `true`.
     pub append_mode: bool,
+    /// Read every page of `data.mdb` reachable from its current meta page on open and refuse a
+    /// file whose page structure is damaged, which LMDB would otherwise follow into a crash
+    /// (`SIGSEGV`) instead of an error. Costs one read of the live pages at each open (the
+    /// bytes of values on overflow pages are skipped: the core checksums them). Default
+    /// `true`; turn it off only where opening must not read the whole file and the file is
+    /// trusted. A file cut short is refused either way.
+    pub verify_on_open: bool,
 }
 
 impl Default for LmdbOptions {
@@ -32,6 +39,7 @@ impl Default for LmdbOptions {
             max_map_size: 1 << 40,
             max_readers: 126,
             append_mode: true,
+            verify_on_open: true,
         }
     }
 }
@@ -62,6 +70,13 @@ impl LmdbOptions {
     #[must_use]
     pub fn append_mode(mut self, on: bool) -> Self {
         self.append_mode = on;
+        self
+    }
+
+    /// Check the page structure of `data.mdb` on open (or not).
+    #[must_use]
+    pub fn verify_on_open(mut self, on: bool) -> Self {
+        self.verify_on_open = on;
         self
     }
 }
