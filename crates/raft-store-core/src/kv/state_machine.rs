@@ -452,6 +452,12 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvReader<C, E, K> {
     pub fn current_snapshot(&self) -> Option<SnapshotMetaOf<C>> {
         lock(&self.shared.current).as_ref().map(|c| c.meta.clone())
     }
+
+    /// Same as [`KvStateMachine::receive_snapshot`], for a network server that receives
+    /// snapshots while openraft owns the state machine.
+    pub fn receive_snapshot(&self) -> io::Result<SnapshotFile> {
+        self.shared.receive_snapshot()
+    }
 }
 
 impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {

@@ -1,0 +1,225 @@
+//! An HTTP client of the raft-kv API that knows several nodes and fails over between them.
+//!
+//! A request goes to the node that answered last. When that node cannot be reached, or answers
+//! that the request was not accepted (no leader yet: `"retry": true`), the client tries the
+//! next node, until its deadline. Anything else that leaves the outcome open (a time-out, a
+//! connection lost after sending, a failed forward) is returned as [`ClientError::Unknown`]
+//! and never retried: sending a write twice could apply it twice.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use std::time::Instant;
+
+use serde_json::Value;
+use serde_json::json;
+
+/// What a request ended with, other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The cluster answered with an error: the request had no effect.
+    #[error("HTTP {status}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error message of the body.
+        message: String,
+    },
+    /// The request may or may not have taken effect.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// No node accepted the request before the deadline; it had no effect.
+    #[error("no node accepted the request: {0}")]
+    Unavailable(String),
+}
+
+/// A client of a raft-kv cluster.
+pub struct KvClient {
+    nodes: Vec<String>,
+    http: reqwest::Client,
+    next: AtomicUsize,
+    deadline: Duration,
+}
+
+impl KvClient {
+    /// A client of the nodes at `nodes` (`host:port` of their HTTP API), each request bounded
+    /// by `timeout`, retries of unaccepted requests by `deadline` in all.
+    pub fn new(nodes: Vec<String>, timeout: Duration, deadline: Duration) -> Self {
+        Self {
+            nodes,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .build()
+                .unwrap_or_default(),
+            next: AtomicUsize::new(0),
+            deadline,
+        }
+    }
+
+    /// The nodes this client knows.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let start = Instant::now();
+        let mut last = String::from("no nodes given");
+        let mut attempt = 0usize;
+        loop {
+            let at = self.next.load(Ordering::Relaxed) % self.nodes.len().max(1);
+            let Some(node) = self.nodes.get(at) else {
+                return Err(ClientError::Unavailable(last));
+            };
+            let mut request = self.http.request(method.clone(), format!("http://{node}{path}"));
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let outcome: Result<(), String> = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match response.bytes().await {
+                        Ok(bytes) => {
+                            let value: Value = serde_json::from_slice(&bytes)
+                                .unwrap_or_else(|_| json!({ "error": String::from_utf8_lossy(&bytes) }));
+                            if value.get("retry").and_then(Value::as_bool) == Some(true) {
+                                Err(format!("{node}: {}", value["error"]))
+                            } else {
+                                return Ok((status, value));
+                            }
+                        }
+                        Err(e) => {
+                            return Err(ClientError::Unknown(format!("{node}: reading the answer: {e}")));
+                        }
+                    }
+                }
+                Err(e) if e.is_connect() => Err(format!("{node}: {e}")),
+                Err(e) => return Err(ClientError::Unknown(format!("{node}: {e}"))),
+            };
+            if let Err(why) = outcome {
+                last = why;
+                attempt += 1;
+                self.next.store(at + 1, Ordering::Relaxed);
+                if start.elapsed() >= self.deadline {
+                    return Err(ClientError::Unavailable(last));
+                }
+                // Once round every node, then wait a little before the next round.
+                if attempt.is_multiple_of(self.nodes.len()) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let (status, value) = self.send(method, path, body).await?;
+        match status {
+            200..=299 | 404 => Ok((status, value)),
+            502 => Err(ClientError::Unknown(
+                value["error"].as_str().unwrap_or_default().to_string(),
+            )),
+            _ => Err(ClientError::Refused {
+                status,
+                message: value["error"].as_str().unwrap_or_default().to_string(),
+            }),
+        }
+    }
+
+    fn refused_404(value: &Value) -> ClientError {
+        ClientError::Refused {
+            status: 404,
+            message: value["error"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Set every pair in one log entry; returns the entry's log index.
+    pub async fn put(&self, pairs: &[(&str, &str)]) -> Result<u64, ClientError> {
+        let body: serde_json::Map<String, Value> =
+            pairs.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
+        let (status, value) = self
+            .ok(reqwest::Method::POST, "/key", Some(Value::Object(body)))
+            .await?;
+        if status == 404 {
+            return Err(Self::refused_404(&value));
+        }
+        value["index"]
+            .as_u64()
+            .ok_or_else(|| ClientError::Unknown(format!("an answer without an index: {value}")))
+    }
+
+    /// Read `key`: linearizable, or `stale` from whichever node answers.
+    pub async fn get(&self, key: &str, stale: bool) -> Result<Option<String>, ClientError> {
+        let path = if stale {
+            format!("/key/{key}?stale=true")
+        } else {
+            format!("/key/{key}")
+        };
+        let (status, value) = self.ok(reqwest::Method::GET, &path, None).await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        Ok(value["value"].as_str().map(str::to_string))
+    }
+
+    /// Delete `key`; returns whether it existed.
+    pub async fn delete(&self, key: &str) -> Result<bool, ClientError> {
+        let (_, value) = self
+            .ok(reqwest::Method::DELETE, &format!("/key/{key}"), None)
+            .await?;
+        Ok(value["existed"].as_bool().unwrap_or(false))
+    }
+
+    /// Update `key` only if it exists; returns whether it did.
+    pub async fn update(&self, key: &str, value: &str) -> Result<bool, ClientError> {
+        let (status, _) = self
+            .ok(
+                reqwest::Method::PUT,
+                &format!("/key/{key}"),
+                Some(json!({ "value": value })),
+            )
+            .await?;
+        Ok(status != 404)
+    }
+
+    /// `GET /status` of the node the client talks to.
+    pub async fn status(&self) -> Result<Value, ClientError> {
+        Ok(self.ok(reqwest::Method::GET, "/status", None).await?.1)
+    }
+
+    /// Ask the cluster to add a node.
+    pub async fn join(&self, id: u64, raft: &str, http: &str) -> Result<Value, ClientError> {
+        let (status, value) = self
+            .ok(
+                reqwest::Method::POST,
+                "/join",
+                Some(json!({ "id": id, "raft": raft, "http": http })),
+            )
+            .await?;
+        if status == 404 {
+            return Err(Self::refused_404(&value));
+        }
+        Ok(value)
+    }
+
+    /// Ask the cluster to remove a node.
+    pub async fn leave(&self, id: u64) -> Result<Value, ClientError> {
+        let (status, value) = self
+            .ok(reqwest::Method::POST, "/leave", Some(json!({ "id": id })))
+            .await?;
+        if status == 404 {
+            return Err(Self::refused_404(&value));
+        }
+        Ok(value)
+    }
+}

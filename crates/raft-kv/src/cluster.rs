@@ -1,0 +1,338 @@
+//! A cluster of real `raft-kv` processes on loopback ports, for the load command and the
+//! tests: start, kill, restart, stop. Every node binds port 0 (a free port picked by the
+//! kernel) and reports its addresses on its first stdout line; a restarted node reads them
+//! back from its data directory, so it comes back on the same ports.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
+
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+use tokio::io::BufReader;
+use tokio::process::Child;
+use tokio::process::Command;
+
+use crate::client::KvClient;
+
+/// One node process of a [`Cluster`].
+pub struct ClusterNode {
+    /// Node id.
+    pub id: u64,
+    /// Client API address.
+    pub http: String,
+    /// Raft address.
+    pub raft: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl ClusterNode {
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A set of `raft-kv` processes.
+pub struct Cluster {
+    binary: PathBuf,
+    root: PathBuf,
+    backend: String,
+    extra: Vec<String>,
+    /// The nodes, by position (node `i + 1` at index `i`).
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// How long a node may take to report its addresses.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn spawn(binary: &Path, args: &[String], log: &Path) -> Result<(Child, String, String), String> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("opening {}: {e}", log.display()))?;
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(START_TIMEOUT, lines.next_line())
+        .await
+        .map_err(|_| format!("no address line within {START_TIMEOUT:?}; see {}", log.display()))?
+        .map_err(|e| format!("reading stdout: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "the node exited before listening: {}",
+                std::fs::read_to_string(log).unwrap_or_default().trim()
+            )
+        })?;
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(str::to_string)
+            .ok_or_else(|| format!("no {name} in {line:?}"))
+    };
+    let (http, raft) = (field("http=")?, field("raft=")?);
+    // Keep reading stdout so the node never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, http, raft))
+}
+
+impl Cluster {
+    /// Start `n` nodes of `binary` on `backend` under `root`: node 1 bootstraps, the others
+    /// join through it; returns once every node is a voter. `extra` goes to every node.
+    pub async fn start(
+        binary: &Path,
+        backend: &str,
+        n: usize,
+        root: &Path,
+        extra: &[&str],
+    ) -> Result<Cluster, String> {
+        let mut cluster = Cluster {
+            binary: binary.to_path_buf(),
+            root: root.to_path_buf(),
+            backend: backend.to_string(),
+            extra: extra.iter().map(|s| (*s).to_string()).collect(),
+            nodes: Vec::new(),
+        };
+        for id in 1..=n as u64 {
+            let join = cluster.nodes.first().map(|n| n.http.clone());
+            cluster.add(id, join.as_deref()).await?;
+        }
+        cluster.wait_for_voters(n, Duration::from_secs(60)).await?;
+        Ok(cluster)
+    }
+
+    /// Start node `id` (a new data directory), joining through `join` if given.
+    pub async fn add(&mut self, id: u64, join: Option<&str>) -> Result<(), String> {
+        let data_dir = self.root.join(format!("node-{id}"));
+        let mut args = vec![
+            "--id".to_string(),
+            id.to_string(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--raft".into(),
+            "127.0.0.1:0".into(),
+            "--backend".into(),
+            self.backend.clone(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        if let Some(join) = join {
+            args.push("--join".into());
+            args.push(join.to_string());
+        }
+        args.extend(self.extra.iter().cloned());
+        let log = self.root.join(format!("node-{id}.log"));
+        let (child, http, raft) = spawn(&self.binary, &args, &log).await?;
+        self.nodes.push(ClusterNode {
+            id,
+            http,
+            raft,
+            data_dir,
+            child: Some(child),
+        });
+        Ok(())
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: u64) -> &ClusterNode {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut ClusterNode {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    /// HTTP addresses of the running nodes.
+    pub fn addresses(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .map(|n| n.http.clone())
+            .collect()
+    }
+
+    /// A client of every running node.
+    pub fn client(&self) -> KvClient {
+        KvClient::new(self.addresses(), Duration::from_secs(5), Duration::from_secs(20))
+    }
+
+    /// A client of node `id` only.
+    pub fn client_of(&self, id: u64) -> KvClient {
+        KvClient::new(
+            vec![self.node(id).http.clone()],
+            Duration::from_secs(5),
+            Duration::from_secs(20),
+        )
+    }
+
+    /// `GET /status` of node `id`.
+    pub async fn status(&self, id: u64) -> Result<Value, String> {
+        self.client_of(id).status().await.map_err(|e| e.to_string())
+    }
+
+    /// The leader as the running nodes see it, once a majority of them agree on one.
+    pub async fn leader(&self, timeout: Duration) -> Result<u64, String> {
+        let start = Instant::now();
+        loop {
+            let mut votes = std::collections::BTreeMap::<u64, usize>::new();
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                if let Ok(status) = self.status(node.id).await
+                    && let Some(leader) = status["leader"].as_u64()
+                {
+                    *votes.entry(leader).or_default() += 1;
+                }
+            }
+            let running = self.nodes.iter().filter(|n| n.is_running()).count();
+            if let Some((&leader, _)) = votes
+                .iter()
+                .find(|(l, c)| **c * 2 > running && self.node(**l).is_running())
+            {
+                return Ok(leader);
+            }
+            if start.elapsed() > timeout {
+                return Err(format!("no leader agreed within {timeout:?}: {votes:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until node 1's membership has `n` voters and every running node applied as far as
+    /// the leader's log.
+    pub async fn wait_for_voters(&self, n: usize, timeout: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            let leader = self.leader(timeout).await?;
+            let status = self.status(leader).await?;
+            let voters = status["members"].as_array().map_or(0, |m| {
+                m.iter().filter(|m| m["voter"] == Value::Bool(true)).count()
+            });
+            if voters == n {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(format!(
+                    "{voters} voters after {timeout:?}, expected {n}: {status}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until every running node has applied at least `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            loop {
+                let applied = self
+                    .status(node.id)
+                    .await
+                    .ok()
+                    .and_then(|s| s["last_applied"].as_u64())
+                    .unwrap_or(0);
+                if applied >= index {
+                    break;
+                }
+                if start.elapsed() > timeout {
+                    return Err(format!(
+                        "node {} applied {applied} < {index} after {timeout:?}",
+                        node.id
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGKILL node `id` and wait for it to die.
+    pub async fn kill(&mut self, id: u64) -> Result<(), String> {
+        if let Some(mut child) = self.node_mut(id).child.take() {
+            child
+                .kill()
+                .await
+                .map_err(|e| format!("killing node {id}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM node `id` and wait for it to exit (it shuts raft down and closes its store).
+    pub async fn stop(&mut self, id: u64) -> Result<(), String> {
+        let Some(mut child) = self.node_mut(id).child.take() else {
+            return Ok(());
+        };
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        match tokio::time::timeout(Duration::from_secs(20), child.wait()).await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(format!("node {id} exited with {status}")),
+            Ok(Err(e)) => Err(format!("waiting for node {id}: {e}")),
+            Err(_) => {
+                let _ = child.kill().await;
+                Err(format!("node {id} did not stop within 20 s of SIGTERM"))
+            }
+        }
+    }
+
+    /// Restart node `id` from its data directory alone (no other flags).
+    pub async fn restart(&mut self, id: u64) -> Result<(), String> {
+        if self.node(id).is_running() {
+            return Err(format!("node {id} is running"));
+        }
+        let data_dir = self.node(id).data_dir.clone();
+        let args = vec!["--data-dir".to_string(), data_dir.display().to_string()];
+        let log = self.root.join(format!("node-{id}.log"));
+        let (child, http, raft) = spawn(&self.binary, &args, &log).await?;
+        let node = self.node_mut(id);
+        if (http.as_str(), raft.as_str()) != (node.http.as_str(), node.raft.as_str()) {
+            return Err(format!(
+                "node {id} came back on http={http} raft={raft}, not {} {}",
+                node.http, node.raft
+            ));
+        }
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Stop every running node with SIGTERM.
+    pub async fn stop_all(&mut self) -> Result<(), String> {
+        let ids: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .map(|n| n.id)
+            .collect();
+        let mut errors = Vec::new();
+        for id in ids {
+            if let Err(e) = self.stop(id).await {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// The last lines of node `id`'s log, for failure messages.
+    pub fn log_tail(&self, id: u64) -> String {
+        let text = std::fs::read_to_string(self.root.join(format!("node-{id}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}

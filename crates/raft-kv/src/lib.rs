@@ -1,0 +1,47 @@
+//! raft-kv: a replicated key-value server on [openraft] with its log and state machine in
+//! [`raft_store`], on any of its backends. Start three `raft-kv` processes and talk to any of
+//! them over HTTP; this library is what the binary, the tests and the load command share.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), raft_kv::Error> {
+//! use raft_kv::config::NodeArgs;
+//!
+//! // A single node that bootstraps a new cluster in ./data (flags, RAFT_KV_* variables and a
+//! // TOML file resolve to the same settings).
+//! let config = NodeArgs { data_dir: Some("data".into()), ..NodeArgs::default() }.resolve()?;
+//! let node = raft_kv::node::Node::start(&config).await?;
+//! println!("client API on http://{}", node.info().http);
+//! # node.shutdown().await
+//! # }
+//! ```
+//!
+//! [openraft]: https://docs.rs/openraft
+
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod client;
+pub mod cluster;
+pub mod config;
+pub mod lincheck;
+pub mod network;
+pub mod node;
+pub mod server;
+pub mod types;
+
+/// What can stop a node or a client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is missing, malformed or contradicts the data directory.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file or socket operation failed.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    /// The store could not be opened.
+    #[error("{0}: {1}")]
+    Store(String, #[source] raft_store::StoreError),
+    /// Raft could not start or stop.
+    #[error("raft: {0}")]
+    Raft(String),
+}

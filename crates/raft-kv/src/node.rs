@@ -1,0 +1,193 @@
+//! Starting a node: open the store, start raft, bind both servers, bootstrap or join.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::Config;
+use openraft::SnapshotPolicy;
+use raft_store::StoreConfig;
+use tokio::net::TcpListener;
+
+use crate::Error;
+use crate::config::Identity;
+use crate::config::NodeConfig;
+use crate::network::HttpNetwork;
+use crate::server::Counters;
+use crate::server::FORWARD_TIMEOUT;
+use crate::server::JoinRequest;
+use crate::server::NodeState;
+use crate::server::api_router;
+use crate::server::raft_router;
+use crate::types::NodeInfo;
+use crate::types::Raft;
+
+/// A running node.
+pub struct Node {
+    /// Shared state of the request handlers.
+    pub state: Arc<NodeState>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The raft configuration of a node.
+pub fn raft_config(snapshot_after: u64) -> Result<Arc<Config>, Error> {
+    let config = Config {
+        cluster_name: "raft-kv".to_string(),
+        heartbeat_interval: 200,
+        election_timeout_min: 800,
+        election_timeout_max: 1600,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_after),
+        // Keep some log behind a snapshot so a briefly lagging follower catches up from the
+        // log, not from a whole snapshot.
+        max_in_snapshot_log_to_keep: snapshot_after.min(1000),
+        ..Config::default()
+    };
+    Ok(Arc::new(
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("raft config: {e}")))?,
+    ))
+}
+
+async fn bind(addr: &str, what: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Io(format!("binding the {what} address {addr}"), e))
+}
+
+impl Node {
+    /// Start a node with `config`: returns once both servers listen and the node has
+    /// bootstrapped, or has started joining.
+    pub async fn start(config: &NodeConfig) -> Result<Node, Error> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            Error::Io(
+                format!("creating the data directory {}", config.data_dir.display()),
+                e,
+            )
+        })?;
+        let store = StoreConfig::new(config.backend, config.data_dir.join("store"));
+        let (log, sm) = raft_store::open_with_kv::<crate::types::TypeConfig>(&store)
+            .map_err(|e| Error::Store(format!("opening {}", config.data_dir.display()), e))?;
+        let reader = sm.reader();
+        let raft_listener = bind(&config.raft, "raft").await?;
+        let http_listener = bind(&config.http, "HTTP").await?;
+        let local = |l: &TcpListener, what: &str| {
+            l.local_addr()
+                .map(|a| a.to_string())
+                .map_err(|e| Error::Io(format!("reading the bound {what} address"), e))
+        };
+        let info = NodeInfo {
+            raft: local(&raft_listener, "raft")?,
+            http: local(&http_listener, "HTTP")?,
+        };
+        crate::config::write_identity(
+            &config.data_dir,
+            &Identity {
+                id: config.id,
+                http: info.http.clone(),
+                raft: info.raft.clone(),
+                backend: config.backend.name().to_string(),
+            },
+        )?;
+        let raft = Raft::new(
+            config.id,
+            raft_config(config.snapshot_after)?,
+            HttpNetwork::new(config.id),
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| Error::Raft(format!("starting raft: {e}")))?;
+        let state = Arc::new(NodeState {
+            id: config.id,
+            info: info.clone(),
+            raft: raft.clone(),
+            reader,
+            backend: config.backend.name(),
+            data_dir: config.data_dir.clone(),
+            forward: reqwest::Client::builder()
+                .timeout(FORWARD_TIMEOUT)
+                .build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
+            counters: Counters::default(),
+        });
+        let mut servers = Vec::new();
+        for (listener, router) in [
+            (raft_listener, raft_router(state.clone())),
+            (http_listener, api_router(state.clone())),
+        ] {
+            servers.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    eprintln!("raft-kv: server stopped: {e}");
+                }
+            }));
+        }
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Raft(format!("reading the raft state: {e}")))?;
+        if !initialized {
+            match &config.join {
+                None => raft
+                    .initialize(BTreeMap::from([(config.id, info.clone())]))
+                    .await
+                    .map_err(|e| Error::Raft(format!("bootstrapping a new cluster: {e}")))?,
+                Some(member) => {
+                    let request = JoinRequest {
+                        id: config.id,
+                        raft: info.raft.clone(),
+                        http: info.http.clone(),
+                    };
+                    tokio::spawn(join_until_done(member.clone(), request));
+                }
+            }
+        }
+        Ok(Node { state, servers })
+    }
+
+    /// The addresses the node listens on.
+    pub fn info(&self) -> &NodeInfo {
+        &self.state.info
+    }
+
+    /// Stop serving and shut raft down (the store is synced and closed when dropped).
+    pub async fn shutdown(self) -> Result<(), Error> {
+        for server in &self.servers {
+            server.abort();
+        }
+        self.state
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| Error::Raft(format!("shutting raft down: {e}")))
+    }
+}
+
+/// Ask `member` to add this node, again and again until it answers yes (the cluster may be
+/// electing a leader, or the member may not be up yet).
+async fn join_until_done(member: String, request: JoinRequest) {
+    let client = reqwest::Client::new();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let answer = client
+            .post(format!("http://{member}/join"))
+            .timeout(Duration::from_secs(60))
+            .json(&request)
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => {
+                eprintln!("raft-kv: node {} joined through {member}", request.id);
+                return;
+            }
+            Ok(r) => {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                eprintln!("raft-kv: join through {member} (attempt {attempt}): HTTP {status}: {body}");
+            }
+            Err(e) => eprintln!("raft-kv: join through {member} (attempt {attempt}): {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

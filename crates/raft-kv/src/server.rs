@@ -1,0 +1,629 @@
+//! The two HTTP servers of a node: the raft endpoint other nodes send RPCs to, and the client
+//! API (JSON in and out; every error a JSON body `{"error": ...}` with a fitting status).
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::routing::get;
+use axum::routing::post;
+use futures::StreamExt;
+use openraft::ChangeMembers;
+use openraft::ReadPolicy;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::ClientWriteError;
+use openraft::error::RaftError;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::VoteRequest;
+use raft_store::kv::KvRequest;
+use raft_store::kv::KvResponse;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::json;
+
+use crate::network::SnapshotHeader;
+use crate::network::decode;
+use crate::network::encode;
+use crate::types::NodeInfo;
+use crate::types::Raft;
+use crate::types::Reader;
+use crate::types::TypeConfig;
+
+/// A forwarded request carries this header with the number of hops so far; past
+/// [`MAX_HOPS`] it is refused instead of going round while leadership moves.
+const HOPS: &str = "x-raft-kv-hops";
+const MAX_HOPS: u32 = 3;
+
+/// Everything a request handler needs.
+pub struct NodeState {
+    /// This node's id.
+    pub id: u64,
+    /// This node's addresses.
+    pub info: NodeInfo,
+    /// The raft handle.
+    pub raft: Raft,
+    /// Reads of the state machine.
+    pub reader: Reader,
+    /// The backend name.
+    pub backend: &'static str,
+    /// The data directory.
+    pub data_dir: std::path::PathBuf,
+    /// The client used to forward requests to the leader.
+    pub forward: reqwest::Client,
+    /// Request counters for `/metrics`.
+    pub counters: Counters,
+}
+
+/// Counters exported by `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    writes: AtomicU64,
+    reads: AtomicU64,
+    stale_reads: AtomicU64,
+    forwarded: AtomicU64,
+}
+
+type Shared = Arc<NodeState>;
+
+/// An API error: a status and a message, sent as `{"error": message}`. Errors raised before
+/// anything was proposed to raft also carry `"retry": true`: the request surely had no effect
+/// and a client may send it again (to this node or another).
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry = self.0 == StatusCode::SERVICE_UNAVAILABLE && self.1.starts_with(NOT_SENT);
+        let body = if retry {
+            json!({ "error": self.1, "retry": true })
+        } else {
+            json!({ "error": self.1 })
+        };
+        (self.0, axum::Json(body)).into_response()
+    }
+}
+
+/// The start of every message of a request refused before it reached raft.
+const NOT_SENT: &str = "not accepted: ";
+
+fn not_sent(msg: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{NOT_SENT}{msg}"))
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn unavailable(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, msg.into())
+}
+
+fn internal(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
+}
+
+// ---------------------------------------------------------------- raft endpoint
+
+/// The router of the raft endpoint.
+pub fn raft_router(state: Shared) -> Router {
+    Router::new()
+        .route("/raft/append", post(raft_append))
+        .route("/raft/vote", post(raft_vote))
+        .route("/raft/snapshot", post(raft_snapshot))
+        .with_state(state)
+}
+
+fn wire<T: serde::Serialize>(value: &T) -> Response {
+    match encode(value) {
+        Ok(bytes) => bytes.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+async fn raft_append(State(s): State<Shared>, body: Bytes) -> Response {
+    let rpc: AppendEntriesRequest<TypeConfig> = match decode(&body) {
+        Ok(rpc) => rpc,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("append-entries request: {e}")).into_response(),
+    };
+    wire(&s.raft.append_entries(rpc).await)
+}
+
+async fn raft_vote(State(s): State<Shared>, body: Bytes) -> Response {
+    let rpc: VoteRequest<TypeConfig> = match decode(&body) {
+        Ok(rpc) => rpc,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("vote request: {e}")).into_response(),
+    };
+    wire(&s.raft.vote(rpc).await)
+}
+
+/// Receive a streamed snapshot: header length (u32 BE), header, then the file, written to a
+/// new file in the snapshot directory chunk by chunk and installed when the body ends.
+async fn raft_snapshot(State(s): State<Shared>, body: Body) -> Response {
+    match receive_snapshot(&s, body).await {
+        Ok(response) => response,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("snapshot transfer: {e}")).into_response(),
+    }
+}
+
+async fn receive_snapshot(s: &NodeState, body: Body) -> Result<Response, String> {
+    let mut stream = body.into_data_stream();
+    let mut head = Vec::new();
+    let mut header: Option<SnapshotHeader> = None;
+    let mut file = s
+        .reader
+        .receive_snapshot()
+        .map_err(|e| format!("creating the file: {e}"))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("reading the body: {e}"))?;
+        if header.is_some() {
+            file.write_all(&chunk)
+                .map_err(|e| format!("writing the file: {e}"))?;
+            continue;
+        }
+        head.extend_from_slice(&chunk);
+        if head.len() < 4 {
+            continue;
+        }
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > 1 << 20 {
+            return Err(format!("a header of {len} bytes"));
+        }
+        if head.len() < 4 + len {
+            continue;
+        }
+        header = Some(decode(&head[4..4 + len]).map_err(|e| format!("header: {e}"))?);
+        file.write_all(&head[4 + len..])
+            .map_err(|e| format!("writing the file: {e}"))?;
+        head = Vec::new();
+    }
+    let header = header.ok_or("the body ended before the header")?;
+    file.sync().map_err(|e| format!("syncing the file: {e}"))?;
+    let snapshot = openraft::Snapshot {
+        meta: header.meta,
+        snapshot: file,
+    };
+    Ok(wire(
+        &s.raft
+            .install_full_snapshot(header.vote, snapshot)
+            .await
+            .map_err(RaftError::<TypeConfig>::Fatal),
+    ))
+}
+
+// ---------------------------------------------------------------- client API
+
+/// The router of the client API.
+pub fn api_router(state: Shared) -> Router {
+    Router::new()
+        .route("/key", post(put_many))
+        .route("/key/{*key}", get(get_key).put(update_key).delete(delete_key))
+        .route("/join", post(join))
+        .route("/leave", post(leave))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .fallback(|method: Method, uri: axum::http::Uri| async move {
+            ApiError(StatusCode::NOT_FOUND, format!("no route {method} {uri}"))
+        })
+        .with_state(state)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("{what}: {e}")))
+}
+
+fn hops(headers: &HeaderMap) -> u32 {
+    headers
+        .get(HOPS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Send the request on to the leader and hand its answer back.
+async fn forward(
+    s: &NodeState,
+    leader: Option<&NodeInfo>,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let leader = leader.ok_or_else(|| not_sent("no leader is known yet; retry shortly"))?;
+    let hop = hops(headers);
+    if hop >= MAX_HOPS {
+        return Err(not_sent(format!(
+            "not forwarded again after {hop} hops: leadership is moving; retry shortly"
+        )));
+    }
+    s.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+    let url = format!("http://{}{path}", leader.http);
+    let answer = s
+        .forward
+        .request(method, &url)
+        .header(HOPS, (hop + 1).to_string())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "forwarding to the leader at {}: {e}; the outcome is unknown",
+                    leader.http
+                ),
+            )
+        })?;
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let bytes = answer.bytes().await.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_GATEWAY,
+            format!("reading the leader's answer: {e}; the outcome is unknown"),
+        )
+    })?;
+    Ok((status, [("content-type", "application/json")], bytes).into_response())
+}
+
+/// Write through raft; a follower forwards the original request to the leader.
+async fn write(
+    s: &NodeState,
+    request: KvRequest,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Result<(u64, KvResponse), Response>, ApiError> {
+    s.counters.writes.fetch_add(1, Ordering::Relaxed);
+    match s.raft.client_write(request).await {
+        Ok(r) => Ok(Ok((r.log_id.index, r.data))),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Ok(Err(forward(
+            s,
+            f.leader_node.as_ref(),
+            method,
+            path,
+            headers,
+            body,
+        )
+        .await?)),
+        Err(e) => Err(unavailable(format!("write failed: {e}"))),
+    }
+}
+
+async fn put_many(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let pairs: BTreeMap<String, String> =
+        parse_json(&body, "POST /key wants a JSON object of string keys and values")?;
+    if pairs.is_empty() {
+        return Err(bad_request("POST /key: the object has no keys"));
+    }
+    let keys: Vec<String> = pairs.keys().cloned().collect();
+    let request = KvRequest::SetMany {
+        pairs: pairs.into_iter().collect(),
+    };
+    match write(&s, request, Method::POST, "/key", &headers, body).await? {
+        Ok((index, KvResponse::SetMany { previous })) => {
+            let previous: BTreeMap<String, Option<String>> = keys.into_iter().zip(previous).collect();
+            Ok(axum::Json(json!({ "index": index, "previous": previous })).into_response())
+        }
+        Ok((_, other)) => Err(internal(format!("unexpected response {other:?}"))),
+        Err(forwarded) => Ok(forwarded),
+    }
+}
+
+/// The query of `GET /key/{k}`.
+#[derive(Deserialize)]
+pub struct ReadQuery {
+    #[serde(default)]
+    stale: bool,
+}
+
+async fn get_key(
+    State(s): State<Shared>,
+    Path(key): Path<String>,
+    Query(q): Query<ReadQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if q.stale {
+        s.counters.stale_reads.fetch_add(1, Ordering::Relaxed);
+    } else {
+        s.counters.reads.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = s.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            return match e.forward_to_leader() {
+                Some(f) => {
+                    let path = format!("/key/{key}");
+                    forward(
+                        &s,
+                        f.leader_node.as_ref(),
+                        Method::GET,
+                        &path,
+                        &headers,
+                        Bytes::new(),
+                    )
+                    .await
+                }
+                None => Err(unavailable(format!("linearizable read failed: {e}"))),
+            };
+        }
+    }
+    let value = s
+        .reader
+        .get(&key)
+        .map_err(|e| internal(format!("reading {key:?}: {e}")))?;
+    match value {
+        Some(value) => Ok(axum::Json(json!({ "key": key, "value": value })).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("key {key:?} not found"))),
+    }
+}
+
+/// The body of `PUT /key/{k}`.
+#[derive(Deserialize)]
+struct UpdateBody {
+    value: String,
+}
+
+async fn update_key(
+    State(s): State<Shared>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let UpdateBody { value } = parse_json(&body, "PUT /key/{k} wants {\"value\": string}")?;
+    let request = KvRequest::UpdateIfExists {
+        key: key.clone(),
+        value,
+    };
+    let path = format!("/key/{key}");
+    match write(&s, request, Method::PUT, &path, &headers, body).await? {
+        Ok((
+            index,
+            KvResponse::UpdateIfExists {
+                previous: Some(previous),
+            },
+        )) => Ok(axum::Json(json!({ "index": index, "previous": previous })).into_response()),
+        Ok((_, KvResponse::UpdateIfExists { previous: None })) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("key {key:?} not found; PUT only updates an existing key (POST /key sets one)"),
+        )),
+        Ok((_, other)) => Err(internal(format!("unexpected response {other:?}"))),
+        Err(forwarded) => Ok(forwarded),
+    }
+}
+
+async fn delete_key(
+    State(s): State<Shared>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let request = KvRequest::Delete { key: key.clone() };
+    let path = format!("/key/{key}");
+    match write(&s, request, Method::DELETE, &path, &headers, Bytes::new()).await? {
+        Ok((index, KvResponse::Delete { previous })) => Ok(axum::Json(
+            json!({ "index": index, "existed": previous.is_some(), "previous": previous }),
+        )
+        .into_response()),
+        Ok((_, other)) => Err(internal(format!("unexpected response {other:?}"))),
+        Err(forwarded) => Ok(forwarded),
+    }
+}
+
+/// The body of `POST /join`.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The new node's id.
+    pub id: u64,
+    /// Its raft address.
+    pub raft: String,
+    /// Its client API address.
+    pub http: String,
+}
+
+/// The body of `POST /leave`.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct LeaveRequest {
+    /// The id of the node to remove.
+    pub id: u64,
+}
+
+/// If this node is not the leader: the leader's addresses (or an error if none is known).
+fn leader_elsewhere(s: &NodeState) -> Result<Option<NodeInfo>, ApiError> {
+    let metrics = s.raft.metrics().borrow_watched().clone();
+    match metrics.current_leader {
+        Some(leader) if leader == s.id => Ok(None),
+        Some(leader) => Ok(Some(
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&leader)
+                .cloned()
+                .ok_or_else(|| unavailable(format!("leader {leader} is not in the membership")))?,
+        )),
+        None => Err(not_sent("no leader is known yet; retry shortly")),
+    }
+}
+
+fn membership_error(e: &RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ApiError {
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(_)) => {
+            ApiError(StatusCode::CONFLICT, format!("membership change refused: {e}"))
+        }
+        _ => unavailable(format!("membership change failed: {e}")),
+    }
+}
+
+async fn join(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let request: JoinRequest = parse_json(&body, "POST /join wants {\"id\", \"raft\", \"http\"}")?;
+    if let Some(leader) = leader_elsewhere(&s)? {
+        return forward(&s, Some(&leader), Method::POST, "/join", &headers, body).await;
+    }
+    let node = NodeInfo {
+        raft: request.raft,
+        http: request.http,
+    };
+    // As a learner first, waiting until it has caught up, then as a voter: a node that joins
+    // empty never counts towards a quorum it cannot serve yet.
+    s.raft
+        .add_learner(request.id, node, true)
+        .await
+        .map_err(|e| membership_error(&e))?;
+    let r = s
+        .raft
+        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([request.id])), false)
+        .await
+        .map_err(|e| membership_error(&e))?;
+    Ok(axum::Json(json!({ "index": r.log_id.index, "joined": request.id })).into_response())
+}
+
+async fn leave(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let request: LeaveRequest = parse_json(&body, "POST /leave wants {\"id\"}")?;
+    if let Some(leader) = leader_elsewhere(&s)? {
+        return forward(&s, Some(&leader), Method::POST, "/leave", &headers, body).await;
+    }
+    let metrics = s.raft.metrics().borrow_watched().clone();
+    let membership = metrics.membership_config.membership();
+    if membership.get_node(&request.id).is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("node {} is not a member", request.id),
+        ));
+    }
+    let is_voter = membership.voter_ids().any(|v| v == request.id);
+    let change = if is_voter {
+        ChangeMembers::RemoveVoters(BTreeSet::from([request.id]))
+    } else {
+        ChangeMembers::RemoveNodes(BTreeSet::from([request.id]))
+    };
+    let r = s
+        .raft
+        .change_membership(change, false)
+        .await
+        .map_err(|e| membership_error(&e))?;
+    Ok(axum::Json(json!({ "index": r.log_id.index, "left": request.id })).into_response())
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+async fn status_value(s: &NodeState) -> Value {
+    let m = s.raft.metrics().borrow_watched().clone();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let members: Vec<Value> = membership
+        .nodes()
+        .map(|(id, node)| json!({ "id": id, "raft": node.raft, "http": node.http, "voter": voters.contains(id) }))
+        .collect();
+    let dir = s.data_dir.clone();
+    let size = tokio::task::spawn_blocking(move || dir_size(&dir))
+        .await
+        .unwrap_or(0);
+    json!({
+        "id": s.id,
+        "state": format!("{:?}", m.state),
+        "leader": m.current_leader,
+        "term": m.current_term,
+        "members": members,
+        "last_log_index": m.last_log_index,
+        "last_applied": m.last_applied.as_ref().map(|l| l.index),
+        "committed": m.local_committed.as_ref().map(|l| l.index),
+        "snapshot": m.snapshot.as_ref().map(|l| l.index),
+        "backend": s.backend,
+        "data_dir": s.data_dir.display().to_string(),
+        "data_dir_bytes": size,
+    })
+}
+
+async fn status(State(s): State<Shared>) -> Response {
+    axum::Json(status_value(&s).await).into_response()
+}
+
+async fn metrics(State(s): State<Shared>) -> Response {
+    let st = status_value(&s).await;
+    let m = s.raft.metrics().borrow_watched().clone();
+    let node = s.id;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{node=\"{node}\"}} {value}\n"
+        );
+    };
+    gauge("raft_kv_term", "Current raft term.", m.current_term);
+    gauge(
+        "raft_kv_is_leader",
+        "1 if this node is the leader.",
+        u64::from(m.current_leader == Some(node)),
+    );
+    gauge(
+        "raft_kv_last_log_index",
+        "Index of the last log entry.",
+        m.last_log_index.unwrap_or(0),
+    );
+    gauge(
+        "raft_kv_last_applied_index",
+        "Index of the last applied entry.",
+        m.last_applied.as_ref().map_or(0, |l| l.index),
+    );
+    gauge(
+        "raft_kv_committed_index",
+        "Index of the last committed entry.",
+        m.local_committed.as_ref().map_or(0, |l| l.index),
+    );
+    gauge(
+        "raft_kv_snapshot_index",
+        "Last log index in the current snapshot.",
+        m.snapshot.as_ref().map_or(0, |l| l.index),
+    );
+    gauge(
+        "raft_kv_members",
+        "Number of nodes in the membership.",
+        st["members"].as_array().map_or(0, |a| a.len() as u64),
+    );
+    gauge(
+        "raft_kv_data_dir_bytes",
+        "Bytes in the data directory.",
+        st["data_dir_bytes"].as_u64().unwrap_or(0),
+    );
+    let c = &s.counters;
+    out.push_str("# HELP raft_kv_requests_total Client requests received, by kind.\n# TYPE raft_kv_requests_total counter\n");
+    for (kind, counter) in [
+        ("write", &c.writes),
+        ("read", &c.reads),
+        ("stale_read", &c.stale_reads),
+        ("forwarded", &c.forwarded),
+    ] {
+        let _ = writeln!(
+            out,
+            "raft_kv_requests_total{{node=\"{node}\",kind=\"{kind}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// How long a forwarded request may take.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,282 @@
+//! Real `raft-kv` processes on loopback ports: replication, forwarding, leader failure,
+//! restart, join and leave, the API's errors, on every backend.
+
+use std::time::Duration;
+
+use raft_kv::client::KvClient;
+use raft_kv::cluster::Cluster;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
+const SECS: Duration = Duration::from_secs(30);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Every key of `expected` read from node `id`, stale (its own state machine).
+async fn assert_node_has(cluster: &Cluster, id: u64, expected: &[(String, String)]) {
+    let client = cluster.client_of(id);
+    for (k, v) in expected {
+        let got = client
+            .get(k, true)
+            .await
+            .unwrap_or_else(|e| panic!("node {id}: reading {k}: {e}"));
+        assert_eq!(got.as_deref(), Some(v.as_str()), "node {id}: key {k}");
+    }
+}
+
+/// The whole life of a cluster on `backend`.
+fn life_of_a_cluster(backend: &str) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let mut cluster = Cluster::start(BIN.as_ref(), backend, 3, dir.path(), &[])
+            .await
+            .expect("start");
+        let leader = cluster.leader(SECS).await.expect("leader");
+        let follower = (1..=3).find(|&i| i != leader).expect("a follower");
+        let mut expected = Vec::new();
+        // Writes through the leader and through a follower (forwarded); reads from every node.
+        for (i, via) in [leader, follower, leader, follower].into_iter().enumerate() {
+            let (k, v) = (format!("key-{i}"), format!("value-{i}-via-{via}"));
+            cluster.client_of(via).put(&[(&k, &v)]).await.expect("put");
+            expected.push((k, v));
+        }
+        let index = cluster
+            .client_of(follower)
+            .put(&[("multi-a", "1"), ("multi-b", "2")])
+            .await
+            .expect("put two keys in one entry");
+        expected.push(("multi-a".into(), "1".into()));
+        expected.push(("multi-b".into(), "2".into()));
+        for id in 1..=3 {
+            let linearizable = cluster
+                .client_of(id)
+                .get("key-3", false)
+                .await
+                .expect("linearizable read");
+            assert_eq!(
+                linearizable,
+                expected[3].1.clone().into(),
+                "linearizable read on node {id}"
+            );
+        }
+        cluster
+            .wait_applied(index, SECS)
+            .await
+            .expect("applied everywhere");
+        for id in 1..=3 {
+            assert_node_has(&cluster, id, &expected).await;
+        }
+        assert!(
+            cluster
+                .client_of(follower)
+                .update("key-0", "updated")
+                .await
+                .expect("update")
+        );
+        expected[0].1 = "updated".into();
+        assert!(
+            !cluster
+                .client_of(leader)
+                .update("absent", "x")
+                .await
+                .expect("update absent")
+        );
+        assert!(cluster.client_of(follower).delete("key-1").await.expect("delete"));
+        expected.remove(1);
+        assert_eq!(
+            cluster.client().get("key-1", false).await.expect("read deleted"),
+            None
+        );
+
+        // SIGKILL the leader: the others elect a new one, which serves writes.
+        cluster.kill(leader).await.expect("kill");
+        let new_leader = cluster.leader(SECS).await.expect("new leader");
+        assert_ne!(new_leader, leader);
+        let client = cluster.client();
+        let index = client
+            .put(&[("after-kill", "yes")])
+            .await
+            .expect("write after the kill");
+        expected.push(("after-kill".into(), "yes".into()));
+        // The killed node restarts from its data directory alone and catches up.
+        cluster.restart(leader).await.expect("restart");
+        cluster
+            .wait_applied(index, SECS)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tail(leader)));
+        assert_node_has(&cluster, leader, &expected).await;
+
+        // A full stop and restart keeps everything.
+        cluster.stop_all().await.expect("stop all");
+        for id in 1..=3 {
+            cluster.restart(id).await.expect("restart after stop");
+        }
+        cluster.leader(SECS).await.expect("leader after a full restart");
+        let index = cluster
+            .client()
+            .put(&[("after-restart", "yes")])
+            .await
+            .expect("write after restart");
+        expected.push(("after-restart".into(), "yes".into()));
+        cluster
+            .wait_applied(index, SECS)
+            .await
+            .expect("applied after restart");
+        for id in 1..=3 {
+            assert_node_has(&cluster, id, &expected).await;
+        }
+        let status = cluster.status(1).await.expect("status");
+        assert_eq!(status["backend"], backend);
+        assert_eq!(status["members"].as_array().map(Vec::len), Some(3), "{status}");
+        assert!(status["data_dir_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
+        cluster.stop_all().await.expect("stop");
+    });
+}
+
+#[test]
+fn life_of_a_cluster_redb() {
+    life_of_a_cluster("redb");
+}
+
+#[test]
+fn life_of_a_cluster_lmdb() {
+    life_of_a_cluster("lmdb");
+}
+
+#[test]
+fn life_of_a_cluster_rocksdb() {
+    life_of_a_cluster("rocksdb");
+}
+
+#[test]
+fn life_of_a_cluster_sled() {
+    life_of_a_cluster("sled");
+}
+
+/// A node joins a cluster whose log was purged behind a snapshot (so it is sent the snapshot,
+/// streamed in chunks), serves the data, then leaves.
+#[test]
+fn join_through_a_snapshot_and_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut cluster = Cluster::start(BIN.as_ref(), "redb", 3, dir.path(), &["--snapshot-after", "50"])
+            .await
+            .expect("start");
+        let client = cluster.client();
+        let big = "x".repeat(20_000);
+        let mut expected = Vec::new();
+        let mut index = 0;
+        // 300 entries of 20 KB: several snapshots and purges, a snapshot of ~6 MB (six chunks).
+        for i in 0..300 {
+            let k = format!("k{i:03}");
+            index = client.put(&[(&k, &format!("{i}{big}"))]).await.expect("put");
+            expected.push((k, format!("{i}{big}")));
+        }
+        cluster.wait_applied(index, SECS).await.unwrap();
+        let snapshot = cluster.status(1).await.unwrap()["snapshot"].as_u64().unwrap_or(0);
+        assert!(snapshot > 200, "no recent snapshot on node 1: {snapshot}");
+        let first = cluster.node(1).http.clone();
+        cluster.add(4, Some(&first)).await.expect("start node 4");
+        cluster
+            .wait_for_voters(4, SECS)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tail(4)));
+        cluster.wait_applied(index, SECS).await.unwrap();
+        assert_node_has(&cluster, 4, &expected).await;
+        let status4 = cluster.status(4).await.unwrap();
+        assert!(
+            status4["snapshot"].as_u64().unwrap_or(0) > 0,
+            "node 4 holds no snapshot: {status4}"
+        );
+        // Node 4 leaves (asked through another node); the membership is back to three.
+        cluster.client_of(2).leave(4).await.expect("leave");
+        let status = cluster.status(cluster.leader(SECS).await.unwrap()).await.unwrap();
+        let members: Vec<u64> = status["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["id"].as_u64())
+            .collect();
+        assert_eq!(members, vec![1, 2, 3], "{status}");
+        cluster.stop(4).await.expect("stop node 4");
+        client
+            .put(&[("after-leave", "yes")])
+            .await
+            .expect("write after leave");
+        cluster.stop_all().await.expect("stop");
+    });
+}
+
+/// Errors are JSON with an "error" key and a fitting status; metrics are Prometheus text.
+#[test]
+fn api_errors_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut cluster = Cluster::start(BIN.as_ref(), "redb", 1, dir.path(), &[])
+            .await
+            .expect("start");
+        let base = format!("http://{}", cluster.node(1).http);
+        let http = reqwest::Client::new();
+        let check = |status: u16, body: &Value, what: &str| {
+            assert!(body["error"].is_string(), "{what}: no error key in {body}");
+            status
+        };
+        let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+            (http.get(format!("{base}/key/missing")), 404, "missing key"),
+            (
+                http.put(format!("{base}/key/missing")).body(r#"{"value":"v"}"#),
+                404,
+                "update of a missing key",
+            ),
+            (http.post(format!("{base}/key")).body("not json"), 400, "bad JSON"),
+            (
+                http.post(format!("{base}/key")).body(r#"{"k": 1}"#),
+                400,
+                "a value that is not a string",
+            ),
+            (http.post(format!("{base}/key")).body("{}"), 400, "no keys"),
+            (
+                http.put(format!("{base}/key/k")).body(r#"{"val":"v"}"#),
+                400,
+                "update without value",
+            ),
+            (http.get(format!("{base}/nothing")), 404, "unknown route"),
+            (
+                http.post(format!("{base}/leave")).body(r#"{"id": 9}"#),
+                404,
+                "leave of a non-member",
+            ),
+        ];
+        for (request, status, what) in cases {
+            let response = request.send().await.expect(what);
+            let got = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_eq!(check(got, &body, what), status, "{what}: {body}");
+        }
+        let client = KvClient::new(vec![cluster.node(1).http.clone()], Duration::from_secs(5), SECS);
+        // Two writes reached raft: the update of a missing key above and this one.
+        client.put(&[("k", "v")]).await.unwrap();
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for metric in [
+            "raft_kv_term{node=\"1\"}",
+            "raft_kv_is_leader{node=\"1\"} 1",
+            "raft_kv_requests_total{node=\"1\",kind=\"write\"} 2",
+        ] {
+            assert!(text.contains(metric), "{metric} missing from\n{text}");
+        }
+        cluster.stop_all().await.expect("stop");
+    });
+}
