@@ -13,6 +13,7 @@
 //! its invocation, or never: it has no completion time and need not be placed at all.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
@@ -69,17 +70,53 @@ pub fn check(history: &[Op], max_states: usize) -> Result<(), String> {
 }
 
 fn check_register(ops: &[&Op], max_states: usize) -> Result<(), String> {
-    let n = ops.len();
+    // Values as small numbers (0: unset), so a search state is cheap to copy and hash.
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut id_of = |v: &Option<String>| -> u32 {
+        match v {
+            None => 0,
+            Some(v) => {
+                let next = u32::try_from(ids.len() + 1).unwrap_or(u32::MAX);
+                *ids.entry(v.clone()).or_insert(next)
+            }
+        }
+    };
+    let read_values: HashSet<u32> = ops
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OpKind::Read(v) => Some(v),
+            OpKind::Write(_) => None,
+        })
+        .map(&mut id_of)
+        .collect();
+    // (call, ret, written value or None for a read, value read)
+    let mut compact: Vec<(u64, Option<u64>, Option<u32>, u32)> = Vec::new();
+    for op in ops {
+        match &op.kind {
+            OpKind::Write(v) => {
+                let id = id_of(&Some(v.clone()));
+                // A write of unknown outcome whose value nobody read can be left out: if it
+                // took effect, a later write overwrote it before any read saw it, so the
+                // history is linearizable with it exactly when it is without it.
+                if op.ret.is_none() && !read_values.contains(&id) {
+                    continue;
+                }
+                compact.push((op.call, op.ret, Some(id), 0));
+            }
+            OpKind::Read(v) => compact.push((op.call, op.ret, None, id_of(v))),
+        }
+    }
+    let n = compact.len();
     let words = n.div_ceil(64);
-    let must_place = ops.iter().filter(|o| o.ret.is_some()).count();
-    let mut seen: HashSet<(Vec<u64>, Option<String>)> = HashSet::new();
-    // Depth-first search with an explicit stack of (placed set, value, placed completed count).
-    let mut stack: Vec<(Vec<u64>, Option<String>, usize)> = vec![(vec![0; words], None, 0)];
+    let must_place = compact.iter().filter(|o| o.1.is_some()).count();
+    let mut seen: HashSet<(Vec<u64>, u32)> = HashSet::new();
+    // Depth-first search with an explicit stack of (placed set, value, completed ones placed).
+    let mut stack: Vec<(Vec<u64>, u32, usize)> = vec![(vec![0; words], 0, 0)];
     while let Some((placed, value, done)) = stack.pop() {
         if done == must_place {
             return Ok(());
         }
-        if !seen.insert((placed.clone(), value.clone())) {
+        if !seen.insert((placed.clone(), value)) {
             continue;
         }
         if seen.len() > max_states {
@@ -91,19 +128,19 @@ fn check_register(ops: &[&Op], max_states: usize) -> Result<(), String> {
         // The earliest completion among operations not yet placed bounds what may come next.
         let horizon = (0..n)
             .filter(|&i| !is_placed(i))
-            .filter_map(|i| ops[i].ret)
+            .filter_map(|i| compact[i].1)
             .min()
             .unwrap_or(u64::MAX);
-        for i in (0..n).filter(|&i| !is_placed(i) && ops[i].call <= horizon) {
-            let next_value = match &ops[i].kind {
-                OpKind::Write(v) => Some(v.clone()),
-                OpKind::Read(seen_value) if *seen_value == value => value.clone(),
-                OpKind::Read(_) => continue,
+        for i in (0..n).filter(|&i| !is_placed(i) && compact[i].0 <= horizon) {
+            let (_, ret, write, read) = compact[i];
+            let next_value = match write {
+                Some(v) => v,
+                None if read == value => value,
+                None => continue,
             };
             let mut next = placed.clone();
             next[i / 64] |= 1 << (i % 64);
-            let done = done + usize::from(ops[i].ret.is_some());
-            stack.push((next, next_value, done));
+            stack.push((next, next_value, done + usize::from(ret.is_some())));
         }
     }
     Err("no order of its operations respects real time and reads the latest write".to_string())

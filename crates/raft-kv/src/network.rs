@@ -218,6 +218,19 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         answer.map_err(|e| self.remote_fatal(&e))
     }
 
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let timeout = option.soft_ttl();
+        let answer: Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>> = self
+            .post("/raft/pre-vote", &rpc, timeout)
+            .await
+            .map_err(|e| self.rpc_error(&e, timeout, openraft::network::RPCTypes::Vote))?;
+        answer.map_err(|e| self.remote_fatal(&e))
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,

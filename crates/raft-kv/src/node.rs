@@ -40,6 +40,10 @@ pub fn raft_config(snapshot_after: u64) -> Result<Arc<Config>, Error> {
         // Keep some log behind a snapshot so a briefly lagging follower catches up from the
         // log, not from a whole snapshot.
         max_in_snapshot_log_to_keep: snapshot_after.min(1000),
+        // A node coming back after a crash asks before it campaigns, so it does not depose a
+        // leader that is doing fine (and bump everyone's term) just because it missed
+        // heartbeats while it was down.
+        enable_pre_vote: Some(true),
         ..Config::default()
     };
     Ok(Arc::new(

@@ -125,6 +125,7 @@ pub fn raft_router(state: Shared) -> Router {
     Router::new()
         .route("/raft/append", post(raft_append))
         .route("/raft/vote", post(raft_vote))
+        .route("/raft/pre-vote", post(raft_pre_vote))
         .route("/raft/snapshot", post(raft_snapshot))
         .with_state(state)
 }
@@ -150,6 +151,14 @@ async fn raft_vote(State(s): State<Shared>, body: Bytes) -> Response {
         Err(e) => return (StatusCode::BAD_REQUEST, format!("vote request: {e}")).into_response(),
     };
     wire(&s.raft.vote(rpc).await)
+}
+
+async fn raft_pre_vote(State(s): State<Shared>, body: Bytes) -> Response {
+    let rpc: VoteRequest<TypeConfig> = match decode(&body) {
+        Ok(rpc) => rpc,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("pre-vote request: {e}")).into_response(),
+    };
+    wire(&s.raft.pre_vote(rpc).await)
 }
 
 /// Receive a streamed snapshot: header length (u32 BE), header, then the file, written to a
@@ -262,6 +271,10 @@ async fn forward(
         .send()
         .await
         .map_err(|e| {
+            if e.is_connect() {
+                // Nothing reached the leader: the request surely had no effect.
+                return not_sent(format!("the leader at {} cannot be reached: {e}", leader.http));
+            }
             ApiError(
                 StatusCode::BAD_GATEWAY,
                 format!(
