@@ -14,6 +14,8 @@ if ! ls /usr/lib/llvm-*/lib/libclang-[0-9]*.so* >/dev/null 2>&1 \
 fi
 command -v clang >/dev/null 2>&1 || need+=(clang)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+# scripts/cluster.sh and the README's walk-through talk to raft-kv over HTTP with curl.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing missing system packages: ${need[*]}"

@@ -1,0 +1,86 @@
+//! `scripts/cluster.sh` as the README uses it: start three nodes, write and read, add a
+//! node, remove it, stop, start again from the data, clean. Free ports, a temporary directory.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use raft_kv::client::KvClient;
+
+struct Script {
+    dir: PathBuf,
+}
+
+impl Script {
+    fn run(&self, args: &[&str]) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("RAFT_KV_BIN", env!("CARGO_BIN_EXE_raft-kv"))
+            .env("RAFT_KV_CLUSTER_DIR", &self.dir)
+            .env("RAFT_KV_HTTP_BASE", "0")
+            .output()
+            .expect("run cluster.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "cluster.sh {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    fn http(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.join(format!("node-{id}.http")))
+            .expect("address file")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        // Never leave processes behind, whatever failed.
+        let _ = std::panic::catch_unwind(|| self.run(&["stop"]));
+    }
+}
+
+#[test]
+fn cluster_script_walk_through() {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let script = Script {
+        dir: tmp.path().join("cluster"),
+    };
+    let out = script.run(&["start", "sled"]);
+    assert!(out.contains("cluster up"), "{out}");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let nodes: Vec<String> = (1..=3).map(|id| script.http(id)).collect();
+    runtime.block_on(async {
+        let client = KvClient::new(vec![nodes[1].clone()], Duration::from_secs(5), Duration::from_secs(20));
+        client.put(&[("greeting", "hello")]).await.expect("put through node 2");
+        let reader = KvClient::new(vec![nodes[2].clone()], Duration::from_secs(5), Duration::from_secs(20));
+        assert_eq!(reader.get("greeting", false).await.expect("get").as_deref(), Some("hello"));
+    });
+    let out = script.run(&["add"]);
+    assert!(out.contains("node 4 joined"), "{out}");
+    let out = script.run(&["status"]);
+    assert_eq!(out.matches("\"voter\":true").count(), 16, "four nodes each listing four voters: {out}");
+    let out = script.run(&["remove", "4"]);
+    assert!(out.contains("node 4 left"), "{out}");
+    let out = script.run(&["stop"]);
+    assert_eq!(out.matches("stopped").count(), 3, "{out}");
+    script.run(&["start"]);
+    runtime.block_on(async {
+        let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(30));
+        assert_eq!(
+            client.get("greeting", false).await.expect("get after restart").as_deref(),
+            Some("hello")
+        );
+        let status = client.status().await.expect("status");
+        assert_eq!(status["members"].as_array().map(Vec::len), Some(3), "{status}");
+    });
+    script.run(&["clean"]);
+    assert!(!script.dir.exists(), "clean left {}", script.dir.display());
+}
