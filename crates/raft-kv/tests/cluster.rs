@@ -280,3 +280,76 @@ fn api_errors_and_metrics() {
         cluster.stop_all().await.expect("stop");
     });
 }
+
+/// Start the binary with `args` and `env`, return its address line and the process.
+async fn spawn_node(args: &[&str], env: &[(&str, String)]) -> (String, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("spawn raft-kv");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::time::timeout(SECS, tokio::io::BufReader::new(stdout).lines().next_line())
+        .await
+        .expect("address line in time")
+        .expect("read stdout")
+        .expect("an address line");
+    (line, child)
+}
+
+/// The same settings come from `RAFT_KV_*` variables and from a TOML file; a flag wins over
+/// both, and a restart needs only the data directory.
+#[test]
+fn settings_from_environment_file_and_data_dir() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let data = dir.path().join("env-node");
+        let env = [
+            ("RAFT_KV_ID", "5".to_string()),
+            ("RAFT_KV_HTTP", "127.0.0.1:0".to_string()),
+            ("RAFT_KV_RAFT", "127.0.0.1:0".to_string()),
+            ("RAFT_KV_BACKEND", "lmdb".to_string()),
+            ("RAFT_KV_DATA_DIR", data.display().to_string()),
+        ];
+        let (line, mut child) = spawn_node(&[], &env).await;
+        assert!(line.contains("node 5 ") && line.contains("backend=lmdb"), "{line}");
+        child.kill().await.expect("kill");
+
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "id = 6\nhttp = \"127.0.0.1:0\"\nraft = \"127.0.0.1:0\"\nbackend = \"sled\"\ndata_dir = {:?}\n",
+                dir.path().join("file-node")
+            ),
+        )
+        .expect("write config");
+        let file_arg = file.display().to_string();
+        // A flag overrides the file's backend; a variable stands for its flag, so RAFT_KV_ID
+        // overrides the file's id too.
+        let (line, mut child) = spawn_node(
+            &["--config", &file_arg, "--backend", "redb"],
+            &[("RAFT_KV_ID", "7".to_string())],
+        )
+        .await;
+        assert!(line.contains("node 7 ") && line.contains("backend=redb"), "{line}");
+        let http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http="))
+            .expect("http address")
+            .to_string();
+        let client = KvClient::new(vec![http.clone()], Duration::from_secs(5), SECS);
+        client.put(&[("from", "file")]).await.expect("put");
+        child.kill().await.expect("kill");
+
+        // Restart with the data directory alone: same id, backend and address, same data.
+        let data_arg = dir.path().join("file-node").display().to_string();
+        let (line, mut child) = spawn_node(&["--data-dir", &data_arg], &[]).await;
+        assert!(line.contains("node 7 ") && line.contains(&format!("http={http} ")), "{line}");
+        assert_eq!(client.get("from", false).await.expect("get").as_deref(), Some("file"));
+        child.kill().await.expect("kill");
+    });
+}

@@ -58,15 +58,33 @@ fn cluster_script_walk_through() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let nodes: Vec<String> = (1..=3).map(|id| script.http(id)).collect();
     runtime.block_on(async {
-        let client = KvClient::new(vec![nodes[1].clone()], Duration::from_secs(5), Duration::from_secs(20));
-        client.put(&[("greeting", "hello")]).await.expect("put through node 2");
-        let reader = KvClient::new(vec![nodes[2].clone()], Duration::from_secs(5), Duration::from_secs(20));
-        assert_eq!(reader.get("greeting", false).await.expect("get").as_deref(), Some("hello"));
+        let client = KvClient::new(
+            vec![nodes[1].clone()],
+            Duration::from_secs(5),
+            Duration::from_secs(20),
+        );
+        client
+            .put(&[("greeting", "hello")])
+            .await
+            .expect("put through node 2");
+        let reader = KvClient::new(
+            vec![nodes[2].clone()],
+            Duration::from_secs(5),
+            Duration::from_secs(20),
+        );
+        assert_eq!(
+            reader.get("greeting", false).await.expect("get").as_deref(),
+            Some("hello")
+        );
     });
     let out = script.run(&["add"]);
     assert!(out.contains("node 4 joined"), "{out}");
     let out = script.run(&["status"]);
-    assert_eq!(out.matches("\"voter\":true").count(), 16, "four nodes each listing four voters: {out}");
+    assert_eq!(
+        out.matches("\"voter\":true").count(),
+        16,
+        "four nodes each listing four voters: {out}"
+    );
     let out = script.run(&["remove", "4"]);
     assert!(out.contains("node 4 left"), "{out}");
     let out = script.run(&["stop"]);
@@ -75,7 +93,11 @@ fn cluster_script_walk_through() {
     runtime.block_on(async {
         let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(30));
         assert_eq!(
-            client.get("greeting", false).await.expect("get after restart").as_deref(),
+            client
+                .get("greeting", false)
+                .await
+                .expect("get after restart")
+                .as_deref(),
             Some("hello")
         );
         let status = client.status().await.expect("status");
