@@ -42,11 +42,11 @@ pub fn request(seed: u64, index: u64) -> KvRequest {
         let big = "w".repeat(256 << 10);
         return KvRequest::SetMany {
             pairs: (0..20)
-                .map(|j| (key(&mut rng), format!("{index}.{j}:{big}")))
+                .map(|j| (key(&mut rng), format!("{index}.{j}:{big}").into_bytes()))
                 .collect(),
         };
     }
-    let value = |rng: &mut Rng| format!("{index}:{}", rng.below(1_000_000));
+    let value = |rng: &mut Rng| format!("{index}:{}", rng.below(1_000_000)).into_bytes();
     match rng.below(10) {
         0..=4 => KvRequest::Set {
             key: key(&mut rng),
@@ -67,7 +67,7 @@ pub fn request(seed: u64, index: u64) -> KvRequest {
 }
 
 /// The data after applying requests `1..=applied` of workload `seed`.
-pub fn expected(seed: u64, applied: u64) -> BTreeMap<String, String> {
+pub fn expected(seed: u64, applied: u64) -> BTreeMap<String, Vec<u8>> {
     // One request at a time: the whole history would hold every 5 MiB request at once.
     let mut model = KvModel::default();
     for i in 1..=applied {

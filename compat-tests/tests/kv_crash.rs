@@ -118,7 +118,7 @@ fn check_reopen(backend: Backend, dir: &std::path::Path, seed: u64, synced: u64)
     let mut data = std::collections::BTreeMap::new();
     sm.reader()
         .scan(&mut |key, value| {
-            data.insert(key.to_string(), value.to_string());
+            data.insert(key.to_string(), value.to_vec());
             std::ops::ControlFlow::Continue(())
         })
         .map_err(|e| format!("read: {e}"))?;

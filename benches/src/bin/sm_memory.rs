@@ -152,7 +152,9 @@ async fn measure(backend: Backend, root: &Path, size_mib: u64, cache_mib: Option
             let mut entries: Vec<EntryOf<Config>> = Vec::with_capacity(ENTRIES);
             while entries.len() < ENTRIES && key < keys {
                 let end = (key + PAIRS as u64).min(keys);
-                let pairs = (key..end).map(|k| (format!("key/{k:010}"), value(k))).collect();
+                let pairs = (key..end)
+                    .map(|k| (format!("key/{k:010}"), value(k).into_bytes()))
+                    .collect();
                 key = end;
                 index += 1;
                 entries.push(EntryOf::<Config>::new_normal(
@@ -203,7 +205,7 @@ async fn measure(backend: Backend, root: &Path, size_mib: u64, cache_mib: Option
     }
     for k in checked.keys() {
         let n: u64 = k.trim_start_matches("key/").parse()?;
-        if fsm.reader().get(k)?.as_deref() != Some(value(n).as_str()) {
+        if fsm.reader().get(k)?.as_deref() != Some(value(n).as_bytes()) {
             return Err(format!("{backend}: wrong value for {k} after install").into());
         }
     }

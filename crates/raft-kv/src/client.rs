@@ -14,6 +14,8 @@ use std::time::Instant;
 use serde_json::Value;
 use serde_json::json;
 
+use crate::server::JsonValue;
+
 /// What a request ended with, other than success.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -145,8 +147,16 @@ impl KvClient {
 
     /// Set every pair in one log entry; returns the entry's log index.
     pub async fn put(&self, pairs: &[(&str, &str)]) -> Result<u64, ClientError> {
-        let body: serde_json::Map<String, Value> =
-            pairs.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
+        let bytes: Vec<(&str, &[u8])> = pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        self.put_bytes(&bytes).await
+    }
+
+    /// Set every pair (values any bytes) in one log entry; returns the entry's log index.
+    pub async fn put_bytes(&self, pairs: &[(&str, &[u8])]) -> Result<u64, ClientError> {
+        let body: serde_json::Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(JsonValue(v.to_vec()))))
+            .collect();
         let (status, value) = self
             .ok(reqwest::Method::POST, "/key", Some(Value::Object(body)))
             .await?;
@@ -159,7 +169,7 @@ impl KvClient {
     }
 
     /// Read `key`: linearizable, or `stale` from whichever node answers.
-    pub async fn get(&self, key: &str, stale: bool) -> Result<Option<String>, ClientError> {
+    pub async fn get(&self, key: &str, stale: bool) -> Result<Option<Vec<u8>>, ClientError> {
         let path = if stale {
             format!("/key/{key}?stale=true")
         } else {
@@ -169,7 +179,22 @@ impl KvClient {
         if status == 404 {
             return Ok(None);
         }
-        Ok(value["value"].as_str().map(str::to_string))
+        serde_json::from_value::<JsonValue>(value["value"].clone())
+            .map(|v| Some(v.0))
+            .map_err(|e| ClientError::Unknown(format!("an answer without a value ({e}): {value}")))
+    }
+
+    /// Read `key` as text (see [`get`](Self::get)); bytes that are not UTF-8 are an error.
+    pub async fn get_text(&self, key: &str, stale: bool) -> Result<Option<String>, ClientError> {
+        self.get(key, stale)
+            .await?
+            .map(|v| {
+                String::from_utf8(v).map_err(|_| ClientError::Refused {
+                    status: 200,
+                    message: format!("the value of {key:?} is not UTF-8 text"),
+                })
+            })
+            .transpose()
     }
 
     /// Delete `key`; returns whether it existed.

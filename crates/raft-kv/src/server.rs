@@ -319,22 +319,70 @@ async fn write(
 }
 
 async fn put_many(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let pairs: BTreeMap<String, String> =
-        parse_json(&body, "POST /key wants a JSON object of string keys and values")?;
+    let pairs: BTreeMap<String, JsonValue> = parse_json(
+        &body,
+        "POST /key wants a JSON object of string keys and values (strings, or {\"base64\": ...} for bytes)",
+    )?;
     if pairs.is_empty() {
         return Err(bad_request("POST /key: the object has no keys"));
     }
     let keys: Vec<String> = pairs.keys().cloned().collect();
     let request = KvRequest::SetMany {
-        pairs: pairs.into_iter().collect(),
+        pairs: pairs.into_iter().map(|(k, v)| (k, v.0)).collect(),
     };
     match write(&s, request, Method::POST, "/key", &headers, body).await? {
         Ok((index, KvResponse::SetMany { previous })) => {
-            let previous: BTreeMap<String, Option<String>> = keys.into_iter().zip(previous).collect();
+            let previous: BTreeMap<String, Option<JsonValue>> = keys
+                .into_iter()
+                .zip(previous.into_iter().map(|p| p.map(JsonValue)))
+                .collect();
             Ok(axum::Json(json!({ "index": index, "previous": previous })).into_response())
         }
         Ok((_, other)) => Err(internal(format!("unexpected response {other:?}"))),
         Err(forwarded) => Ok(forwarded),
+    }
+}
+
+/// A value in JSON: a string when the bytes are UTF-8, `{"base64": "..."}` otherwise (and
+/// either form accepted in requests), so any bytes round-trip through the JSON API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonValue(pub Vec<u8>);
+
+impl serde::Serialize for JsonValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        use serde::ser::SerializeMap;
+        if let Ok(text) = std::str::from_utf8(&self.0) {
+            serializer.serialize_str(text)
+        } else {
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(
+                "base64",
+                &base64::engine::general_purpose::STANDARD.encode(&self.0),
+            )?;
+            map.end()
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Bytes { base64: String },
+        }
+        match Form::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("a value must be a string or {\"base64\": string}"))?
+        {
+            Form::Text(text) => Ok(JsonValue(text.into_bytes())),
+            Form::Bytes { base64 } => base64::engine::general_purpose::STANDARD
+                .decode(base64.as_bytes())
+                .map(JsonValue)
+                .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}"))),
+        }
     }
 }
 
@@ -378,7 +426,7 @@ async fn get_key(
         .get(&key)
         .map_err(|e| internal(format!("reading {key:?}: {e}")))?;
     match value {
-        Some(value) => Ok(axum::Json(json!({ "key": key, "value": value })).into_response()),
+        Some(value) => Ok(axum::Json(json!({ "key": key, "value": JsonValue(value) })).into_response()),
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("key {key:?} not found"))),
     }
 }
@@ -386,7 +434,7 @@ async fn get_key(
 /// The body of `PUT /key/{k}`.
 #[derive(Deserialize)]
 struct UpdateBody {
-    value: String,
+    value: JsonValue,
 }
 
 async fn update_key(
@@ -398,7 +446,7 @@ async fn update_key(
     let UpdateBody { value } = parse_json(&body, "PUT /key/{k} wants {\"value\": string}")?;
     let request = KvRequest::UpdateIfExists {
         key: key.clone(),
-        value,
+        value: value.0,
     };
     let path = format!("/key/{key}");
     match write(&s, request, Method::PUT, &path, &headers, body).await? {
@@ -407,7 +455,7 @@ async fn update_key(
             KvResponse::UpdateIfExists {
                 previous: Some(previous),
             },
-        )) => Ok(axum::Json(json!({ "index": index, "previous": previous })).into_response()),
+        )) => Ok(axum::Json(json!({ "index": index, "previous": JsonValue(previous) })).into_response()),
         Ok((_, KvResponse::UpdateIfExists { previous: None })) => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("key {key:?} not found; PUT only updates an existing key (POST /key sets one)"),
@@ -426,7 +474,7 @@ async fn delete_key(
     let path = format!("/key/{key}");
     match write(&s, request, Method::DELETE, &path, &headers, Bytes::new()).await? {
         Ok((index, KvResponse::Delete { previous })) => Ok(axum::Json(
-            json!({ "index": index, "existed": previous.is_some(), "previous": previous }),
+            json!({ "index": index, "existed": previous.is_some(), "previous": previous.map(JsonValue) }),
         )
         .into_response()),
         Ok((_, other)) => Err(internal(format!("unexpected response {other:?}"))),

@@ -23,7 +23,7 @@ async fn assert_node_has(cluster: &Cluster, id: u64, expected: &[(String, String
     let client = cluster.client_of(id);
     for (k, v) in expected {
         let got = client
-            .get(k, true)
+            .get_text(k, true)
             .await
             .unwrap_or_else(|e| panic!("node {id}: reading {k}: {e}"));
         assert_eq!(got.as_deref(), Some(v.as_str()), "node {id}: key {k}");
@@ -56,7 +56,7 @@ fn life_of_a_cluster(backend: &str) {
         for id in 1..=3 {
             let linearizable = cluster
                 .client_of(id)
-                .get("key-3", false)
+                .get_text("key-3", false)
                 .await
                 .expect("linearizable read");
             assert_eq!(
@@ -90,7 +90,11 @@ fn life_of_a_cluster(backend: &str) {
         assert!(cluster.client_of(follower).delete("key-1").await.expect("delete"));
         expected.remove(1);
         assert_eq!(
-            cluster.client().get("key-1", false).await.expect("read deleted"),
+            cluster
+                .client()
+                .get_text("key-1", false)
+                .await
+                .expect("read deleted"),
             None
         );
 
@@ -112,31 +116,35 @@ fn life_of_a_cluster(backend: &str) {
             .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tail(leader)));
         assert_node_has(&cluster, leader, &expected).await;
 
-        // A full stop and restart keeps everything.
-        cluster.stop_all().await.expect("stop all");
-        for id in 1..=3 {
-            cluster.restart(id).await.expect("restart after stop");
-        }
-        cluster.leader(SECS).await.expect("leader after a full restart");
-        let index = cluster
-            .client()
-            .put(&[("after-restart", "yes")])
-            .await
-            .expect("write after restart");
-        expected.push(("after-restart".into(), "yes".into()));
-        cluster
-            .wait_applied(index, SECS)
-            .await
-            .expect("applied after restart");
-        for id in 1..=3 {
-            assert_node_has(&cluster, id, &expected).await;
-        }
-        let status = cluster.status(1).await.expect("status");
-        assert_eq!(status["backend"], backend);
-        assert_eq!(status["members"].as_array().map(Vec::len), Some(3), "{status}");
-        assert!(status["data_dir_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
+        full_stop_and_restart(&mut cluster, backend, &mut expected).await;
         cluster.stop_all().await.expect("stop");
     });
+}
+
+/// A full stop and restart keeps everything.
+async fn full_stop_and_restart(cluster: &mut Cluster, backend: &str, expected: &mut Vec<(String, String)>) {
+    cluster.stop_all().await.expect("stop all");
+    for id in 1..=3 {
+        cluster.restart(id).await.expect("restart after stop");
+    }
+    cluster.leader(SECS).await.expect("leader after a full restart");
+    let index = cluster
+        .client()
+        .put(&[("after-restart", "yes")])
+        .await
+        .expect("write after restart");
+    expected.push(("after-restart".into(), "yes".into()));
+    cluster
+        .wait_applied(index, SECS)
+        .await
+        .expect("applied after restart");
+    for id in 1..=3 {
+        assert_node_has(cluster, id, expected).await;
+    }
+    let status = cluster.status(1).await.expect("status");
+    assert_eq!(status["backend"], backend);
+    assert_eq!(status["members"].as_array().map(Vec::len), Some(3), "{status}");
+    assert!(status["data_dir_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
 }
 
 #[test]
@@ -260,7 +268,31 @@ fn api_errors_and_metrics() {
             assert_eq!(check(got, &body, what), status, "{what}: {body}");
         }
         let client = KvClient::new(vec![cluster.node(1).http.clone()], Duration::from_secs(5), SECS);
-        // Two writes reached raft: the update of a missing key above and this one.
+        // Values are bytes: a value that is no UTF-8 travels as {"base64": ...} both ways.
+        let response = http
+            .post(format!("{base}/key"))
+            .body(r#"{"bin": {"base64": "/wDD"}}"#)
+            .send()
+            .await
+            .expect("post bytes");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = http
+            .get(format!("{base}/key/bin"))
+            .send()
+            .await
+            .expect("get bytes")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(body["value"]["base64"], "/wDD", "{body}");
+        let bad = http
+            .post(format!("{base}/key"))
+            .body(r#"{"bin": {"base64": "not base64!"}}"#)
+            .send()
+            .await
+            .expect("post bad base64");
+        assert_eq!(bad.status().as_u16(), 400);
+        // Three writes reached raft: the update of a missing key, the bytes, and this one.
         client.put(&[("k", "v")]).await.unwrap();
         let text = http
             .get(format!("{base}/metrics"))
@@ -273,7 +305,7 @@ fn api_errors_and_metrics() {
         for metric in [
             "raft_kv_term{node=\"1\"}",
             "raft_kv_is_leader{node=\"1\"} 1",
-            "raft_kv_requests_total{node=\"1\",kind=\"write\"} 2",
+            "raft_kv_requests_total{node=\"1\",kind=\"write\"} 3",
         ] {
             assert!(text.contains(metric), "{metric} missing from\n{text}");
         }
@@ -349,7 +381,7 @@ fn settings_from_environment_file_and_data_dir() {
         let data_arg = dir.path().join("file-node").display().to_string();
         let (line, mut child) = spawn_node(&["--data-dir", &data_arg], &[]).await;
         assert!(line.contains("node 7 ") && line.contains(&format!("http={http} ")), "{line}");
-        assert_eq!(client.get("from", false).await.expect("get").as_deref(), Some("file"));
+        assert_eq!(client.get_text("from", false).await.expect("get").as_deref(), Some("file"));
         child.kill().await.expect("kill");
     });
 }

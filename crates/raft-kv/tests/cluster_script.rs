@@ -73,7 +73,7 @@ fn cluster_script_walk_through() {
             Duration::from_secs(20),
         );
         assert_eq!(
-            reader.get("greeting", false).await.expect("get").as_deref(),
+            reader.get_text("greeting", false).await.expect("get").as_deref(),
             Some("hello")
         );
     });
@@ -94,7 +94,7 @@ fn cluster_script_walk_through() {
         let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(30));
         assert_eq!(
             client
-                .get("greeting", false)
+                .get_text("greeting", false)
                 .await
                 .expect("get after restart")
                 .as_deref(),

@@ -72,7 +72,10 @@ fn linearizable_under_leader_kills(backend: &str) {
                         }
                     } else {
                         match kv.get(key, false).await {
-                            Ok(value) => (Some(OpKind::Read(value)), Some(now())),
+                            Ok(value) => (
+                                Some(OpKind::Read(value.map(|v| String::from_utf8_lossy(&v).into_owned()))),
+                                Some(now()),
+                            ),
                             // A read with an unknown outcome tells nothing.
                             Err(_) => (None, None),
                         }

@@ -52,7 +52,8 @@ pub use state_machine::KvSnapshotBuilder;
 pub use state_machine::KvStateMachine;
 pub use state_machine::KvTypeConfig;
 
-/// A client request to the key-value state machine: the `D` of the raft type config.
+/// A client request to the key-value state machine: the `D` of the raft type config. Keys
+/// are strings, values any bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvRequest {
     /// Set `key` to `value`, whether or not it exists.
@@ -60,12 +61,12 @@ pub enum KvRequest {
         /// The key.
         key: String,
         /// The new value.
-        value: String,
+        value: Vec<u8>,
     },
     /// Set every pair, in order, as one atomic step (a key named twice ends with its last value).
     SetMany {
         /// The pairs to set.
-        pairs: Vec<(String, String)>,
+        pairs: Vec<(String, Vec<u8>)>,
     },
     /// Remove `key` if it exists.
     Delete {
@@ -77,7 +78,7 @@ pub enum KvRequest {
         /// The key.
         key: String,
         /// The new value.
-        value: String,
+        value: Vec<u8>,
     },
 }
 
@@ -101,22 +102,22 @@ pub enum KvResponse {
     /// `Set` stored the value; `previous` is the value it replaced, `None` if the key was new.
     Set {
         /// The value before, if the key existed.
-        previous: Option<String>,
+        previous: Option<Vec<u8>>,
     },
     /// `SetMany` stored every pair; one previous value per pair, in the request's order.
     SetMany {
         /// The value before each pair was set, if its key existed.
-        previous: Vec<Option<String>>,
+        previous: Vec<Option<Vec<u8>>>,
     },
     /// `Delete` ran; `previous` is the removed value, `None` if the key did not exist.
     Delete {
         /// The removed value, if the key existed.
-        previous: Option<String>,
+        previous: Option<Vec<u8>>,
     },
     /// `UpdateIfExists` ran; the key was updated if and only if `previous` is `Some`.
     UpdateIfExists {
         /// The replaced value, if the key existed (and so was updated).
-        previous: Option<String>,
+        previous: Option<Vec<u8>>,
     },
 }
 

@@ -277,24 +277,20 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvStateMachine<C, E, K> {
         generation: u64,
         request: &KvRequest,
         batch: &mut Batch,
-        overlay: &mut HashMap<String, Option<String>>,
+        overlay: &mut HashMap<String, Option<Vec<u8>>>,
     ) -> Result<KvResponse, StoreError> {
         let shared = &*self.shared;
         let read =
-            |key: &str, overlay: &HashMap<String, Option<String>>| -> Result<Option<String>, StoreError> {
+            |key: &str, overlay: &HashMap<String, Option<Vec<u8>>>| -> Result<Option<Vec<u8>>, StoreError> {
                 match overlay.get(key) {
                     Some(v) => Ok(v.clone()),
                     None => shared.read(generation, key),
                 }
             };
         let set =
-            |key: &str, value: &str, batch: &mut Batch, overlay: &mut HashMap<String, Option<String>>| {
-                batch.put(
-                    Space::Data,
-                    data_key(generation, key),
-                    seal_bytes(value.as_bytes()),
-                );
-                overlay.insert(key.to_string(), Some(value.to_string()));
+            |key: &str, value: &[u8], batch: &mut Batch, overlay: &mut HashMap<String, Option<Vec<u8>>>| {
+                batch.put(Space::Data, data_key(generation, key), seal_bytes(value));
+                overlay.insert(key.to_string(), Some(value.to_vec()));
             };
         Ok(match request {
             KvRequest::Set { key, value } => {
@@ -356,7 +352,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvStateMachine<C, E, K> {
 struct Applying<C: RaftTypeConfig> {
     st: SmState<C>,
     batch: Batch,
-    overlay: HashMap<String, Option<String>>,
+    overlay: HashMap<String, Option<Vec<u8>>>,
     dirty: bool,
 }
 
@@ -410,13 +406,13 @@ impl<C: KvTypeConfig> Applying<C> {
 
 impl<C: KvTypeConfig, E: Engine, K: Codec> KvReader<C, E, K> {
     /// The value of `key`, if set.
-    pub fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let st = lock(&self.shared.state);
         self.shared.read(st.generation, key)
     }
 
     /// Visit every key and value in key order (one consistent view), until `visit` breaks.
-    pub fn scan(&self, visit: &mut dyn FnMut(&str, &str) -> ControlFlow<()>) -> Result<(), StoreError> {
+    pub fn scan(&self, visit: &mut dyn FnMut(&str, &[u8]) -> ControlFlow<()>) -> Result<(), StoreError> {
         let st = lock(&self.shared.state);
         let generation = st.generation;
         let mut guard = Some(st);
@@ -426,10 +422,10 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvReader<C, E, K> {
             guard.take();
             match shared.decode_record(key, value) {
                 Ok((k, v)) => {
-                    if let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) {
+                    if let Ok(k) = std::str::from_utf8(k) {
                         visit(k, v)
                     } else {
-                        failed = Some(shared.corrupt_key(key, "key or value is not UTF-8"));
+                        failed = Some(shared.corrupt_key(key, "key is not UTF-8"));
                         ControlFlow::Break(())
                     }
                 }
@@ -483,15 +479,13 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
         }
     }
 
-    fn read(&self, generation: u64, key: &str) -> Result<Option<String>, StoreError> {
+    fn read(&self, generation: u64, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let k = data_key(generation, key);
         let Some(bytes) = self.engine.get(Space::Data, &k)? else {
             return Ok(None);
         };
         let (_, value) = self.decode_record(&k, &bytes)?;
-        String::from_utf8(value.to_vec())
-            .map(Some)
-            .map_err(|_| self.corrupt_key(&k, "value is not UTF-8"))
+        Ok(Some(value.to_vec()))
     }
 
     /// Split a stored record into (user key, value), checking the value's envelope.
@@ -751,13 +745,10 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
                     ),
                 });
             }
-            if std::str::from_utf8(&key).is_err() || std::str::from_utf8(&value).is_err() {
+            if std::str::from_utf8(&key).is_err() {
                 return Err(StoreError::SnapshotFile {
                     path: path.to_path_buf(),
-                    reason: format!(
-                        "key {:?} or its value is not UTF-8",
-                        String::from_utf8_lossy(&key)
-                    ),
+                    reason: format!("key {:?} is not UTF-8", String::from_utf8_lossy(&key)),
                 });
             }
             let mut k = Vec::with_capacity(8 + key.len());
