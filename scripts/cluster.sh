@@ -10,9 +10,9 @@
 #   scripts/cluster.sh clean            stops every node and removes the data
 #
 # Environment: RAFT_KV_CLUSTER_DIR (default target/raft-kv-cluster) holds each node's data,
-# log and pid; RAFT_KV_HTTP_BASE (default 21000): node N serves its client API on port
-# BASE+N and raft on BASE+1000+N, all on 127.0.0.1 (0: free ports picked at start);
-# RAFT_KV_BIN: a built raft-kv binary (default: built here with cargo, release).
+# log and pid; RAFT_KV_HTTP_BASE (default 21000): node N serves its HTTP API on port BASE+N,
+# raft on BASE+1000+N and gRPC on BASE+2000+N, all on 127.0.0.1 (0: free ports picked at
+# start); RAFT_KV_BIN: a built raft-kv binary (default: built here with cargo, release).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${RAFT_KV_CLUSTER_DIR:-$root/target/raft-kv-cluster}"
@@ -27,7 +27,7 @@ binary() {
   fi
   "$root/scripts/deps.sh" >&2
   # The same build as scripts/report.sh, so the two share one feature set and one RocksDB build.
-  (cd "$root" && cargo build --release -p raft-store-bench --bin report -p raft-kv --bin raft-kv >&2)
+  (cd "$root" && cargo build --release -p raft-store-bench --bin report -p raft-kv --bins >&2)
   local target="${CARGO_TARGET_DIR:-$root/target}"
   echo "$target/release/raft-kv"
 }
@@ -58,9 +58,10 @@ start_node() {
   if [ -e "$dir/node-$id/node.toml" ]; then
     args=(--data-dir "$dir/node-$id")  # a restart: the data directory knows the rest
   else
-    local http=0 raft=0
-    [ "$base" != 0 ] && { http=$((base + id)); raft=$((base + 1000 + id)); }
-    args=(--id "$id" --http "127.0.0.1:$http" --raft "127.0.0.1:$raft" --backend "$backend" --data-dir "$dir/node-$id")
+    local http=0 raft=0 grpc=0
+    [ "$base" != 0 ] && { http=$((base + id)); raft=$((base + 1000 + id)); grpc=$((base + 2000 + id)); }
+    args=(--id "$id" --http "127.0.0.1:$http" --raft "127.0.0.1:$raft" --grpc "127.0.0.1:$grpc"
+      --backend "$backend" --data-dir "$dir/node-$id")
     [ -n "$join" ] && args+=(--join "$join")
   fi
   : >"$dir/node-$id.out"
@@ -74,7 +75,8 @@ start_node() {
     waited=$((waited + 1))
   done
   sed -E 's/.* http=([^ ]+).*/\1/' "$dir/node-$id.out" >"$dir/node-$id.http"
-  echo "node $id: http://$(http_of "$id") (pid $(pid_of "$id"), log $dir/node-$id.log)"
+  sed -E 's/.* grpc=([^ ]+).*/\1/' "$dir/node-$id.out" >"$dir/node-$id.grpc"
+  echo "node $id: http://$(http_of "$id") grpc $(cat "$dir/node-$id.grpc") (pid $(pid_of "$id"), log $dir/node-$id.log)"
 }
 
 # wait_members N: until the leader reports N voters.
@@ -162,7 +164,7 @@ case "$cmd" in
     echo "removed $dir"
     ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n "2,17p" "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -223,12 +223,12 @@ impl KvClient {
     }
 
     /// Ask the cluster to add a node.
-    pub async fn join(&self, id: u64, raft: &str, http: &str) -> Result<Value, ClientError> {
+    pub async fn join(&self, id: u64, raft: &str, http: &str, grpc: &str) -> Result<Value, ClientError> {
         let (status, value) = self
             .ok(
                 reqwest::Method::POST,
                 "/join",
-                Some(json!({ "id": id, "raft": raft, "http": http })),
+                Some(json!({ "id": id, "raft": raft, "http": http, "grpc": grpc })),
             )
             .await?;
         if status == 404 {

@@ -25,6 +25,8 @@ pub struct ClusterNode {
     pub http: String,
     /// Raft address.
     pub raft: String,
+    /// gRPC address.
+    pub grpc: String,
     /// Data directory.
     pub data_dir: PathBuf,
     child: Option<Child>,
@@ -50,7 +52,10 @@ pub struct Cluster {
 /// How long a node may take to report its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-async fn spawn(binary: &Path, args: &[String], log: &Path) -> Result<(Child, String, String), String> {
+/// The addresses a node reported: (http, raft, grpc).
+type Addresses = (String, String, String);
+
+async fn spawn(binary: &Path, args: &[String], log: &Path) -> Result<(Child, Addresses), String> {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -82,10 +87,10 @@ async fn spawn(binary: &Path, args: &[String], log: &Path) -> Result<(Child, Str
             .map(str::to_string)
             .ok_or_else(|| format!("no {name} in {line:?}"))
     };
-    let (http, raft) = (field("http=")?, field("raft=")?);
+    let addresses = (field("http=")?, field("raft=")?, field("grpc=")?);
     // Keep reading stdout so the node never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, http, raft))
+    Ok((child, addresses))
 }
 
 impl Cluster {
@@ -123,6 +128,8 @@ impl Cluster {
             "127.0.0.1:0".into(),
             "--raft".into(),
             "127.0.0.1:0".into(),
+            "--grpc".into(),
+            "127.0.0.1:0".into(),
             "--backend".into(),
             self.backend.clone(),
             "--data-dir".into(),
@@ -134,11 +141,12 @@ impl Cluster {
         }
         args.extend(self.extra.iter().cloned());
         let log = self.root.join(format!("node-{id}.log"));
-        let (child, http, raft) = spawn(&self.binary, &args, &log).await?;
+        let (child, (http, raft, grpc)) = spawn(&self.binary, &args, &log).await?;
         self.nodes.push(ClusterNode {
             id,
             http,
             raft,
+            grpc,
             data_dir,
             child: Some(child),
         });
@@ -296,13 +304,11 @@ impl Cluster {
         let data_dir = self.node(id).data_dir.clone();
         let args = vec!["--data-dir".to_string(), data_dir.display().to_string()];
         let log = self.root.join(format!("node-{id}.log"));
-        let (child, http, raft) = spawn(&self.binary, &args, &log).await?;
+        let (child, addresses) = spawn(&self.binary, &args, &log).await?;
         let node = self.node_mut(id);
-        if (http.as_str(), raft.as_str()) != (node.http.as_str(), node.raft.as_str()) {
-            return Err(format!(
-                "node {id} came back on http={http} raft={raft}, not {} {}",
-                node.http, node.raft
-            ));
+        let before = (node.http.clone(), node.raft.clone(), node.grpc.clone());
+        if addresses != before {
+            return Err(format!("node {id} came back on {addresses:?}, not {before:?}"));
         }
         node.child = Some(child);
         Ok(())

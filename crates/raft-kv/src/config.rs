@@ -16,7 +16,7 @@ use crate::Error;
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeArgs {
-    /// TOML file with any of the settings below (keys: `id`, `http`, `raft`, `join`,
+    /// TOML file with any of the settings below (keys: `id`, `http`, `raft`, `grpc`, `join`,
     /// `data_dir`, `backend`, `snapshot_after`).
     #[arg(long, env = "RAFT_KV_CONFIG")]
     #[serde(skip)]
@@ -31,6 +31,9 @@ pub struct NodeArgs {
     /// free port).
     #[arg(long, env = "RAFT_KV_RAFT")]
     pub raft: Option<String>,
+    /// Address of the gRPC API (off unless given; port 0 picks a free port).
+    #[arg(long, env = "RAFT_KV_GRPC")]
+    pub grpc: Option<String>,
     /// HTTP address of any member of a running cluster to join. Without it, a node with an
     /// empty data directory starts a new single-node cluster.
     #[arg(long, env = "RAFT_KV_JOIN")]
@@ -56,6 +59,8 @@ pub struct NodeConfig {
     pub http: String,
     /// Raft endpoint address to bind.
     pub raft: String,
+    /// gRPC API address to bind, if any.
+    pub grpc: Option<String>,
     /// A member to join through, if any.
     pub join: Option<String>,
     /// The data directory.
@@ -77,6 +82,9 @@ pub struct Identity {
     pub http: String,
     /// The raft address actually bound.
     pub raft: String,
+    /// The gRPC address actually bound, if the node serves gRPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<String>,
     /// The storage engine.
     pub backend: String,
 }
@@ -122,6 +130,7 @@ impl NodeArgs {
             id: self.id.or(other.id),
             http: self.http.or(other.http),
             raft: self.raft.or(other.raft),
+            grpc: self.grpc.or(other.grpc),
             join: self.join.or(other.join),
             data_dir: self.data_dir.or(other.data_dir),
             backend: self.backend.or(other.backend),
@@ -159,6 +168,7 @@ impl NodeArgs {
                     id: Some(identity.id),
                     http: Some(identity.http),
                     raft: Some(identity.raft),
+                    grpc: identity.grpc,
                     backend: Some(identity.backend),
                     ..NodeArgs::default()
                 })
@@ -173,6 +183,7 @@ impl NodeArgs {
             id: args.id.unwrap_or(1),
             http: args.http.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             raft: args.raft.unwrap_or_else(|| "127.0.0.1:9080".to_string()),
+            grpc: args.grpc,
             join: args.join,
             data_dir,
             backend,
@@ -217,6 +228,7 @@ mod tests {
             id: 3,
             http: "127.0.0.1:4001".into(),
             raft: "127.0.0.1:4002".into(),
+            grpc: None,
             backend: "sled".into(),
         };
         write_identity(dir.path(), &identity).unwrap();

@@ -23,6 +23,7 @@ pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod grpc;
 pub mod lincheck;
 pub mod network;
 pub mod node;

@@ -49,10 +49,15 @@ async fn run_node(args: NodeArgs) -> Result<(), raft_kv::Error> {
     let node = raft_kv::node::Node::start(&config).await?;
     // One line on stdout once both servers listen: scripts and tests wait for it.
     println!(
-        "raft-kv node {} listening http={} raft={} backend={} data_dir={}",
+        "raft-kv node {} listening http={} raft={} grpc={} backend={} data_dir={}",
         config.id,
         node.info().http,
         node.info().raft,
+        if node.info().grpc.is_empty() {
+            "-"
+        } else {
+            &node.info().grpc
+        },
         config.backend.name(),
         config.data_dir.display()
     );

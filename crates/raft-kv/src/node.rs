@@ -75,6 +75,10 @@ impl Node {
         let reader = sm.reader();
         let raft_listener = bind(&config.raft, "raft").await?;
         let http_listener = bind(&config.http, "HTTP").await?;
+        let grpc_listener = match &config.grpc {
+            Some(addr) => Some(bind(addr, "gRPC").await?),
+            None => None,
+        };
         let local = |l: &TcpListener, what: &str| {
             l.local_addr()
                 .map(|a| a.to_string())
@@ -83,6 +87,10 @@ impl Node {
         let info = NodeInfo {
             raft: local(&raft_listener, "raft")?,
             http: local(&http_listener, "HTTP")?,
+            grpc: match &grpc_listener {
+                Some(l) => local(l, "gRPC")?,
+                None => String::new(),
+            },
         };
         crate::config::write_identity(
             &config.data_dir,
@@ -90,6 +98,7 @@ impl Node {
                 id: config.id,
                 http: info.http.clone(),
                 raft: info.raft.clone(),
+                grpc: grpc_listener.as_ref().map(|_| info.grpc.clone()),
                 backend: config.backend.name().to_string(),
             },
         )?;
@@ -115,17 +124,7 @@ impl Node {
                 .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
             counters: Counters::default(),
         });
-        let mut servers = Vec::new();
-        for (listener, router) in [
-            (raft_listener, raft_router(state.clone())),
-            (http_listener, api_router(state.clone())),
-        ] {
-            servers.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
-                    eprintln!("raft-kv: server stopped: {e}");
-                }
-            }));
-        }
+        let servers = serve(&state, raft_listener, http_listener, grpc_listener);
         let initialized = raft
             .is_initialized()
             .await
@@ -141,6 +140,7 @@ impl Node {
                         id: config.id,
                         raft: info.raft.clone(),
                         http: info.http.clone(),
+                        grpc: info.grpc.clone(),
                     };
                     tokio::spawn(join_until_done(member.clone(), request));
                 }
@@ -165,6 +165,40 @@ impl Node {
             .await
             .map_err(|e| Error::Raft(format!("shutting raft down: {e}")))
     }
+}
+
+/// Serve the raft endpoint, the HTTP API and (if bound) the gRPC API, each on its own task.
+fn serve(
+    state: &Arc<NodeState>,
+    raft_listener: TcpListener,
+    http_listener: TcpListener,
+    grpc_listener: Option<TcpListener>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut servers = Vec::new();
+    for (listener, router) in [
+        (raft_listener, raft_router(state.clone())),
+        (http_listener, api_router(state.clone())),
+    ] {
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                eprintln!("raft-kv: server stopped: {e}");
+            }
+        }));
+    }
+    if let Some(listener) = grpc_listener {
+        let service = crate::grpc::service(state.clone());
+        servers.push(tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                eprintln!("raft-kv: gRPC server stopped: {e}");
+            }
+        }));
+    }
+    servers
 }
 
 /// Ask `member` to add this node, again and again until it answers yes (the cluster may be

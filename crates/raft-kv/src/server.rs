@@ -293,6 +293,47 @@ async fn forward(
     Ok((status, [("content-type", "application/json")], bytes).into_response())
 }
 
+/// What proposing a request to raft led to.
+pub enum Proposed {
+    /// Committed and applied at this log index, with the state machine's response.
+    Applied(u64, KvResponse),
+    /// This node is not the leader; the leader's addresses if it is known.
+    NotLeader(Option<NodeInfo>),
+}
+
+/// Propose `request` to raft on this node.
+pub async fn propose(s: &NodeState, request: KvRequest) -> Result<Proposed, ApiError> {
+    s.counters.writes.fetch_add(1, Ordering::Relaxed);
+    match s.raft.client_write(request).await {
+        Ok(r) => Ok(Proposed::Applied(r.log_id.index, r.data)),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Ok(Proposed::NotLeader(f.leader_node))
+        }
+        Err(e) => Err(unavailable(format!("write failed: {e}"))),
+    }
+}
+
+/// Make a linearizable read possible on this node: `Ok(None)` once its state machine has
+/// applied everything committed when the read arrived (read index, confirmed by a quorum),
+/// `Ok(Some(leader))` if this node is not the leader.
+pub async fn linearize(s: &NodeState) -> Result<Option<Option<NodeInfo>>, ApiError> {
+    s.counters.reads.fetch_add(1, Ordering::Relaxed);
+    match s.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+        Ok(_) => Ok(None),
+        Err(e) => match e.forward_to_leader() {
+            Some(f) => Ok(Some(f.leader_node.clone())),
+            None => Err(unavailable(format!("linearizable read failed: {e}"))),
+        },
+    }
+}
+
+/// Read `key` from this node's state machine.
+pub fn read_local(s: &NodeState, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    s.reader
+        .get(key)
+        .map_err(|e| internal(format!("reading {key:?}: {e}")))
+}
+
 /// Write through raft; a follower forwards the original request to the leader.
 async fn write(
     s: &NodeState,
@@ -302,19 +343,11 @@ async fn write(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Result<(u64, KvResponse), Response>, ApiError> {
-    s.counters.writes.fetch_add(1, Ordering::Relaxed);
-    match s.raft.client_write(request).await {
-        Ok(r) => Ok(Ok((r.log_id.index, r.data))),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Ok(Err(forward(
-            s,
-            f.leader_node.as_ref(),
-            method,
-            path,
-            headers,
-            body,
-        )
-        .await?)),
-        Err(e) => Err(unavailable(format!("write failed: {e}"))),
+    match propose(s, request).await? {
+        Proposed::Applied(index, response) => Ok(Ok((index, response))),
+        Proposed::NotLeader(leader) => Ok(Err(
+            forward(s, leader.as_ref(), method, path, headers, body).await?
+        )),
     }
 }
 
@@ -401,30 +434,11 @@ async fn get_key(
 ) -> Result<Response, ApiError> {
     if q.stale {
         s.counters.stale_reads.fetch_add(1, Ordering::Relaxed);
-    } else {
-        s.counters.reads.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = s.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-            return match e.forward_to_leader() {
-                Some(f) => {
-                    let path = format!("/key/{key}");
-                    forward(
-                        &s,
-                        f.leader_node.as_ref(),
-                        Method::GET,
-                        &path,
-                        &headers,
-                        Bytes::new(),
-                    )
-                    .await
-                }
-                None => Err(unavailable(format!("linearizable read failed: {e}"))),
-            };
-        }
+    } else if let Some(leader) = linearize(&s).await? {
+        let path = format!("/key/{key}");
+        return forward(&s, leader.as_ref(), Method::GET, &path, &headers, Bytes::new()).await;
     }
-    let value = s
-        .reader
-        .get(&key)
-        .map_err(|e| internal(format!("reading {key:?}: {e}")))?;
+    let value = read_local(&s, &key)?;
     match value {
         Some(value) => Ok(axum::Json(json!({ "key": key, "value": JsonValue(value) })).into_response()),
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("key {key:?} not found"))),
@@ -491,6 +505,9 @@ pub struct JoinRequest {
     pub raft: String,
     /// Its client API address.
     pub http: String,
+    /// Its gRPC address (empty or absent: none).
+    #[serde(default)]
+    pub grpc: String,
 }
 
 /// The body of `POST /leave`.
@@ -501,7 +518,7 @@ pub struct LeaveRequest {
 }
 
 /// If this node is not the leader: the leader's addresses (or an error if none is known).
-fn leader_elsewhere(s: &NodeState) -> Result<Option<NodeInfo>, ApiError> {
+pub fn leader_elsewhere(s: &NodeState) -> Result<Option<NodeInfo>, ApiError> {
     let metrics = s.raft.metrics().borrow_watched().clone();
     match metrics.current_leader {
         Some(leader) if leader == s.id => Ok(None),
@@ -534,19 +551,50 @@ async fn join(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resul
     let node = NodeInfo {
         raft: request.raft,
         http: request.http,
+        grpc: request.grpc,
     };
-    // As a learner first, waiting until it has caught up, then as a voter: a node that joins
-    // empty never counts towards a quorum it cannot serve yet.
-    s.raft
-        .add_learner(request.id, node, true)
-        .await
-        .map_err(|e| membership_error(&e))?;
-    let r = s
-        .raft
-        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([request.id])), false)
-        .await
-        .map_err(|e| membership_error(&e))?;
-    Ok(axum::Json(json!({ "index": r.log_id.index, "joined": request.id })).into_response())
+    let index = add_member(&s, request.id, node).await?;
+    Ok(axum::Json(json!({ "index": index, "joined": request.id })).into_response())
+}
+
+/// Add node `id` (this node must be the leader): as a learner first, waiting until it has
+/// caught up, then as a voter, so a node that joins empty never counts towards a quorum it
+/// cannot serve yet. Returns the log index of the last membership change.
+pub async fn add_member(s: &NodeState, id: u64, node: NodeInfo) -> Result<u64, ApiError> {
+    retry_in_progress(|| s.raft.add_learner(id, node.clone(), true)).await?;
+    retry_in_progress(|| {
+        s.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+    })
+    .await
+}
+
+/// Run a membership change, again while another change is still being committed (a join
+/// right after another, a leave right after a join): openraft takes one change at a time.
+/// Gives up after about ten seconds.
+async fn retry_in_progress<F, Fut>(mut change: F) -> Result<u64, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+            Output = Result<
+                openraft::raft::ClientWriteResponse<TypeConfig>,
+                RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
+            >,
+        >,
+{
+    let mut attempt = 0;
+    loop {
+        match change().await {
+            Ok(r) => return Ok(r.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                openraft::error::ChangeMembershipError::InProgress(_),
+            ))) if attempt < 100 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(membership_error(&e)),
+        }
+    }
 }
 
 async fn leave(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -554,26 +602,26 @@ async fn leave(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resu
     if let Some(leader) = leader_elsewhere(&s)? {
         return forward(&s, Some(&leader), Method::POST, "/leave", &headers, body).await;
     }
+    let index = remove_member(&s, request.id).await?;
+    Ok(axum::Json(json!({ "index": index, "left": request.id })).into_response())
+}
+
+/// Remove node `id` from the membership (this node must be the leader).
+pub async fn remove_member(s: &NodeState, id: u64) -> Result<u64, ApiError> {
     let metrics = s.raft.metrics().borrow_watched().clone();
     let membership = metrics.membership_config.membership();
-    if membership.get_node(&request.id).is_none() {
+    if membership.get_node(&id).is_none() {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
-            format!("node {} is not a member", request.id),
+            format!("node {id} is not a member"),
         ));
     }
-    let is_voter = membership.voter_ids().any(|v| v == request.id);
-    let change = if is_voter {
-        ChangeMembers::RemoveVoters(BTreeSet::from([request.id]))
+    let change = if membership.voter_ids().any(|v| v == id) {
+        ChangeMembers::RemoveVoters(BTreeSet::from([id]))
     } else {
-        ChangeMembers::RemoveNodes(BTreeSet::from([request.id]))
+        ChangeMembers::RemoveNodes(BTreeSet::from([id]))
     };
-    let r = s
-        .raft
-        .change_membership(change, false)
-        .await
-        .map_err(|e| membership_error(&e))?;
-    Ok(axum::Json(json!({ "index": r.log_id.index, "left": request.id })).into_response())
+    retry_in_progress(|| s.raft.change_membership(change.clone(), false)).await
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
@@ -590,13 +638,14 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .sum()
 }
 
-async fn status_value(s: &NodeState) -> Value {
+/// The node's status as JSON (what `GET /status` answers).
+pub async fn status_value(s: &NodeState) -> Value {
     let m = s.raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
     let members: Vec<Value> = membership
         .nodes()
-        .map(|(id, node)| json!({ "id": id, "raft": node.raft, "http": node.http, "voter": voters.contains(id) }))
+        .map(|(id, node)| json!({ "id": id, "raft": node.raft, "http": node.http, "grpc": node.grpc, "voter": voters.contains(id) }))
         .collect();
     let dir = s.data_dir.clone();
     let size = tokio::task::spawn_blocking(move || dir_size(&dir))

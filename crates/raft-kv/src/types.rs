@@ -16,11 +16,13 @@ pub struct NodeInfo {
     pub raft: String,
     /// `host:port` of the client API.
     pub http: String,
+    /// `host:port` of the gRPC API; empty when the node serves none.
+    pub grpc: String,
 }
 
 impl fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "raft={} http={}", self.raft, self.http)
+        write!(f, "raft={} http={} grpc={}", self.raft, self.http, self.grpc)
     }
 }
 
