@@ -22,6 +22,7 @@ use openraft::error::StreamingError;
 use openraft::error::Timeout;
 use openraft::error::Unreachable;
 use openraft::network::RPCOption;
+use openraft::network::RPCTypes;
 use openraft::network::RaftNetworkFactory;
 use openraft::network::v2::RaftNetworkV2;
 use openraft::raft::AppendEntriesRequest;
@@ -144,7 +145,7 @@ impl HttpConnection {
         &self,
         e: &SendError,
         timeout: Duration,
-        action: openraft::network::RPCTypes,
+        action: RPCTypes,
     ) -> RPCError<TypeConfig, E> {
         match e {
             SendError::Unreachable(m) => RPCError::Unreachable(Unreachable::from_string(m.clone())),
@@ -160,6 +161,22 @@ impl HttpConnection {
 }
 
 impl HttpConnection {
+    /// One request, one answer: the answer is the remote raft's `Result`, its error fatal.
+    async fn unary<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        rpc: &Req,
+        option: &RPCOption,
+        action: RPCTypes,
+    ) -> Result<Resp, RPCError<TypeConfig>> {
+        let timeout = option.soft_ttl();
+        let answer: Result<Resp, RaftError<TypeConfig>> = self
+            .post(path, rpc, timeout)
+            .await
+            .map_err(|e| self.rpc_error(&e, timeout, action))?;
+        answer.map_err(|e| self.remote_fatal(&e))
+    }
+
     /// The target answered with a fatal error of its raft (it is shutting down or its storage
     /// failed): as good as unreachable, so openraft backs off and retries later.
     fn remote_fatal(&self, e: &RaftError<TypeConfig>) -> RPCError<TypeConfig> {
@@ -197,12 +214,8 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let timeout = option.soft_ttl();
-        let answer: Result<AppendEntriesResponse<TypeConfig>, RaftError<TypeConfig>> = self
-            .post("/raft/append", &rpc, timeout)
+        self.unary("/raft/append", &rpc, &option, RPCTypes::AppendEntries)
             .await
-            .map_err(|e| self.rpc_error(&e, timeout, openraft::network::RPCTypes::AppendEntries))?;
-        answer.map_err(|e| self.remote_fatal(&e))
     }
 
     async fn vote(
@@ -210,12 +223,7 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let timeout = option.soft_ttl();
-        let answer: Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>> = self
-            .post("/raft/vote", &rpc, timeout)
-            .await
-            .map_err(|e| self.rpc_error(&e, timeout, openraft::network::RPCTypes::Vote))?;
-        answer.map_err(|e| self.remote_fatal(&e))
+        self.unary("/raft/vote", &rpc, &option, RPCTypes::Vote).await
     }
 
     async fn pre_vote(
@@ -223,12 +231,7 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let timeout = option.soft_ttl();
-        let answer: Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>> = self
-            .post("/raft/pre-vote", &rpc, timeout)
-            .await
-            .map_err(|e| self.rpc_error(&e, timeout, openraft::network::RPCTypes::Vote))?;
-        answer.map_err(|e| self.remote_fatal(&e))
+        self.unary("/raft/pre-vote", &rpc, &option, RPCTypes::Vote).await
     }
 
     async fn full_snapshot(
@@ -298,7 +301,7 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         .map_err(|e| match e {
             SendError::Unreachable(m) => StreamingError::Unreachable(Unreachable::from_string(m)),
             SendError::Timeout => StreamingError::Timeout(Timeout {
-                action: openraft::network::RPCTypes::InstallSnapshot,
+                action: RPCTypes::InstallSnapshot,
                 id: self.id,
                 target,
                 timeout,
