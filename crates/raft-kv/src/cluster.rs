@@ -17,6 +17,15 @@ use tokio::process::Command;
 
 use crate::client::KvClient;
 
+/// A multi-threaded runtime (two workers, all drivers) for driving a cluster from a test or a
+/// command that is not async itself.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// One node process of a [`Cluster`].
 pub struct ClusterNode {
     /// Node id.

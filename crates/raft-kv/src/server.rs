@@ -137,28 +137,37 @@ fn wire<T: serde::Serialize>(value: &T) -> Response {
     }
 }
 
+/// Decode a raft request, hand it to raft, encode raft's `Result` as the answer.
+async fn raft_rpc<Req, Resp, Fut>(body: &[u8], what: &str, call: impl FnOnce(Req) -> Fut) -> Response
+where
+    Req: serde::de::DeserializeOwned,
+    Resp: serde::Serialize,
+    Fut: std::future::Future<Output = Resp>,
+{
+    match decode(body) {
+        Ok(rpc) => wire(&call(rpc).await),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{what} request: {e}")).into_response(),
+    }
+}
+
 async fn raft_append(State(s): State<Shared>, body: Bytes) -> Response {
-    let rpc: AppendEntriesRequest<TypeConfig> = match decode(&body) {
-        Ok(rpc) => rpc,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("append-entries request: {e}")).into_response(),
-    };
-    wire(&s.raft.append_entries(rpc).await)
+    raft_rpc(
+        &body,
+        "append-entries",
+        |rpc: AppendEntriesRequest<TypeConfig>| s.raft.append_entries(rpc),
+    )
+    .await
 }
 
 async fn raft_vote(State(s): State<Shared>, body: Bytes) -> Response {
-    let rpc: VoteRequest<TypeConfig> = match decode(&body) {
-        Ok(rpc) => rpc,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("vote request: {e}")).into_response(),
-    };
-    wire(&s.raft.vote(rpc).await)
+    raft_rpc(&body, "vote", |rpc: VoteRequest<TypeConfig>| s.raft.vote(rpc)).await
 }
 
 async fn raft_pre_vote(State(s): State<Shared>, body: Bytes) -> Response {
-    let rpc: VoteRequest<TypeConfig> = match decode(&body) {
-        Ok(rpc) => rpc,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("pre-vote request: {e}")).into_response(),
-    };
-    wire(&s.raft.pre_vote(rpc).await)
+    raft_rpc(&body, "pre-vote", |rpc: VoteRequest<TypeConfig>| {
+        s.raft.pre_vote(rpc)
+    })
+    .await
 }
 
 /// Receive a streamed snapshot: header length (u32 BE), header, then the file, written to a

@@ -11,11 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    raft_kv::cluster::runtime().expect("runtime")
 }
 
 /// Every key of `expected` read from node `id`, stale (its own state machine).

@@ -14,11 +14,7 @@ const CLI: &str = env!("CARGO_BIN_EXE_raft-kv-cli");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    raft_kv::cluster::runtime().expect("runtime")
 }
 
 async fn client(addr: &str) -> KeyValueClient<tonic::transport::Channel> {

@@ -34,11 +34,7 @@ impl Rng {
 
 fn linearizable_under_leader_kills(backend: &str) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = raft_kv::cluster::runtime().expect("runtime");
     runtime.block_on(async {
         let mut cluster = Cluster::start(BIN.as_ref(), backend, 3, dir.path(), &[]).await.expect("start");
         let addresses = cluster.addresses();
