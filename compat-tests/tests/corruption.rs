@@ -228,7 +228,9 @@ fn corruption_test(backend: Backend) {
         } else {
             match compare(&lines, &ops) {
                 Ok(None) => outcomes.unchanged += 1,
-                Ok(Some(prefix)) if rollback_allowed => {
+                Ok(Some(prefix))
+                    if rollback_allowed || lmdb_meta_id_flip(backend, &template, rel, damage) =>
+                {
                     eprintln!(
                         "{what}: read back the state after {prefix} of {} operations",
                         ops.len()
@@ -254,6 +256,21 @@ fn corruption_test(backend: Backend) {
         outcomes.error > 0,
         "{backend}: no damage was ever reported: the cases missed the data"
     );
+}
+
+/// The one damage LMDB's files cannot reveal (see the LMDB adapter's `check` module): bit 1 of
+/// the lowest byte of a meta page's transaction id (offset 144 of meta page 0 or 1) can make the
+/// previous commit's meta page look like the newer of a valid pair. LMDB then serves the state
+/// one commit earlier; allowed for exactly these two flips.
+fn lmdb_meta_id_flip(backend: Backend, template: &Path, file: &Path, damage: &Damage) -> bool {
+    if backend != Backend::Lmdb || file != Path::new("data.mdb") {
+        return false;
+    }
+    // The page size, from meta page 0 of the undamaged template (`md_pad` of the free-page db).
+    let page_size = fs::read(template.join(file))
+        .ok()
+        .and_then(|b| Some(u64::from(u32::from_le_bytes(b.get(40..44)?.try_into().ok()?))));
+    matches!((*damage, page_size), (Damage::Flip { offset, bit: 1 }, Some(page)) if offset == 144 || offset == page + 144)
 }
 
 #[test]

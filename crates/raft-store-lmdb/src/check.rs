@@ -1,21 +1,34 @@
 //! A check of `data.mdb` before LMDB maps it.
 //!
 //! LMDB reads its pages through the memory map and trusts them: it keeps no checksums, follows
-//! page numbers and node offsets as it finds them, and a file cut shorter than its database
-//! makes the first read past the end fault (`SIGBUS`). One flipped bit in a page header or a
-//! node offset sends a read outside the page or the map (`SIGSEGV`), and the process dies
-//! instead of getting an error. So before LMDB sees the file, this module reads it with plain
-//! reads and refuses it, naming the page and what is wrong, when:
+//! page numbers and node offsets as it finds them, and a file cut short makes the first read of
+//! a page past its end fault (`SIGBUS`). One flipped bit in a page header or a node offset
+//! sends a read outside the page or the map (`SIGSEGV`), and the process dies instead of
+//! getting an error. So before LMDB sees the file, this module reads it with plain reads and
+//! refuses it, naming the page and what is wrong, when:
 //!
-//! - it is shorter than the pages its current meta page says are in use (always checked;
-//!   costs two reads);
+//! - its two meta pages do not hold transaction ids LMDB writes (consecutive, the greater one
+//!   on the page of its parity): LMDB would open the wrong one (always checked);
+//! - the root page of the free-page tree or of the main tree lies past the end of the file
+//!   (always checked; costs two reads);
 //! - (when [`LmdbOptions::verify_on_open`](crate::LmdbOptions::verify_on_open) is on, the
 //!   default) any page reachable from the current meta page is not what LMDB will take it for:
 //!   every page of the free-page tree, the main tree and each named database's tree is read
 //!   once; its own page number, its kind (branch, leaf or overflow, matching its depth), its
-//!   bounds, every node's offset and size, child and overflow page numbers (within the file,
+//!   bounds, every node's offset and size, child and overflow page numbers (inside the file,
 //!   each page reached once), node flags (no duplicate-sorted data: raft-store creates none),
 //!   free-page lists, and the tree's page and entry counts against its database record.
+//!
+//! The file may be shorter than the pages the meta page counts as used (`mm_last_pg`), and that
+//! is no damage: a page a write transaction allocates and frees again before it commits (a
+//! "loose" page) is never written, only listed as free, so when it was the last page the file
+//! ends before it. A crash test found this (a truncate freeing pages it had just copied).
+//! What must lie inside the file is every page LMDB can read: the reachable ones.
+//!
+//! One damage no check can see: flipping bit 1 of the lowest byte of a meta page's transaction
+//! id can turn the pair into another one LMDB writes, with the previous transaction's page the
+//! newer; LMDB then serves the state one commit earlier. Nothing in the file tells the two
+//! apart (LMDB's meta pages carry no checksum).
 //!
 //! Damage to the bytes of a key or a value is not this module's business: a value carries the
 //! core's checksum, and a damaged key makes a read fail or miss, never fault.
@@ -159,23 +172,53 @@ pub(crate) fn check(path: &Path, walk: bool) -> Result<(), String> {
             path.display()
         ));
     };
+    meta_pair(meta0.txn_id, meta1.txn_id).map_err(|e| format!("{}: {e}", path.display()))?;
     let current = if meta1.txn_id > meta0.txn_id { meta1 } else { meta0 };
-    let needed = current.last_page.saturating_add(1).saturating_mul(page_size);
-    if len < needed {
-        return Err(format!(
-            "{} is {len} bytes but its database uses {} pages of {page_size} bytes ({needed} bytes): the file was cut short",
-            path.display(),
-            current.last_page.saturating_add(1)
-        ));
+    let file_pages = len / page_size;
+    for (name, root) in [
+        ("the free-page tree", current.free.root),
+        ("the main tree", current.main.root),
+    ] {
+        if root != NO_PAGE && root >= file_pages {
+            return Err(format!(
+                "{}: the root of {name} is page {root}, past the end of the file ({len} bytes, \
+                 {file_pages} pages of {page_size} bytes): the file was cut short",
+                path.display()
+            ));
+        }
     }
     if !walk {
         return Ok(());
     }
-    let mut walker = Walker::new(&file, &current).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut walker =
+        Walker::new(&file, &current, file_pages).map_err(|e| format!("{}: {e}", path.display()))?;
     walker
         .tree("the free-page tree", &current.free, Kind::Free)
         .and_then(|()| walker.tree("the main tree", &current.main, Kind::Main))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The transaction ids of the two meta pages must be a pair LMDB writes. LMDB keeps no checksum
+/// on its meta pages and opens the one with the greater transaction id, so a flipped bit there
+/// would silently serve the previous transaction (or refuse nothing at all). Each commit writes
+/// meta page `id % 2`, so the ids are consecutive and the greater one sits on the page of its
+/// parity (a new environment has 0 on both). A flip that keeps that true is one of bit 1 of
+/// either id's lowest byte; it turns the pair into another valid one and cannot be told apart.
+fn meta_pair(id0: u64, id1: u64) -> Result<(), String> {
+    let fresh = id0 == 0 && id1 == 0;
+    let alternating = if id1 > id0 {
+        id1 - id0 == 1 && id1 % 2 == 1
+    } else {
+        id0.checked_sub(id1) == Some(1) && id0.is_multiple_of(2)
+    };
+    if fresh || alternating {
+        Ok(())
+    } else {
+        Err(format!(
+            "its meta pages hold transaction ids {id0} (page 0) and {id1} (page 1), not a pair \
+             LMDB writes (consecutive, the greater on the page of its parity): one is damaged"
+        ))
+    }
 }
 
 /// What the leaves of a tree hold.
@@ -201,12 +244,14 @@ struct Walker<'f> {
     file: &'f File,
     page_size: usize,
     last_page: u64,
+    /// Whole pages in the file: every page LMDB reads must lie below this.
+    file_pages: u64,
     /// One bit per page: reached already (the meta pages count as reached).
     seen: Vec<u64>,
 }
 
 impl<'f> Walker<'f> {
-    fn new(file: &'f File, meta: &Meta) -> Result<Self, String> {
+    fn new(file: &'f File, meta: &Meta, file_pages: u64) -> Result<Self, String> {
         let page_size = usize::try_from(meta.page_size).map_err(|_| "page size too large")?;
         let pages = meta
             .last_page
@@ -217,6 +262,7 @@ impl<'f> Walker<'f> {
             file,
             page_size,
             last_page: meta.last_page,
+            file_pages,
             seen: vec![0; pages],
         };
         for meta_page in 0..2 {
@@ -239,6 +285,18 @@ impl<'f> Walker<'f> {
         fresh
     }
 
+    /// A page LMDB will read must have been written: inside the file.
+    fn inside_file(&self, page: u64, what: &str) -> Result<(), String> {
+        if page >= self.file_pages {
+            return Err(format!(
+                "{what} points to page {page}, past the end of the file ({} pages of {} bytes): \
+                 the file was cut short",
+                self.file_pages, self.page_size
+            ));
+        }
+        Ok(())
+    }
+
     fn read_page(&self, page: u64, buf: &mut [u8]) -> Result<(), String> {
         let offset = page
             .checked_mul(self.page_size as u64)
@@ -256,6 +314,7 @@ impl<'f> Walker<'f> {
                 self.last_page
             ));
         }
+        self.inside_file(page, what)?;
         if !self.mark(page) {
             return Err(format!(
                 "{what} points to page {page}, which another node points to too"
@@ -410,6 +469,7 @@ impl<'f> Walker<'f> {
         let last = first.checked_add(pages).and_then(|p| p.checked_sub(1));
         match (room, last) {
             (Some(room), Some(last)) if pages > 0 && room >= size && last <= self.last_page => {
+                self.inside_file(last, &format!("{what}: overflow pages from page {first}"))?;
                 for page in first + 1..=last {
                     if !self.mark(page) {
                         return Err(format!(
@@ -487,5 +547,16 @@ mod tests {
             (3, 4, 5, 6, 7, 9)
         );
         assert!(DbRecord::parse(&b[..40]).is_none());
+    }
+
+    #[test]
+    fn meta_pages_must_hold_a_pair_lmdb_writes() {
+        for (id0, id1) in [(0, 0), (0, 1), (2, 1), (2, 3), (1_000_000, 999_999)] {
+            assert_eq!(meta_pair(id0, id1), Ok(()), "{id0}, {id1}");
+        }
+        // Equal, apart, or the greater on the wrong page: one of them was damaged.
+        for (id0, id1) in [(5, 5), (1, 0), (3, 2), (2, 5), (46, 45 + (1 << 49)), (0, 3)] {
+            assert!(meta_pair(id0, id1).is_err(), "{id0}, {id1}");
+        }
     }
 }

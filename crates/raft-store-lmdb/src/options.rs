@@ -28,7 +28,8 @@ pub struct LmdbOptions {
     /// (`SIGSEGV`) instead of an error. Costs one read of the live pages at each open (the
     /// bytes of values on overflow pages are skipped: the core checksums them). Default
     /// `true`; turn it off only where opening must not read the whole file and the file is
-    /// trusted. A file cut short is refused either way.
+    /// trusted. With it off, a file cut short is refused only when it loses the root page of
+    /// the free-page tree or of the main tree.
     pub verify_on_open: bool,
 }
 
