@@ -7,7 +7,8 @@
 //!
 //! An earlier state of the store served without an error (the engine's recovery cut its log at
 //! the damage, as after a crash) fails the test, except on sled, whose recovery does exactly that
-//! (documented with the adapter); there it is counted and printed. The case counts are
+//! (documented with the adapter); there it is counted and printed. The one other exception is
+//! the LMDB meta-page damage no check can see (see `lmdb_meta_id_flip`). The case counts are
 //! `RAFT_STORE_FLIPS` (default 48) and `RAFT_STORE_CUTS` (default 16) per backend.
 
 use std::collections::BTreeMap;
