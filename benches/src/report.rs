@@ -391,8 +391,9 @@ fn limit(goal: &str, measured: &str, value: f64, max: f64, unit: &str) -> Check 
         verdict: if met {
             "met".into()
         } else {
+            // Three decimals: a value just over the limit must not read as "missed by 0.00".
             format!(
-                "missed by {:.2}{unit} ({:.0}% over)",
+                "missed by {:.3}{unit} ({:.1}% over)",
                 value - max,
                 (value / max - 1.0) * 100.0
             )
@@ -883,7 +884,7 @@ mod tests {
         assert!(best.measured.starts_with("rocksdb: 1.00x"), "{best:?}");
         let redb = find("redb: single").expect("redb check");
         assert!(!redb.met);
-        assert!(redb.verdict.contains("missed by 0.50x"), "{redb:?}");
+        assert!(redb.verdict.contains("missed by 0.500x (20.0% over)"), "{redb:?}");
         // 1,000 appends in 20 ms: 50,000/s, below 100,000 and below the peer's 100,000.
         assert!(!find("best backend's pipelined durable").expect("throughput").met);
         assert!(
