@@ -40,8 +40,8 @@ pub struct RocksOptions {
     pub compact_after_purge: bool,
     /// Your own `rocksdb::Options`, used instead of the settings above (which then do not
     /// apply). The engine still forces what it needs: `create_if_missing`,
-    /// `create_missing_column_families`, point-in-time WAL recovery and automatic WAL flushing
-    /// (`manual_wal_flush = false`).
+    /// `create_missing_column_families`, point-in-time WAL recovery, automatic WAL flushing
+    /// (`manual_wal_flush = false`) and `track_and_verify_wals_in_manifest`.
     pub db_options: Option<rocksdb::Options>,
 }
 
