@@ -17,13 +17,18 @@
 //!   once; its own page number, its kind (branch, leaf or overflow, matching its depth), its
 //!   bounds, every node's offset and size, child and overflow page numbers (inside the file,
 //!   each page reached once), node flags (no duplicate-sorted data: raft-store creates none),
-//!   free-page lists, and the tree's page and entry counts against its database record.
+//!   free-page lists, and the tree's page and entry counts against its database record; the
+//!   main tree must hold only the databases the engine creates, under their names (a damaged
+//!   name would make the engine create an empty database in its place), and every page past
+//!   the end of the file must be listed as free (see below).
 //!
 //! The file may be shorter than the pages the meta page counts as used (`mm_last_pg`), and that
 //! is no damage: a page a write transaction allocates and frees again before it commits (a
 //! "loose" page) is never written, only listed as free, so when it was the last page the file
 //! ends before it. A crash test found this (a truncate freeing pages it had just copied).
-//! What must lie inside the file is every page LMDB can read: the reachable ones.
+//! What must lie inside the file is every page LMDB can read: the reachable ones. And every
+//! page between the end of the file and `mm_last_pg` must be listed as free, which also refuses
+//! a damaged `mm_last_pg` before LMDB sizes its map by it.
 //!
 //! One damage no check can see: flipping bit 1 of the lowest byte of a meta page's transaction
 //! id can turn the pair into another one LMDB writes, with the previous transaction's page the
@@ -134,7 +139,7 @@ fn parse_meta(b: &[u8]) -> Option<Meta> {
 /// Refuse a `data.mdb` that LMDB could fault on (see the module docs); `walk` also reads every
 /// page reachable from the current meta page. A missing or empty file (a new store) and meta
 /// pages LMDB itself will reject are left to LMDB, which refuses them with an error.
-pub(crate) fn check(path: &Path, walk: bool) -> Result<(), String> {
+pub(crate) fn check(path: &Path, walk: bool, databases: &[&str]) -> Result<(), String> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -190,11 +195,12 @@ pub(crate) fn check(path: &Path, walk: bool) -> Result<(), String> {
     if !walk {
         return Ok(());
     }
-    let mut walker =
-        Walker::new(&file, &current, file_pages).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut walker = Walker::new(&file, &current, file_pages, databases)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     walker
         .tree("the free-page tree", &current.free, Kind::Free)
         .and_then(|()| walker.tree("the main tree", &current.main, Kind::Main))
+        .and_then(|()| walker.unwritten_pages_are_free())
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -246,16 +252,23 @@ struct Walker<'f> {
     last_page: u64,
     /// Whole pages in the file: every page LMDB reads must lie below this.
     file_pages: u64,
+    /// The names the main tree may hold: the databases the engine creates.
+    databases: &'f [&'f str],
+    /// Pages listed as free that lie past the end of the file (never written).
+    free_past_end: Vec<u64>,
     /// One bit per page: reached already (the meta pages count as reached).
     seen: Vec<u64>,
 }
 
 impl<'f> Walker<'f> {
-    fn new(file: &'f File, meta: &Meta, file_pages: u64) -> Result<Self, String> {
+    fn new(file: &'f File, meta: &Meta, file_pages: u64, databases: &'f [&'f str]) -> Result<Self, String> {
         let page_size = usize::try_from(meta.page_size).map_err(|_| "page size too large")?;
+        // Only pages inside the file can be reached (`claim` refuses the others), so the map
+        // is sized by the file, never by the meta page's `last_page`, which may be damaged.
         let pages = meta
             .last_page
             .checked_add(1)
+            .map(|p| p.min(file_pages))
             .and_then(|p| usize::try_from(p.div_ceil(64)).ok())
             .ok_or_else(|| format!("last page {} is out of range", meta.last_page))?;
         let mut walker = Self {
@@ -263,6 +276,8 @@ impl<'f> Walker<'f> {
             page_size,
             last_page: meta.last_page,
             file_pages,
+            databases,
+            free_past_end: Vec::new(),
             seen: vec![0; pages],
         };
         for meta_page in 0..2 {
@@ -434,7 +449,20 @@ impl<'f> Walker<'f> {
                 }
                 let record = DbRecord::parse(&data).ok_or_else(|| node_at("a short database record"))?;
                 let db_name = String::from_utf8_lossy(&buf[node + NODE_HEADER..key_end]).into_owned();
+                // A damaged name would hide the database: the engine would create an empty
+                // one under the right name and the store would open without its data.
+                if !self.databases.contains(&db_name.as_str()) {
+                    return Err(node_at(&format!(
+                        "a database named {db_name:?}, which the engine never creates \
+                         (it creates {:?}): a damaged name",
+                        self.databases
+                    )));
+                }
                 self.tree(&format!("database {db_name:?}"), &record, Kind::Plain)?;
+            } else if kind == Kind::Main {
+                return Err(node_at(
+                    "a plain value in the main tree, where the engine keeps only its databases",
+                ));
             } else if kind == Kind::Free {
                 self.free_list(&node_at("a free-page list"), &data)?;
             }
@@ -498,8 +526,27 @@ impl<'f> Walker<'f> {
         Ok(data)
     }
 
+    /// Every page past the end of the file up to `last_page` was allocated and never written
+    /// (see the module docs): LMDB lists each such page as free. A page there that is not
+    /// listed means the file lost pages or `last_page` is damaged.
+    fn unwritten_pages_are_free(&mut self) -> Result<(), String> {
+        let unwritten = self.last_page.saturating_add(1).saturating_sub(self.file_pages);
+        self.free_past_end.sort_unstable();
+        self.free_past_end.dedup();
+        let listed = self.free_past_end.len() as u64;
+        if listed != unwritten {
+            return Err(format!(
+                "pages {}..={} lie past the end of the file ({} pages of {} bytes) and only \
+                 {listed} of those {unwritten} are listed as free: the file was cut short or \
+                 its last page number is damaged",
+                self.file_pages, self.last_page, self.file_pages, self.page_size
+            ));
+        }
+        Ok(())
+    }
+
     /// A free-page list: a count, then that many page numbers inside the database.
-    fn free_list(&self, what: &str, data: &[u8]) -> Result<(), String> {
+    fn free_list(&mut self, what: &str, data: &[u8]) -> Result<(), String> {
         let count = u64_at(data, 0).unwrap_or(u64::MAX);
         let fits = usize::try_from(count)
             .ok()
@@ -515,6 +562,9 @@ impl<'f> Walker<'f> {
                     "{what}: free page {page} is outside the database's pages 2..={}",
                     self.last_page
                 ));
+            }
+            if page >= self.file_pages {
+                self.free_past_end.push(page);
             }
         }
         Ok(())

@@ -81,7 +81,8 @@ fn closed() -> EngineError {
 fn open_all(dir: &Path, map_size: usize, options: &LmdbOptions) -> Result<Open, EngineError> {
     // Before mapping: LMDB trusts its file, and a file cut short or a damaged page structure
     // would fault inside LMDB instead of failing with an error.
-    crate::check::check(&dir.join("data.mdb"), options.verify_on_open).map_err(|detail| {
+    let databases = Space::ALL.map(Space::name);
+    crate::check::check(&dir.join("data.mdb"), options.verify_on_open, &databases).map_err(|detail| {
         EngineError::NotAStore {
             backend: BACKEND,
             path: dir.join("data.mdb"),

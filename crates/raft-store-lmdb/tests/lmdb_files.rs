@@ -95,6 +95,73 @@ fn a_file_that_is_not_an_lmdb_environment_is_refused_and_kept() {
     assert_eq!(std::fs::read(&file).unwrap(), garbage, "the file was changed");
 }
 
+/// A store of 400 entries, 50 of them purged: enough entries for branch pages, and a few large
+/// ones on overflow pages. Returns its `data.mdb`.
+fn write_sample_store(dir: &std::path::Path) -> Vec<u8> {
+    let small = "s".repeat(200);
+    let big = "b".repeat(10_000);
+    run(async {
+        let mut store = raft_store_lmdb::open::<TestConfig>(dir, LmdbOptions::default()).expect("open");
+        let entries = (1..=400u64)
+            .map(|i| entry_with(1, i, if i % 100 == 0 { big.clone() } else { small.clone() }))
+            .collect();
+        append(&mut store, entries).await.expect("append");
+        store
+            .purge(openraft::testing::log_id::<TestConfig>(1, 0, 50))
+            .await
+            .expect("purge");
+    });
+    std::fs::read(dir.join("data.mdb")).expect("read data.mdb")
+}
+
+/// Two damages the page walk alone let through, found by the corruption tests: a flipped bit
+/// in a database's name (the engine then created an empty database under the right name, and
+/// the store opened with an empty log) and in the current meta page's last page number (LMDB
+/// sizes its map by it; the check sized a bitmap by it and aborted allocating 128 GiB). Every
+/// bit of every name and of that number is flipped in turn: each copy must be refused.
+#[test]
+fn damaged_database_names_and_last_page_number_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let original = write_sample_store(&dir);
+    let (last_page, _) = last_page_and_len(&dir);
+    let u64_at = |at: usize| u64::from_le_bytes(original[at..at + 8].try_into().unwrap());
+    let current_meta = (0..2).map(|m| m * 4096).max_by_key(|&m| u64_at(m + 144)).unwrap();
+    assert_eq!(u64_at(current_meta + 136), last_page);
+    // The main tree (root at 128 in the meta page) is one leaf page holding the four
+    // database records. A record's node: flags F_SUBDATA (2) and the name's length just
+    // before the name.
+    let leaf = usize::try_from(u64_at(current_meta + 128)).unwrap() * 4096;
+    let mut offsets = Vec::new();
+    for name in raft_store_core::Space::ALL.map(raft_store_core::Space::name) {
+        let name = name.as_bytes();
+        let len = u16::try_from(name.len()).unwrap().to_le_bytes();
+        let at: Vec<usize> = (leaf + 20..leaf + 4096 - name.len())
+            .filter(|&p| {
+                &original[p..p + name.len()] == name
+                    && original[p - 2..p] == len
+                    && original[p - 4..p - 2] == [2, 0]
+            })
+            .collect();
+        assert_eq!(at.len(), 1, "the node of database {name:?} found at {at:?}");
+        offsets.extend((at[0]..at[0] + name.len()).flat_map(|o| (0..8).map(move |b| (o, b))));
+    }
+    offsets.extend((0..64).map(|b| (current_meta + 136 + b / 8, b % 8)));
+    for &(offset, bit) in &offsets {
+        let mut bytes = original.clone();
+        bytes[offset] ^= 1 << bit;
+        std::fs::write(dir.join("data.mdb"), &bytes).unwrap();
+        let opened = LmdbEngine::open(&dir, &LmdbOptions::default());
+        assert!(
+            matches!(opened, Err(EngineError::NotAStore { .. })),
+            "bit {bit} of byte {offset} flipped: {:?}",
+            opened.map(|_| "opened")
+        );
+    }
+    std::fs::write(dir.join("data.mdb"), &original).unwrap();
+    assert!(LmdbEngine::open(&dir, &LmdbOptions::default()).is_ok());
+}
+
 /// Damage to LMDB's page structure (page headers, node offsets, child page numbers) is
 /// refused with an error when the store is opened, never followed into a crash: LMDB itself
 /// would fault on most of these. Sweeps every byte of the header and the first node offsets
@@ -104,21 +171,7 @@ fn a_file_that_is_not_an_lmdb_environment_is_refused_and_kept() {
 fn damaged_page_structure_is_refused_not_followed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
-    let small = "s".repeat(200);
-    let big = "b".repeat(10_000);
-    run(async {
-        let mut store = raft_store_lmdb::open::<TestConfig>(&dir, LmdbOptions::default()).unwrap();
-        // Enough entries for branch pages, and a few large ones on overflow pages.
-        let entries = (1..=400u64)
-            .map(|i| entry_with(1, i, if i % 100 == 0 { big.clone() } else { small.clone() }))
-            .collect();
-        append(&mut store, entries).await.unwrap();
-        store
-            .purge(openraft::testing::log_id::<TestConfig>(1, 0, 50))
-            .await
-            .unwrap();
-    });
-    let original = std::fs::read(dir.join("data.mdb")).unwrap();
+    let original = write_sample_store(&dir);
     let page = 4096;
     let pages = original.len() / page;
     assert!(
