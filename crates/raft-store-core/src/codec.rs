@@ -46,23 +46,38 @@ impl Codec for Bincode {
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         // bincode allocates a string or byte vector of the length it reads before reading its
         // bytes: a damaged length would allocate that much, and a failed allocation aborts the
-        // process. With a limit, bincode refuses such a length first. In serde mode the limit
-        // counts only string and byte lengths, which the input must hold, so any limit no
-        // smaller than the input accepts every valid value. The limit is a type parameter: take
-        // the smallest power of four that covers the input (at most 4x the input allocated).
+        // process. With a limit, bincode refuses such a length first. The limit does not count
+        // input bytes: every integer claims its in-memory width whatever its varint encoding
+        // took (a `u128` of one byte claims 16, a length or a `usize` 8, an enum tag 4), and a
+        // string or byte vector claims its length, which the input must hold. No decoded item
+        // claims more than 16 bytes per input byte it consumes, so `BINCODE_CLAIM_PER_BYTE`
+        // times the input accepts every valid value (see `bincode_limit_accepts_the_worst_case`
+        // and the property tests). The limit is a type parameter: take the smallest power of
+        // two that covers it, so a damaged length allocates at most 32x the input.
+        let need = bytes.len().saturating_mul(BINCODE_CLAIM_PER_BYTE).max(64);
         macro_rules! smallest_limit {
             ($($bits:literal),*) => {
                 $(
-                    if bytes.len() <= 1usize << $bits {
+                    if need <= 1usize << $bits {
                         return bincode_decode(bytes, bincode::config::standard().with_limit::<{ 1usize << $bits }>());
                     }
                 )*
             };
         }
-        smallest_limit!(10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        smallest_limit!(
+            6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+        );
+        #[cfg(target_pointer_width = "64")]
+        smallest_limit!(32, 33, 34, 35, 36, 37, 38, 39, 40);
+        // Beyond 64 GiB of input (on 64-bit; 128 MiB on 32-bit) no value is a log entry: decode
+        // without a limit rather than refuse a value this codec wrote.
         bincode_decode(bytes, bincode::config::standard())
     }
 }
+
+/// How many bytes of bincode's decode limit one input byte may claim at most (a one-byte varint
+/// decoded as a `u128` claims 16).
+const BINCODE_CLAIM_PER_BYTE: usize = 16;
 
 fn bincode_decode<T: DeserializeOwned, C: bincode::config::Config>(
     bytes: &[u8],
@@ -71,7 +86,7 @@ fn bincode_decode<T: DeserializeOwned, C: bincode::config::Config>(
     let (value, used) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| match e {
         bincode::error::DecodeError::LimitExceeded => {
             format!(
-                "a length inside the {}-byte value is larger than the value itself",
+                "a length inside the {}-byte value claims more than {BINCODE_CLAIM_PER_BYTE}x the value's size",
                 bytes.len()
             )
         }

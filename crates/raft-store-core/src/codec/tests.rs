@@ -88,12 +88,64 @@ fn a_huge_length_is_an_error_not_an_allocation() {
     // bincode allocates the length first, and the failed allocation aborts the process.
     let bytes = [253, 255, 255, 255, 255, 255, 255, 255, 127];
     let err = Bincode::decode::<String>(&bytes).expect_err("a length beyond the input is refused");
-    assert!(err.contains("larger than the value itself"), "{err}");
+    assert!(err.contains("claims more than"), "{err}");
     // The limit never refuses a valid value, small or large.
     for len in [0usize, 1, 1000, 5000, 300_000] {
         let s = "y".repeat(len);
         let mut out = Vec::new();
         Bincode::encode_into(&s, &mut out).expect("encode");
         assert_eq!(Bincode::decode::<String>(&out).expect("decode"), s);
+    }
+}
+
+#[test]
+fn bincode_limit_accepts_the_worst_case() {
+    // Each item below claims more of bincode's limit than the bytes it takes: one-byte varints
+    // decoded as u128 (16 per byte), u64 (8), enum tags (4), lengths (8). The old limit (the
+    // smallest power of four above the input) refused all of them.
+    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) {
+        for codec in ["bincode", "postcard"] {
+            let mut out = Vec::new();
+            let back: T = if codec == "bincode" {
+                Bincode::encode_into(value, &mut out).expect("encode");
+                Bincode::decode(&out).unwrap_or_else(|e| panic!("{codec} refused {} bytes it wrote: {e}", out.len()))
+            } else {
+                Postcard::encode_into(value, &mut out).expect("encode");
+                Postcard::decode(&out).unwrap_or_else(|e| panic!("{codec} refused {} bytes it wrote: {e}", out.len()))
+            };
+            assert_eq!(&back, value, "{codec}");
+        }
+    }
+    for n in [0usize, 1, 2, 250, 251, 5000, 70_000] {
+        round_trip(&vec![0u128; n]);
+        round_trip(&vec![i128::from(1u8); n]);
+        round_trip(&vec![7u64; n]);
+        round_trip(&vec![Some(3u32); n]);
+        round_trip(&vec![vec![0u16; 1]; n]);
+        round_trip(&vec![String::new(); n]);
+    }
+    // The raft-kv request that made every node's log unreadable: 60 keys of one-letter values.
+    let map: std::collections::BTreeMap<String, Vec<u8>> = (0..60).map(|i| (format!("k{i}"), b"v".to_vec())).collect();
+    round_trip(&map);
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    enum Tag {
+        A,
+        B(u8),
+    }
+    round_trip(&(0..10_000).map(|i| if i % 2 == 0 { Tag::A } else { Tag::B(1) }).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_damaged_length_allocates_at_most_a_bounded_multiple_of_the_input() {
+    // A string whose length claims 33x the input must be refused before it is allocated (it
+    // would not fit in the input anyway), whatever the input size. (A `Vec<u8>` goes through
+    // serde's sequence visitor, which never preallocates more than 1 MiB.)
+    for input in [10usize, 1000, 100_000] {
+        let claimed = (input * 33) as u64;
+        let mut bytes = vec![253];
+        bytes.extend_from_slice(&claimed.to_le_bytes());
+        bytes.resize(input, 0);
+        let err = Bincode::decode::<String>(&bytes).expect_err("a length beyond the input is refused");
+        assert!(err.contains("claims more than"), "{err}");
     }
 }
