@@ -32,6 +32,7 @@ use super::shared::PendingEntry;
 use super::shared::Shared;
 use crate::codec::Bincode;
 use crate::codec::Codec;
+use crate::codec::ENVELOPE_HEADER;
 use crate::codec::log_index;
 use crate::codec::log_key;
 use crate::codec::seal;
@@ -54,6 +55,8 @@ use crate::format::meta_key;
 ///   every later write is refused with [`StoreError::Poisoned`]; reopen the store to go on.
 ///   Retrying a failed fsync is not safe: the kernel may already have dropped the dirty pages.
 /// - Every value is checksummed; a damaged one is an error naming the keyspace and log index.
+/// - Every entry is decoded once more before it is written: an entry the codec cannot read
+///   back is refused by `append` ([`StoreError::Encode`]) instead of being acknowledged.
 ///
 /// Dropping the store finishes every queued write, then stops the flusher thread.
 pub struct LogStore<C: RaftTypeConfig, E: Engine, K: Codec = Bincode> {
@@ -228,6 +231,22 @@ where
         let mut batch = Batch::new();
         for entry in &entries {
             let value = seal::<K, _>(entry).map_err(self.encode_err("log entry"))?;
+            // Decode it again before anything is written: a value the codec cannot read back
+            // (an entry type with `skip_serializing_if`, `flatten` or `untagged` under a codec
+            // that is not self-describing, a codec bug) would be acknowledged, replicated and
+            // then refused on every node for ever. Refused here, it never leaves this append.
+            if let Err(reason) = K::decode::<C::Entry>(value.get(ENVELOPE_HEADER..).unwrap_or_default()) {
+                return Err(StoreError::Encode {
+                    backend: self.shared.backend,
+                    what: "log entry",
+                    reason: format!(
+                        "entry {} encodes to {} bytes that {} cannot decode again ({reason}); nothing was written",
+                        entry.index(),
+                        value.len(),
+                        K::NAME
+                    ),
+                });
+            }
             batch.put(Space::Log, log_key(entry.index()), value);
         }
         let mut view = self.shared.view();
