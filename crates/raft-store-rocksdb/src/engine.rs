@@ -60,7 +60,7 @@ pub struct RocksEngine {
     /// Serializes writes: a range delete without an upper bound needs the last key, which must
     /// not change before the batch lands.
     writer: Mutex<()>,
-    compactor: Option<(Sender<Vec<u8>>, JoinHandle<()>)>,
+    compactor: Option<(Sender<Compact>, JoinHandle<()>)>,
     dir: StoreDir,
 }
 
@@ -177,26 +177,62 @@ impl RocksEngine {
     }
 }
 
+/// What the compaction thread is asked to do.
+enum Compact {
+    /// Reclaim the log keys below this exclusive end (a purge landed).
+    Purged(Vec<u8>),
+    /// Tell the sender once every request sent before this one is done.
+    Idle(std::sync::mpsc::Sender<()>),
+}
+
+/// The last 8-byte log key strictly below the exclusive bound `end`, or `None` if there is
+/// none. `DeleteFilesInRange` includes its end key, so it must get the last purged key, never
+/// the first kept one (a file ending at the first kept entry would be dropped with it).
+fn last_log_key_below(end: &[u8]) -> Option<[u8; 8]> {
+    match end.len() {
+        // A log key: the one before it.
+        8 => raft_store_core::codec::log_index(end)?
+            .checked_sub(1)
+            .map(raft_store_core::codec::log_key),
+        // `end_after_last` appends a zero byte to the last key: that key itself is the last one
+        // below.
+        9 if end.last() == Some(&0) => end.get(..8)?.try_into().ok(),
+        _ => None,
+    }
+}
+
 /// A thread that compacts purged log ranges, coalescing requests that arrive while it works.
-fn spawn_compactor(db: Arc<DB>) -> Result<(Sender<Vec<u8>>, JoinHandle<()>), EngineError> {
-    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+fn spawn_compactor(db: Arc<DB>) -> Result<(Sender<Compact>, JoinHandle<()>), EngineError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Compact>();
     let handle = std::thread::Builder::new()
         .name("raft-store-rocksdb-compact".into())
         .spawn(move || {
-            while let Ok(mut end) = rx.recv() {
-                while let Ok(later) = rx.try_recv() {
-                    end = end.max(later);
+            while let Ok(first) = rx.recv() {
+                let mut end: Option<Vec<u8>> = None;
+                let mut idle = Vec::new();
+                for request in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    match request {
+                        Compact::Purged(e) => end = Some(end.map_or(e.clone(), |end| end.max(e))),
+                        Compact::Idle(tx) => idle.push(tx),
+                    }
                 }
-                let Some(cf) = db.cf_handle(Space::Log.name()) else {
-                    return;
-                };
-                // Dropping whole files first frees most of the space at once; the compaction
-                // then rewrites the files that straddle the end of the range.
-                if let Err(e) = db.delete_file_in_range_cf(cf, [].as_slice(), end.as_slice()) {
-                    // The space still comes back with the compaction below; nothing to fail.
-                    tracing::warn!(error = %e, "raft-store-rocksdb: dropping purged files failed");
+                if let Some(end) = end {
+                    let Some(cf) = db.cf_handle(Space::Log.name()) else {
+                        return;
+                    };
+                    // Dropping whole files first frees most of the space at once; the compaction
+                    // then rewrites the files that straddle the end of the range.
+                    if let Some(last) = last_log_key_below(&end)
+                        && let Err(e) = db.delete_file_in_range_cf(cf, [].as_slice(), last.as_slice())
+                    {
+                        // The space still comes back with the compaction below; nothing to fail.
+                        tracing::warn!(error = %e, "raft-store-rocksdb: dropping purged files failed");
+                    }
+                    db.compact_range_cf(cf, None::<&[u8]>, Some(end.as_slice()));
                 }
-                db.compact_range_cf(cf, None::<&[u8]>, Some(end.as_slice()));
+                for tx in idle {
+                    let _ = tx.send(());
+                }
             }
         })
         .map_err(|e| EngineError::io(BACKEND, "spawning the compaction thread", e))?;
@@ -260,7 +296,7 @@ impl Engine for RocksEngine {
         self.db.write_opt(wb, &wo).map_err(ctx("writing a batch"))?;
         if let (Some(end), Some((tx, _))) = (purged_to, &self.compactor) {
             // The compactor only exits when the engine drops it; a send cannot fail before.
-            let _ = tx.send(end);
+            let _ = tx.send(Compact::Purged(end));
         }
         Ok(())
     }
@@ -319,5 +355,22 @@ impl Engine for RocksEngine {
 
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
+    }
+
+    /// Flush every column family's memtable to SST files, wait for the purge compactions asked
+    /// for so far, then compact the log column family into the bottom level.
+    fn compact(&self) -> Result<(), EngineError> {
+        for space in Space::ALL {
+            self.db.flush_cf(self.cf(space)?).map_err(ctx("flushing a memtable"))?;
+        }
+        if let Some((tx, _)) = &self.compactor {
+            let (done, idle) = std::sync::mpsc::channel();
+            if tx.send(Compact::Idle(done)).is_ok() {
+                // The thread answers once it has handled every earlier request.
+                let _ = idle.recv();
+            }
+        }
+        self.db.compact_range_cf(self.cf(Space::Log)?, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
     }
 }

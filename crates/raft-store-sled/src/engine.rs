@@ -336,6 +336,13 @@ impl Engine for SledEngine {
         })
     }
 
+    /// sled writes its page cache out in the background (`flush_every_ms` is off here): a
+    /// flush writes it now, as a close would.
+    fn compact(&self) -> Result<(), EngineError> {
+        let _shared = self.shared();
+        self.db.flush().map(drop).map_err(ctx("flushing"))
+    }
+
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
     }

@@ -73,4 +73,8 @@ impl Engine for AnyEngine {
     fn store_dir(&self) -> Option<&raft_store_core::StoreDir> {
         dispatch!(self, e => e.store_dir())
     }
+
+    fn compact(&self) -> Result<(), EngineError> {
+        dispatch!(self, e => e.compact())
+    }
 }

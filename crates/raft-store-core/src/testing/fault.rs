@@ -311,4 +311,8 @@ impl<E: Engine> Engine for FaultEngine<E> {
     fn store_dir(&self) -> Option<&crate::StoreDir> {
         self.inner.store_dir()
     }
+
+    fn compact(&self) -> Result<(), EngineError> {
+        self.inner.compact()
+    }
 }
