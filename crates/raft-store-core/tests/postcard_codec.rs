@@ -35,3 +35,5 @@ fn a_bincode_store_refuses_to_open_with_postcard() {
     let msg = err.to_string();
     assert!(msg.contains("bincode2") && msg.contains("postcard1"), "{msg}");
 }
+
+raft_store_core::codec_suite!(raft_store_core::Postcard);

@@ -96,6 +96,8 @@ pub use raft_store_core::StoreError;
 #[cfg(feature = "testing")]
 pub use raft_store_core::bad_input_suite;
 #[cfg(feature = "testing")]
+pub use raft_store_core::codec_suite;
+#[cfg(feature = "testing")]
 pub use raft_store_core::conformance_suite;
 pub use raft_store_core::kv;
 #[cfg(feature = "testing")]

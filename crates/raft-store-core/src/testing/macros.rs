@@ -69,6 +69,48 @@ macro_rules! conformance_suite {
         mod kv_state_machine {
             $crate::__kv_tests!();
         }
+
+        /// Generated inputs: values of every shape and size, random log operations.
+        mod generated {
+            #[test]
+            fn entries_round_trip() {
+                $crate::testing::check($crate::testing::generated_cases::entries_round_trip(&super::__raft_store_harness()));
+            }
+
+            #[test]
+            fn log_ops_match_model() {
+                $crate::testing::check($crate::testing::generated_cases::engine_log_ops_match_model(
+                    &super::__raft_store_stores(),
+                ));
+            }
+
+            #[test]
+            fn kv_requests_round_trip() {
+                $crate::testing::check($crate::testing::generated_cases::kv_requests_round_trip(
+                    &super::__raft_store_harness(),
+                ));
+            }
+        }
+    };
+}
+
+/// Expand the generated round-trip case for a [`Codec`](crate::Codec) of your own: values of
+/// every shape and size, and entries carrying them, must decode to what was encoded.
+///
+/// ```
+/// raft_store_core::codec_suite!(raft_store_core::Postcard);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! codec_suite {
+    ($codec:ty) => {
+        /// The codec's generated round trip.
+        mod codec {
+            #[test]
+            fn values_round_trip() {
+                $crate::testing::check($crate::testing::generated_cases::codec_round_trips::<$codec>());
+            }
+        }
     };
 }
 
@@ -91,6 +133,25 @@ macro_rules! log_store_suite {
         /// openraft's own log storage suite.
         mod openraft_suite {
             $crate::__openraft_tests!(super::__raft_store_opener);
+        }
+
+        /// Generated inputs: text entries of every size, random log operations.
+        mod generated {
+            #[test]
+            fn text_entries_round_trip() {
+                $crate::testing::check($crate::testing::generated_cases::text_entries_round_trip(
+                    &super::__raft_store_opener(),
+                ));
+            }
+
+            #[test]
+            fn log_ops_match_model() {
+                // A store of its own has no engine to reshape: reopens only.
+                $crate::testing::check($crate::testing::generated_cases::log_ops_match_model(
+                    &super::__raft_store_opener(),
+                    |_| Ok(false),
+                ));
+            }
         }
     };
 }
@@ -130,6 +191,7 @@ macro_rules! __log_tests {
             reopen_keeps_entries,
             reopen_keeps_vote_and_committed,
             purge_then_reopen,
+            purge_keeps_the_first_kept_entry,
             readable_when_append_returns,
             truncate_then_append_overwrites_tail,
             append_with_gap_is_refused,

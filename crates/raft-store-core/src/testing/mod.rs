@@ -28,6 +28,11 @@
 //! A store of your own (not built on `LogStore`) runs the store-level cases with
 //! [`log_store_suite!`](crate::log_store_suite).
 //!
+//! Both macros also run property cases ([`generated_cases`]): values of every shape and size
+//! that [`generate`] makes, through the store and (for an engine) the key-value state machine,
+//! and random sequences of log operations checked against a model. A codec of your own gets
+//! the same values with [`codec_suite!`](crate::codec_suite).
+//!
 //! The same macro also runs the key-value state machine ([`kv_cases`]) on the engine: openraft's
 //! suite with [`KvStateMachine`](crate::kv::KvStateMachine) beside the log store, and our cases
 //! for apply, reopen, snapshots and faults.
@@ -40,6 +45,8 @@ pub mod decode;
 pub mod engine_cases;
 pub mod engine_log_cases;
 mod fault;
+pub mod generate;
+pub mod generated_cases;
 mod harness;
 pub mod kv_cases;
 pub mod log_cases;
