@@ -125,7 +125,7 @@ impl Tree {
                 }
             }
         } else if replace {
-            let tmp = self.staging.join(".swap");
+            let tmp = self.new_staging_path(0)?; // no node has number 0
             remove_if_exists(&tmp)?;
             fs::hard_link(&src, &tmp)?;
             fs::rename(&tmp, &dst)?;
@@ -165,7 +165,7 @@ impl Tree {
         self.forget_durable_link(old, dir, name);
         let node = self.node(old)?;
         if node.alive() && !node.staged && node.durable_links.is_empty() {
-            fs::hard_link(path, self.staging_path(old))?;
+            fs::hard_link(path, self.new_staging_path(old)?)?;
             self.node_mut(old)?.staged = true;
         }
         self.collect(old);
@@ -179,7 +179,7 @@ impl Tree {
         let node = self.node(id)?;
         let elsewhere = node.staged || !node.durable_links.is_empty();
         if node.alive() && !elsewhere {
-            fs::rename(path, self.staging_path(id))?;
+            fs::rename(path, self.new_staging_path(id)?)?;
             self.node_mut(id)?.staged = true;
         } else if let Some(d) = node.dir() {
             // A removed directory: its durable entries go first (some may live on elsewhere).

@@ -30,7 +30,8 @@
 //! The backing directory *is* the durable image: after a cut it holds exactly what a power cut
 //! leaves, as a plain tree that a program can open directly. Volatile state lives in memory
 //! (dirty 4 KiB pages, names) and in a hidden staging directory inside the backing directory
-//! (`.faultfs-staging`, never visible through the mount, removed by every cut and at mount).
+//! (`.faultfs-staging`, never visible through the mount, created when first needed, removed by
+//! every cut, at mount and at unmount).
 //! The rules are those POSIX and Linux promise, no more; ext4 and XFS may keep more, never
 //! less, so a program that survives here survives there:
 //!

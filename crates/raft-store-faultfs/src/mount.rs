@@ -147,7 +147,15 @@ impl FaultFs {
 
     /// The clean shutdown: makes everything durable, then unmounts.
     pub fn unmount(mut self) -> Result<(), Error> {
-        let synced = lock(&self.state).tree.sync_all();
+        let synced = {
+            let mut state = lock(&self.state);
+            // What is left in the staging area after a full sync is unlinked files still open:
+            // gone at a clean shutdown too.
+            state
+                .tree
+                .sync_all()
+                .and_then(|()| Ok(state.tree.remove_staging()?))
+        };
         let unmounted = self.unmount_session();
         synced.map_err(|e| Error::Command {
             command: "sync".into(),

@@ -31,6 +31,7 @@ pub(crate) struct Tree {
     pub(crate) staging: PathBuf,
     pub(crate) nodes: HashMap<Id, Node>,
     next_id: Id,
+    staging_exists: bool,
     /// Whether making something durable also syncs it in the backing file system.
     pub(crate) sync_backing: bool,
 }
@@ -44,6 +45,7 @@ impl Tree {
             root,
             staging,
             nodes: HashMap::new(),
+            staging_exists: false,
             next_id: ROOT + 1,
             sync_backing,
         };
@@ -55,11 +57,7 @@ impl Tree {
     /// staging area.
     pub(crate) fn reload(&mut self) -> io::Result<()> {
         self.nodes.clear();
-        match fs::remove_dir_all(&self.staging) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        fs::create_dir(&self.staging)?;
+        self.remove_staging()?;
         let md = fs::metadata(&self.root)?;
         self.nodes.insert(
             ROOT,
@@ -134,6 +132,27 @@ impl Tree {
     /// The node's entry in the staging area.
     pub(crate) fn staging_path(&self, id: Id) -> PathBuf {
         self.staging.join(format!("n{id}"))
+    }
+
+    /// The node's entry in the staging area, which is created when first needed so that the
+    /// backing directory holds nothing of ours while nothing is volatile.
+    pub(crate) fn new_staging_path(&mut self, id: Id) -> io::Result<PathBuf> {
+        if !self.staging_exists {
+            match fs::create_dir(&self.staging) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => self.staging_exists = true,
+            }
+        }
+        Ok(self.staging_path(id))
+    }
+
+    /// Removes the staging area with everything in it (what a cut does to it).
+    pub(crate) fn remove_staging(&mut self) -> io::Result<()> {
+        self.staging_exists = false;
+        match fs::remove_dir_all(&self.staging) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// A path in the backing file system that reaches the node's backing inode.
@@ -215,7 +234,7 @@ impl Tree {
     ) -> Result<Id, Errno> {
         self.check_new_name(parent, name)?;
         let id = self.alloc();
-        let path = self.staging_path(id);
+        let path = self.new_staging_path(id)?;
         let body = match new {
             NewNode::File => {
                 let file = OpenOptions::new()
