@@ -57,6 +57,7 @@ macro_rules! conformance_suite {
                 no_space_left_reaches_callback,
                 power_loss_keeps_acknowledged_entries,
                 reader_does_not_keep_the_store_open,
+                purge_after_compaction_keeps_the_next_entry,
             );
         }
 
