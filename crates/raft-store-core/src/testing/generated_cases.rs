@@ -57,12 +57,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
 
 /// `Ok` if `cond`, else a failed input saying `msg`.
 fn check(cond: bool, msg: impl FnOnce() -> String) -> Result<(), TestCaseError> {
-    if cond { Ok(()) } else { Err(TestCaseError::fail(msg())) }
+    if cond {
+        Ok(())
+    } else {
+        Err(TestCaseError::fail(msg()))
+    }
 }
 
 /// A log id of [`ShapeConfig`] (node 0 leads every term).
 fn shape_log_id(term: u64, index: u64) -> LogIdOf<ShapeConfig> {
-    LogIdOf::<ShapeConfig>::new(openraft::impls::leader_id_adv::LeaderId { term, node_id: 0 }, index)
+    LogIdOf::<ShapeConfig>::new(
+        openraft::impls::leader_id_adv::LeaderId { term, node_id: 0 },
+        index,
+    )
 }
 
 /// The payload of an entry of [`ShapeConfig`].
@@ -86,15 +93,29 @@ pub fn codec_round_trips<K: Codec>() -> CaseResult {
     run_cases(K::NAME, cases(256), &strategy, |(payload, term, index)| {
         if let EntryPayload::Normal(value) = &payload {
             let sealed = seal::<K, _>(value).map_err(fail)?;
-            let back: super::generate::Shape =
-                unseal::<K, _>(&sealed).map_err(|e| fail(format!("{} refused {} bytes it wrote: {e}", K::NAME, sealed.len())))?;
-            check(&back == value, || format!("{} changed the value on the way", K::NAME))?;
+            let back: super::generate::Shape = unseal::<K, _>(&sealed).map_err(|e| {
+                fail(format!(
+                    "{} refused {} bytes it wrote: {e}",
+                    K::NAME,
+                    sealed.len()
+                ))
+            })?;
+            check(&back == value, || {
+                format!("{} changed the value on the way", K::NAME)
+            })?;
         }
         let entry = EntryOf::<ShapeConfig>::new(shape_log_id(term, index), payload);
         let sealed = seal::<K, _>(&entry).map_err(fail)?;
-        let back: EntryOf<ShapeConfig> = unseal::<K, _>(&sealed)
-            .map_err(|e| fail(format!("{} refused a {}-byte entry it wrote: {e}", K::NAME, sealed.len())))?;
-        check(back == entry, || format!("{} changed the entry on the way", K::NAME))
+        let back: EntryOf<ShapeConfig> = unseal::<K, _>(&sealed).map_err(|e| {
+            fail(format!(
+                "{} refused a {}-byte entry it wrote: {e}",
+                K::NAME,
+                sealed.len()
+            ))
+        })?;
+        check(back == entry, || {
+            format!("{} changed the entry on the way", K::NAME)
+        })
     })
 }
 
@@ -116,10 +137,12 @@ where
 {
     let rt = runtime()?;
     let dir = tempdir();
+    // Every entry appended so far; the runner's closure is `Fn`, and each input runs to the end
+    // on this thread before the next, so the cell is never borrowed twice.
     let written = std::cell::RefCell::new(Vec::<C::Entry>::new());
     run_cases(name, n, &batch, |payloads| {
+        let mut written = written.borrow_mut();
         rt.block_on(async {
-            let mut written = written.borrow_mut();
             let mut store = open(dir.path()).map_err(fail)?;
             let first = written.len() as u64 + 1;
             let entries: Vec<C::Entry> = payloads
@@ -134,8 +157,15 @@ where
             rx.await
                 .map_err(|_| fail("the flush callback was dropped"))?
                 .map_err(|e| fail(format!("append failed: {e}")))?;
-            let got = store.get_log_reader().await.try_get_log_entries(first..last).await.map_err(fail)?;
-            check(got == entries, || format!("entries {first}..{last} read back differ from those appended"))?;
+            let got = store
+                .get_log_reader()
+                .await
+                .try_get_log_entries(first..last)
+                .await
+                .map_err(fail)?;
+            check(got == entries, || {
+                format!("entries {first}..{last} read back differ from those appended")
+            })?;
             written.extend(entries);
             drop(store);
             let mut store = open(dir.path()).map_err(fail)?;
@@ -147,7 +177,11 @@ where
                 .map_err(|e| fail(format!("reading 1..{last} after reopen: {e}")))?;
             check(got == *written, || {
                 let at = got.iter().zip(written.iter()).position(|(g, w)| g != w);
-                format!("after reopen read {} entries, appended {} (first difference at {at:?})", got.len(), written.len())
+                format!(
+                    "after reopen read {} entries, appended {} (first difference at {at:?})",
+                    got.len(),
+                    written.len()
+                )
             })
         })
     })
@@ -236,7 +270,11 @@ struct LogModel {
 
 impl LogModel {
     fn last(&self) -> Option<(u64, u64)> {
-        self.entries.iter().next_back().map(|(i, t)| (*i, *t)).or(self.purged)
+        self.entries
+            .iter()
+            .next_back()
+            .map(|(i, t)| (*i, *t))
+            .or(self.purged)
     }
 
     /// The entry (index, term) `frac`/256 of the way from the first kept entry to the last.
@@ -258,14 +296,23 @@ fn payload_of(term: u64, index: u64) -> String {
 
 /// Check the store against the model: log state, every kept entry with its payload, nothing
 /// before the first kept one, vote and committed id.
-async fn matches_model<S: RaftLogStorage<TestConfig>>(s: &mut S, m: &LogModel, after: &str) -> Result<(), TestCaseError> {
+async fn matches_model<S: RaftLogStorage<TestConfig>>(
+    s: &mut S,
+    m: &LogModel,
+    after: &str,
+) -> Result<(), TestCaseError> {
     let state = s.get_log_state().await.map_err(fail)?;
     let purged = m.purged.map(|(i, t)| util::log_id(t, i));
     let last = m.last().map(|(i, t)| util::log_id(t, i));
     check(state.last_purged_log_id == purged, || {
-        format!("{after}: last purged {:?}, expected {purged:?}", state.last_purged_log_id)
+        format!(
+            "{after}: last purged {:?}, expected {purged:?}",
+            state.last_purged_log_id
+        )
     })?;
-    check(state.last_log_id == last, || format!("{after}: last log id {:?}, expected {last:?}", state.last_log_id))?;
+    check(state.last_log_id == last, || {
+        format!("{after}: last log id {:?}, expected {last:?}", state.last_log_id)
+    })?;
     let got = s
         .get_log_reader()
         .await
@@ -280,7 +327,9 @@ async fn matches_model<S: RaftLogStorage<TestConfig>>(s: &mut S, m: &LogModel, a
     util::same_entries(&got, &want).map_err(|e| fail(format!("{after}: {e}")))?;
     let vote = s.get_log_reader().await.read_vote().await.map_err(fail)?;
     let want_vote = m.vote.map(|(t, n)| util::vote(t, n));
-    check(vote == want_vote, || format!("{after}: vote {vote:?}, expected {want_vote:?}"))?;
+    check(vote == want_vote, || {
+        format!("{after}: vote {vote:?}, expected {want_vote:?}")
+    })?;
     let committed = s.read_committed().await.map_err(fail)?;
     let want_committed = m.committed.map(|(i, t)| util::log_id(t, i));
     check(committed == want_committed, || {
@@ -291,72 +340,91 @@ async fn matches_model<S: RaftLogStorage<TestConfig>>(s: &mut S, m: &LogModel, a
 /// Random sequences of appends, truncates, purges, votes, commits, reopens and (where `compact`
 /// can) reshapes of the engine's files, on a fresh store each; after every step the store holds
 /// exactly what a model of the log holds. `compact` returns `false` where it cannot reshape.
-pub fn log_ops_match_model<O: StoreOpener>(o: &O, compact: impl Fn(&O::Store) -> Result<bool, String>) -> CaseResult {
+pub fn log_ops_match_model<O: StoreOpener>(
+    opener: &O,
+    compact: impl Fn(&O::Store) -> Result<bool, String>,
+) -> CaseResult {
     let rt = runtime()?;
-    run_cases("log_ops_match_model", cases(24), &prop::collection::vec(log_step(), 1..40), |steps| {
-        rt.block_on(async {
-            let dir = tempdir();
-            let mut s = o.open(dir.path()).map_err(fail)?;
-            let mut m = LogModel { term: 1, ..LogModel::default() };
-            for (n, step) in steps.iter().enumerate() {
-                match step {
-                    LogStep::Append { n, new_term } => {
-                        if *new_term {
-                            m.term += 1;
+    run_cases(
+        "log_ops_match_model",
+        cases(24),
+        &prop::collection::vec(log_step(), 1..40),
+        |steps| {
+            rt.block_on(async {
+                let dir = tempdir();
+                let mut store = opener.open(dir.path()).map_err(fail)?;
+                let mut model = LogModel {
+                    term: 1,
+                    ..LogModel::default()
+                };
+                for (at, step) in steps.iter().enumerate() {
+                    match step {
+                        LogStep::Append { n, new_term } => {
+                            if *new_term {
+                                model.term += 1;
+                            }
+                            let first = model.last().map_or(1, |(i, _)| i + 1);
+                            let batch: Vec<_> = (first..first + u64::from(*n))
+                                .map(|i| util::entry_with(model.term, i, payload_of(model.term, i)))
+                                .collect();
+                            util::append(&mut store, batch).await.map_err(fail)?;
+                            for i in first..first + u64::from(*n) {
+                                model.entries.insert(i, model.term);
+                            }
                         }
-                        let first = m.last().map_or(1, |(i, _)| i + 1);
-                        let batch: Vec<_> = (first..first + u64::from(*n))
-                            .map(|i| util::entry_with(m.term, i, payload_of(m.term, i)))
-                            .collect();
-                        util::append(&mut s, batch).await.map_err(fail)?;
-                        for i in first..first + u64::from(*n) {
-                            m.entries.insert(i, m.term);
+                        LogStep::Truncate(frac) => {
+                            // Remove the picked entry and all after it, keeping the purged prefix
+                            // (openraft never truncates into it).
+                            let Some((i, _)) = model.pick(*frac) else { continue };
+                            let after = if model.purged.is_some_and(|(p, _)| i - 1 <= p) {
+                                model.purged
+                            } else {
+                                model.entries.get(&(i - 1)).map(|t| (i - 1, *t))
+                            };
+                            store
+                                .truncate_after(after.map(|(i, t)| util::log_id(t, i)))
+                                .await
+                                .map_err(fail)?;
+                            model.entries.retain(|k, _| *k < i);
+                        }
+                        LogStep::Purge(frac) => {
+                            let Some((i, t)) = model.pick(*frac) else { continue };
+                            store.purge(util::log_id(t, i)).await.map_err(fail)?;
+                            model.entries.retain(|k, _| *k > i);
+                            model.purged = Some((i, t));
+                        }
+                        LogStep::Vote(term) => {
+                            let term = u64::from(*term).max(model.vote.map_or(0, |(t, _)| t));
+                            store.save_vote(&util::vote(term, 1)).await.map_err(fail)?;
+                            model.vote = Some((term, 1));
+                        }
+                        LogStep::Commit => {
+                            let last = model.last();
+                            store
+                                .save_committed(last.map(|(i, t)| util::log_id(t, i)))
+                                .await
+                                .map_err(fail)?;
+                            model.committed = last;
+                        }
+                        LogStep::Reopen => {
+                            drop(store);
+                            store = opener
+                                .open(dir.path())
+                                .map_err(|e| fail(format!("reopen after step {at}: {e}")))?;
+                        }
+                        LogStep::Compact => {
+                            compact(&store).map_err(|e| fail(format!("compacting after step {at}: {e}")))?;
                         }
                     }
-                    LogStep::Truncate(frac) => {
-                        // Remove the picked entry and all after it, keeping the purged prefix
-                        // (openraft never truncates into it).
-                        let Some((i, _)) = m.pick(*frac) else { continue };
-                        let after = if m.purged.is_some_and(|(p, _)| i - 1 <= p) {
-                            m.purged
-                        } else {
-                            m.entries.get(&(i - 1)).map(|t| (i - 1, *t))
-                        };
-                        s.truncate_after(after.map(|(i, t)| util::log_id(t, i))).await.map_err(fail)?;
-                        m.entries.retain(|k, _| *k < i);
-                    }
-                    LogStep::Purge(frac) => {
-                        let Some((i, t)) = m.pick(*frac) else { continue };
-                        s.purge(util::log_id(t, i)).await.map_err(fail)?;
-                        m.entries.retain(|k, _| *k > i);
-                        m.purged = Some((i, t));
-                    }
-                    LogStep::Vote(term) => {
-                        let term = u64::from(*term).max(m.vote.map_or(0, |(t, _)| t));
-                        s.save_vote(&util::vote(term, 1)).await.map_err(fail)?;
-                        m.vote = Some((term, 1));
-                    }
-                    LogStep::Commit => {
-                        let last = m.last();
-                        s.save_committed(last.map(|(i, t)| util::log_id(t, i))).await.map_err(fail)?;
-                        m.committed = last;
-                    }
-                    LogStep::Reopen => {
-                        drop(s);
-                        s = o.open(dir.path()).map_err(|e| fail(format!("reopen after step {n}: {e}")))?;
-                    }
-                    LogStep::Compact => {
-                        compact(&s).map_err(|e| fail(format!("compacting after step {n}: {e}")))?;
-                    }
+                    matches_model(&mut store, &model, &format!("after step {at} ({step:?})")).await?;
                 }
-                matches_model(&mut s, &m, &format!("after step {n} ({step:?})")).await?;
-            }
-            // And all of it once more from the files.
-            drop(s);
-            let mut s = o.open(dir.path()).map_err(fail)?;
-            matches_model(&mut s, &m, "after the final reopen").await
-        })
-    })
+                // And all of it once more from the files.
+                drop(store);
+                let mut store = opener.open(dir.path()).map_err(fail)?;
+                matches_model(&mut store, &model, "after the final reopen").await
+            })
+        },
+    )
 }
 
 /// [`log_ops_match_model`] over a [`LogStore`] on the engine, with the engine's own
@@ -387,63 +455,87 @@ fn kv_request() -> impl Strategy<Value = KvRequest> {
     ]
 }
 
-/// Generated key-value requests (unicode and empty keys, SetMany of hundreds of small pairs,
+/// Generated key-value requests (unicode and empty keys, `SetMany` of hundreds of small pairs,
 /// values up to 3 MiB) go through the log (appended, read back decoded) into the state machine
 /// beside it; responses, reads and the data match a model, and a snapshot of it installed into
 /// a second store holds the same data. A reopen keeps it all.
 pub fn kv_requests_round_trip<H: EngineHarness>(h: &H) -> CaseResult {
     let rt = runtime()?;
-    run_cases("kv_requests_round_trip", cases(16), &prop::collection::vec(kv_request(), 1..10), |requests| {
-        rt.block_on(async {
-            let (a, b) = (tempdir(), tempdir());
-            let (mut log, mut sm) = open_kv(h, a.path()).map_err(fail)?;
-            let entries: Vec<_> = requests
-                .iter()
-                .enumerate()
-                .map(|(i, r)| kv_entry(i as u64 + 1, r.clone()))
-                .collect();
-            let last = entries.len() as u64 + 1;
-            let (tx, rx) = super::kv_cases::KvTestConfig::oneshot();
-            log.append(entries, openraft::storage::IOFlushed::signal(tx)).await.map_err(fail)?;
-            rx.await
-                .map_err(|_| fail("the flush callback was dropped"))?
-                .map_err(fail)?;
-            // Apply what the log returns, as openraft does: decoded from the engine.
-            let logged = log.get_log_reader().await.try_get_log_entries(1..last).await.map_err(fail)?;
-            let responses = sm.apply_entries(&logged).map_err(fail)?;
-            let mut model = KvModel::default();
-            for (i, (r, got)) in requests.iter().zip(&responses).enumerate() {
-                let want = model.apply(r);
-                check(*got == want, || format!("request {i} ({r}): response {got:?}, expected {want:?}"))?;
-            }
-            for (k, v) in &model.0 {
-                let got = sm.reader().get(k).map_err(fail)?;
-                check(got.as_ref() == Some(v), || format!("reading key {k:?}: wrong value"))?;
-            }
-            check(contents::<H>(&sm).map_err(fail)? == model.0, || "the data differs from the model".into())?;
-            // Snapshot it and install the snapshot into a second store.
-            let mut builder = sm
-                .try_create_snapshot_builder(true)
-                .await
-                .ok_or_else(|| fail("no snapshot builder"))?;
-            let built = openraft::RaftSnapshotBuilder::build_snapshot(&mut builder).await.map_err(fail)?;
-            let (_lb, mut sb) = open_kv(h, b.path()).map_err(fail)?;
-            let mut received = sb.receive_snapshot().map_err(fail)?;
-            let mut source = built.snapshot;
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let n = source.read(&mut buf).map_err(fail)?;
-                if n == 0 {
-                    break;
+    run_cases(
+        "kv_requests_round_trip",
+        cases(16),
+        &prop::collection::vec(kv_request(), 1..10),
+        |requests| {
+            rt.block_on(async {
+                let (a, b) = (tempdir(), tempdir());
+                let (mut log, mut sm) = open_kv(h, a.path()).map_err(fail)?;
+                let entries: Vec<_> = requests
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| kv_entry(i as u64 + 1, r.clone()))
+                    .collect();
+                let last = entries.len() as u64 + 1;
+                let (tx, rx) = super::kv_cases::KvTestConfig::oneshot();
+                log.append(entries, openraft::storage::IOFlushed::signal(tx))
+                    .await
+                    .map_err(fail)?;
+                rx.await
+                    .map_err(|_| fail("the flush callback was dropped"))?
+                    .map_err(fail)?;
+                // Apply what the log returns, as openraft does: decoded from the engine.
+                let logged = log
+                    .get_log_reader()
+                    .await
+                    .try_get_log_entries(1..last)
+                    .await
+                    .map_err(fail)?;
+                let responses = sm.apply_entries(&logged).map_err(fail)?;
+                let mut model = KvModel::default();
+                for (i, (r, got)) in requests.iter().zip(&responses).enumerate() {
+                    let want = model.apply(r);
+                    check(*got == want, || {
+                        format!("request {i} ({r}): response {got:?}, expected {want:?}")
+                    })?;
                 }
-                received.write_all(&buf[..n]).map_err(fail)?;
-            }
-            sb.install_snapshot(&built.meta, received).await.map_err(fail)?;
-            check(contents::<H>(&sb).map_err(fail)? == model.0, || "the installed snapshot differs from the model".into())?;
-            // The builder holds the engine too: the reopen needs every handle gone.
-            drop((builder, log, sm));
-            let (_log, sm) = open_kv(h, a.path()).map_err(fail)?;
-            check(contents::<H>(&sm).map_err(fail)? == model.0, || "the data after a reopen differs from the model".into())
-        })
-    })
+                for (k, v) in &model.0 {
+                    let got = sm.reader().get(k).map_err(fail)?;
+                    check(got.as_ref() == Some(v), || {
+                        format!("reading key {k:?}: wrong value")
+                    })?;
+                }
+                check(contents::<H>(&sm).map_err(fail)? == model.0, || {
+                    "the data differs from the model".into()
+                })?;
+                // Snapshot it and install the snapshot into a second store.
+                let mut builder = sm
+                    .try_create_snapshot_builder(true)
+                    .await
+                    .ok_or_else(|| fail("no snapshot builder"))?;
+                let built = openraft::RaftSnapshotBuilder::build_snapshot(&mut builder)
+                    .await
+                    .map_err(fail)?;
+                let (_lb, mut sb) = open_kv(h, b.path()).map_err(fail)?;
+                let mut received = sb.receive_snapshot().map_err(fail)?;
+                let mut source = built.snapshot;
+                let mut buf = vec![0u8; 256 << 10];
+                loop {
+                    let n = source.read(&mut buf).map_err(fail)?;
+                    if n == 0 {
+                        break;
+                    }
+                    received.write_all(&buf[..n]).map_err(fail)?;
+                }
+                sb.install_snapshot(&built.meta, received).await.map_err(fail)?;
+                check(contents::<H>(&sb).map_err(fail)? == model.0, || {
+                    "the installed snapshot differs from the model".into()
+                })?;
+                // The builder holds the engine too: the reopen needs every handle gone.
+                drop((builder, log, sm));
+                let (_log, sm) = open_kv(h, a.path()).map_err(fail)?;
+                check(contents::<H>(&sm).map_err(fail)? == model.0, || {
+                    "the data after a reopen differs from the model".into()
+                })
+            })
+        },
+    )
 }
