@@ -31,7 +31,9 @@ use serde::de::DeserializeOwned;
 
 fn pair<T: Serialize + DeserializeOwned>(c: &mut Criterion, name: &str, value: &T) {
     let mut group = c.benchmark_group(format!("codec_verify/{name}"));
-    group.bench_function("seal", |b| b.iter(|| black_box(seal::<Bincode, _>(black_box(value)))));
+    group.bench_function("seal", |b| {
+        b.iter(|| black_box(seal::<Bincode, _>(black_box(value))))
+    });
     group.bench_function("seal+decode", |b| {
         b.iter(|| {
             let sealed = seal::<Bincode, _>(black_box(value)).expect("seal");
@@ -62,10 +64,15 @@ fn codec_verify(c: &mut Criterion) {
     group.bench_function("append 1000 x 256 B", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let entries: Vec<_> = (next..next + 1000).map(|i| entry_with(1, i, "x".repeat(256))).collect();
+                let entries: Vec<_> = (next..next + 1000)
+                    .map(|i| entry_with(1, i, "x".repeat(256)))
+                    .collect();
                 next += 1000;
                 let (tx, rx) = TestConfig::oneshot();
-                store.append(entries, IOFlushed::signal(tx)).await.expect("append");
+                store
+                    .append(entries, IOFlushed::signal(tx))
+                    .await
+                    .expect("append");
                 rx.await.expect("callback").expect("durable");
             });
         });

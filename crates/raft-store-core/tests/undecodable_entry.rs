@@ -28,8 +28,17 @@ impl std::fmt::Display for Lossy {
 openraft::declare_raft_types!(LossyConfig: D = Lossy, R = String);
 
 fn entry(index: u64, tag: Option<u32>) -> EntryOf<LossyConfig> {
-    let id = LogIdOf::<LossyConfig>::new(openraft::impls::leader_id_adv::LeaderId { term: 1, node_id: 0 }, index);
-    EntryOf::<LossyConfig>::new_normal(id, Lossy { tag, text: "x".into() })
+    let id = LogIdOf::<LossyConfig>::new(
+        openraft::impls::leader_id_adv::LeaderId { term: 1, node_id: 0 },
+        index,
+    );
+    EntryOf::<LossyConfig>::new_normal(
+        id,
+        Lossy {
+            tag,
+            text: "x".into(),
+        },
+    )
 }
 
 #[tokio::test]
@@ -48,7 +57,10 @@ async fn an_entry_that_does_not_decode_is_refused_before_it_is_written() {
         .await
         .expect_err("an entry that cannot be decoded again must be refused");
     let msg = err.to_string();
-    assert!(msg.contains("entry 2") && msg.contains("cannot decode again"), "{msg}");
+    assert!(
+        msg.contains("entry 2") && msg.contains("cannot decode again"),
+        "{msg}"
+    );
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 
     // Nothing of it was kept, and the store goes on.

@@ -361,7 +361,9 @@ impl Engine for RocksEngine {
     /// for so far, then compact the log column family into the bottom level.
     fn compact(&self) -> Result<(), EngineError> {
         for space in Space::ALL {
-            self.db.flush_cf(self.cf(space)?).map_err(ctx("flushing a memtable"))?;
+            self.db
+                .flush_cf(self.cf(space)?)
+                .map_err(ctx("flushing a memtable"))?;
         }
         if let Some((tx, _)) = &self.compactor {
             let (done, idle) = std::sync::mpsc::channel();
@@ -370,7 +372,8 @@ impl Engine for RocksEngine {
                 let _ = idle.recv();
             }
         }
-        self.db.compact_range_cf(self.cf(Space::Log)?, None::<&[u8]>, None::<&[u8]>);
+        self.db
+            .compact_range_cf(self.cf(Space::Log)?, None::<&[u8]>, None::<&[u8]>);
         Ok(())
     }
 }

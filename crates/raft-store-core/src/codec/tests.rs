@@ -103,15 +103,19 @@ fn bincode_limit_accepts_the_worst_case() {
     // Each item below claims more of bincode's limit than the bytes it takes: one-byte varints
     // decoded as u128 (16 per byte), u64 (8), enum tags (4), lengths (8). The old limit (the
     // smallest power of four above the input) refused all of them.
-    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) {
+    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: &T,
+    ) {
         for codec in ["bincode", "postcard"] {
             let mut out = Vec::new();
             let back: T = if codec == "bincode" {
                 Bincode::encode_into(value, &mut out).expect("encode");
-                Bincode::decode(&out).unwrap_or_else(|e| panic!("{codec} refused {} bytes it wrote: {e}", out.len()))
+                Bincode::decode(&out)
+                    .unwrap_or_else(|e| panic!("{codec} refused {} bytes it wrote: {e}", out.len()))
             } else {
                 Postcard::encode_into(value, &mut out).expect("encode");
-                Postcard::decode(&out).unwrap_or_else(|e| panic!("{codec} refused {} bytes it wrote: {e}", out.len()))
+                Postcard::decode(&out)
+                    .unwrap_or_else(|e| panic!("{codec} refused {} bytes it wrote: {e}", out.len()))
             };
             assert_eq!(&back, value, "{codec}");
         }
@@ -125,14 +129,19 @@ fn bincode_limit_accepts_the_worst_case() {
         round_trip(&vec![String::new(); n]);
     }
     // The raft-kv request that made every node's log unreadable: 60 keys of one-letter values.
-    let map: std::collections::BTreeMap<String, Vec<u8>> = (0..60).map(|i| (format!("k{i}"), b"v".to_vec())).collect();
+    let map: std::collections::BTreeMap<String, Vec<u8>> =
+        (0..60).map(|i| (format!("k{i}"), b"v".to_vec())).collect();
     round_trip(&map);
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
     enum Tag {
         A,
         B(u8),
     }
-    round_trip(&(0..10_000).map(|i| if i % 2 == 0 { Tag::A } else { Tag::B(1) }).collect::<Vec<_>>());
+    round_trip(
+        &(0..10_000)
+            .map(|i| if i % 2 == 0 { Tag::A } else { Tag::B(1) })
+            .collect::<Vec<_>>(),
+    );
 }
 
 #[test]

@@ -350,7 +350,9 @@ pub async fn reader_does_not_keep_the_store_open<H: EngineHarness>(s: &EngineSto
 /// entries compacted into one file first (`Engine::compact`), then purged up to the one before
 /// the file's last. A RocksDB engine lost entry 10 here: after `purge(9)` it dropped files "in
 /// the range up to key 10", and RocksDB's file deletion includes its end key.
-pub async fn purge_after_compaction_keeps_the_next_entry<H: EngineHarness>(s: &EngineStores<H>) -> CaseResult {
+pub async fn purge_after_compaction_keeps_the_next_entry<H: EngineHarness>(
+    s: &EngineStores<H>,
+) -> CaseResult {
     let dir = tempdir();
     {
         let mut store = s.open_store(dir.path())?;

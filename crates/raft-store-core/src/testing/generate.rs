@@ -184,7 +184,8 @@ fn leaf() -> impl Strategy<Value = Shape> {
         prop::collection::vec(0u128..2, 0..3000).prop_map(Shape::Wide),
         prop::collection::vec(-2i16..2, 0..3000).prop_map(Shape::Signed),
         prop::collection::vec((any::<u16>(), any::<Option<bool>>()), 0..500).prop_map(Shape::Pairs),
-        (any::<u8>(), text(), prop::collection::vec(any::<u32>(), 0..20)).prop_map(|(a, b, c)| Shape::Tuple(a, b, c)),
+        (any::<u8>(), text(), prop::collection::vec(any::<u32>(), 0..20))
+            .prop_map(|(a, b, c)| Shape::Tuple(a, b, c)),
         Just(Shape::Marker(Marker)),
         Just(Shape::Opt(None)),
     ]
@@ -198,7 +199,12 @@ pub fn shape() -> impl Strategy<Value = Shape> {
             prop::collection::vec(inner.clone(), 0..200).prop_map(Shape::Seq),
             prop::collection::btree_map(text(), inner.clone(), 0..200).prop_map(Shape::Map),
             inner.clone().prop_map(|s| Shape::Opt(Some(Box::new(s)))),
-            (any::<u64>(), text(), prop::collection::vec(text(), 0..60), prop::option::of(inner))
+            (
+                any::<u64>(),
+                text(),
+                prop::collection::vec(text(), 0..60),
+                prop::option::of(inner)
+            )
                 .prop_map(|(id, name, tags, nested)| Shape::Record {
                     id,
                     name,
@@ -219,13 +225,13 @@ pub fn big_shape() -> impl Strategy<Value = Shape> {
             let bytes = filler(seed, len / 2);
             Shape::Text(bytes.iter().map(|b| chars[usize::from(*b) % 4]).collect())
         }),
-        (any::<u64>(), 1usize << 20..4 << 20).prop_map(|(seed, len)| Shape::Bytes(ByteBuf(filler(seed, len)))),
+        (any::<u64>(), 1usize << 20..4 << 20)
+            .prop_map(|(seed, len)| Shape::Bytes(ByteBuf(filler(seed, len)))),
         (any::<u64>(), 100_000usize..600_000).prop_map(|(seed, n)| {
             Shape::Ints(filler(seed, n).into_iter().map(|b| u64::from(b % 3)).collect())
         }),
-        (10_000usize..60_000).prop_map(|n| {
-            Shape::Map((0..n).map(|i| (format!("k{i}"), Shape::Char('v'))).collect())
-        }),
+        (10_000usize..60_000)
+            .prop_map(|n| { Shape::Map((0..n).map(|i| (format!("k{i}"), Shape::Char('v'))).collect()) }),
     ]
 }
 
@@ -294,7 +300,9 @@ where
             }
             Err(format!("{name} (RAFT_STORE_SEED={seed}): {reason}; smallest failing input: {shown}").into())
         }
-        Err(TestError::Abort(reason)) => Err(format!("{name} (RAFT_STORE_SEED={seed}): aborted: {reason}").into()),
+        Err(TestError::Abort(reason)) => {
+            Err(format!("{name} (RAFT_STORE_SEED={seed}): aborted: {reason}").into())
+        }
     }
 }
 

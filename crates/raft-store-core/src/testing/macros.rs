@@ -75,14 +75,18 @@ macro_rules! conformance_suite {
         mod generated {
             #[test]
             fn entries_round_trip() {
-                $crate::testing::check($crate::testing::generated_cases::entries_round_trip(&super::__raft_store_harness()));
+                $crate::testing::check($crate::testing::generated_cases::entries_round_trip(
+                    &super::__raft_store_harness(),
+                ));
             }
 
             #[test]
             fn log_ops_match_model() {
-                $crate::testing::check($crate::testing::generated_cases::engine_log_ops_match_model(
-                    &super::__raft_store_stores(),
-                ));
+                $crate::testing::check(
+                    $crate::testing::generated_cases::engine_log_ops_match_model(
+                        &super::__raft_store_stores(),
+                    ),
+                );
             }
 
             #[test]
