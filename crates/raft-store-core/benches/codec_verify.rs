@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 fn pair<T: Serialize + DeserializeOwned>(c: &mut Criterion, name: &str, value: &T) {
     let mut group = c.benchmark_group(format!("codec_verify/{name}"));
     group.bench_function("seal", |b| {
-        b.iter(|| black_box(seal::<Bincode, _>(black_box(value))))
+        b.iter(|| black_box(seal::<Bincode, _>(black_box(value))));
     });
     group.bench_function("seal+decode", |b| {
         b.iter(|| {

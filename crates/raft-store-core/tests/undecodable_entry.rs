@@ -21,7 +21,7 @@ struct Lossy {
 
 impl std::fmt::Display for Lossy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self)
+        write!(f, "{self:?}")
     }
 }
 

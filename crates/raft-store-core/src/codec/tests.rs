@@ -98,6 +98,12 @@ fn a_huge_length_is_an_error_not_an_allocation() {
     }
 }
 
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Tag {
+    A,
+    B(u8),
+}
+
 #[test]
 fn bincode_limit_accepts_the_worst_case() {
     // Each item below claims more of bincode's limit than the bytes it takes: one-byte varints
@@ -132,11 +138,6 @@ fn bincode_limit_accepts_the_worst_case() {
     let map: std::collections::BTreeMap<String, Vec<u8>> =
         (0..60).map(|i| (format!("k{i}"), b"v".to_vec())).collect();
     round_trip(&map);
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-    enum Tag {
-        A,
-        B(u8),
-    }
     round_trip(
         &(0..10_000)
             .map(|i| if i % 2 == 0 { Tag::A } else { Tag::B(1) })
