@@ -16,6 +16,26 @@ use serde_json::json;
 
 use crate::server::JsonValue;
 
+/// What a key's bytes are percent-encoded as in a URL: everything but the unreserved
+/// characters of RFC 3986, so no byte of a key is read as URL syntax (`/`, `?`, `#`, `%`, `+`).
+const KEY_BYTES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The request target that addresses `key`: `/key/` and the key percent-encoded, except for
+/// the keys `.` and `..`, which URL normalization would remove from a path (encoded or not), so
+/// they go in the query: `/key?key=..`.
+pub fn key_target(key: &str) -> String {
+    let encoded = percent_encoding::utf8_percent_encode(key, KEY_BYTES);
+    if key == "." || key == ".." {
+        format!("/key?key={encoded}")
+    } else {
+        format!("/key/{encoded}")
+    }
+}
+
 /// What a request ended with, other than success.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -170,10 +190,11 @@ impl KvClient {
 
     /// Read `key`: linearizable, or `stale` from whichever node answers.
     pub async fn get(&self, key: &str, stale: bool) -> Result<Option<Vec<u8>>, ClientError> {
-        let path = if stale {
-            format!("/key/{key}?stale=true")
-        } else {
-            format!("/key/{key}")
+        let target = key_target(key);
+        let path = match (stale, target.contains('?')) {
+            (false, _) => target,
+            (true, false) => format!("{target}?stale=true"),
+            (true, true) => format!("{target}&stale=true"),
         };
         let (status, value) = self.ok(reqwest::Method::GET, &path, None).await?;
         if status == 404 {
@@ -199,9 +220,7 @@ impl KvClient {
 
     /// Delete `key`; returns whether it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, ClientError> {
-        let (_, value) = self
-            .ok(reqwest::Method::DELETE, &format!("/key/{key}"), None)
-            .await?;
+        let (_, value) = self.ok(reqwest::Method::DELETE, &key_target(key), None).await?;
         Ok(value["existed"].as_bool().unwrap_or(false))
     }
 
@@ -210,7 +229,7 @@ impl KvClient {
         let (status, _) = self
             .ok(
                 reqwest::Method::PUT,
-                &format!("/key/{key}"),
+                &key_target(key),
                 Some(json!({ "value": value })),
             )
             .await?;

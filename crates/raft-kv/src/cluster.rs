@@ -305,6 +305,35 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP node `id`: it stays a member and keeps its sockets, but answers nothing (a
+    /// follower stalled by a long pause, a swap storm or a debugger) until [`resume`](Self::resume).
+    pub fn pause(&self, id: u64) -> Result<(), String> {
+        self.signal(id, "-STOP")
+    }
+
+    /// SIGCONT node `id` after a [`pause`](Self::pause).
+    pub fn resume(&self, id: u64) -> Result<(), String> {
+        self.signal(id, "-CONT")
+    }
+
+    fn signal(&self, id: u64, signal: &str) -> Result<(), String> {
+        let pid = self
+            .node(id)
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .ok_or_else(|| format!("node {id} is not running"))?;
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .map_err(|e| format!("kill {signal} node {id}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill {signal} node {id}: {status}"))
+        }
+    }
+
     /// Restart node `id` from its data directory alone (no other flags).
     pub async fn restart(&mut self, id: u64) -> Result<(), String> {
         if self.node(id).is_running() {

@@ -11,13 +11,15 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use crate::Error;
+use crate::limits::Limits;
 
 /// The settings of a node as given (every one optional until resolved).
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeArgs {
     /// TOML file with any of the settings below (keys: `id`, `http`, `raft`, `grpc`, `join`,
-    /// `data_dir`, `backend`, `snapshot_after`).
+    /// `data_dir`, `backend`, `snapshot_after`, `max_request_bytes`, `max_key_bytes`,
+    /// `max_append_bytes`).
     #[arg(long, env = "RAFT_KV_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -48,6 +50,17 @@ pub struct NodeArgs {
     /// (default 10000).
     #[arg(long, env = "RAFT_KV_SNAPSHOT_AFTER")]
     pub snapshot_after: Option<u64>,
+    /// The largest client request in bytes, as logged (the encoded request; default 1048576).
+    /// Larger writes are refused with 413 / `RESOURCE_EXHAUSTED` before they are proposed.
+    #[arg(long, env = "RAFT_KV_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// The longest key in UTF-8 bytes (default 4096; on LMDB at most and by default 503).
+    #[arg(long, env = "RAFT_KV_MAX_KEY_BYTES")]
+    pub max_key_bytes: Option<usize>,
+    /// The largest append-entries message sent to a follower in bytes (default 16 MiB, and at
+    /// least the request limit plus 64 KiB); larger batches are sent in parts.
+    #[arg(long, env = "RAFT_KV_MAX_APPEND_BYTES")]
+    pub max_append_bytes: Option<usize>,
 }
 
 /// A node's resolved settings.
@@ -69,6 +82,8 @@ pub struct NodeConfig {
     pub backend: Backend,
     /// Applied entries between snapshots.
     pub snapshot_after: u64,
+    /// The size limits.
+    pub limits: Limits,
 }
 
 /// What a data directory remembers of its node (`node.toml`), written once the node has bound
@@ -135,6 +150,9 @@ impl NodeArgs {
             data_dir: self.data_dir.or(other.data_dir),
             backend: self.backend.or(other.backend),
             snapshot_after: self.snapshot_after.or(other.snapshot_after),
+            max_request_bytes: self.max_request_bytes.or(other.max_request_bytes),
+            max_key_bytes: self.max_key_bytes.or(other.max_key_bytes),
+            max_append_bytes: self.max_append_bytes.or(other.max_append_bytes),
         }
     }
 
@@ -179,6 +197,13 @@ impl NodeArgs {
         let backend = backend_name
             .parse::<Backend>()
             .map_err(|e| Error::Config(format!("--backend {backend_name}: {e}")))?;
+        let limits = Limits::resolve(
+            args.max_request_bytes,
+            args.max_key_bytes,
+            args.max_append_bytes,
+            backend,
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
         Ok(NodeConfig {
             id: args.id.unwrap_or(1),
             http: args.http.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
@@ -188,6 +213,7 @@ impl NodeArgs {
             data_dir,
             backend,
             snapshot_after: args.snapshot_after.unwrap_or(10_000).max(1),
+            limits,
         })
     }
 }

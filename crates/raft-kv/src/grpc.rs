@@ -19,6 +19,11 @@ use tonic::Status;
 use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
+use axum::http;
+use tower::util::MapResponseLayer;
+
+use crate::limits::LimitError;
+use crate::limits::Limits;
 use crate::server::ApiError;
 use crate::server::NodeState;
 use crate::server::Proposed;
@@ -40,9 +45,45 @@ const MAX_HOPS: u32 = 3;
 /// How long a forwarded call may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The gRPC service of a node, ready for a tonic server.
+/// The gRPC service of a node, ready for a tonic server. It decodes messages up to
+/// [`Limits::grpc_message_bytes`] (see [`oversize_layer`] for a larger one); the request inside
+/// is then measured as it would be logged.
 pub fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
-    KeyValueServer::new(GrpcService { state })
+    let max = state.limits.grpc_message_bytes();
+    KeyValueServer::new(GrpcService { state }).max_decoding_message_size(max)
+}
+
+/// The answer to a message over tonic's decode bound, made `RESOURCE_EXHAUSTED` naming the
+/// request limit: tonic answers `OUT_OF_RANGE` with its own bound, which a client cannot tell
+/// from a range error of the API and which names a number no setting has.
+pub fn oversize_layer(
+    limits: Limits,
+) -> MapResponseLayer<impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone>
+{
+    let message = LimitError::BodyTooLarge {
+        body_limit: limits.grpc_message_bytes(),
+        limit: limits.max_request_bytes,
+    }
+    .to_string();
+    MapResponseLayer::new(move |mut response: http::Response<tonic::body::Body>| {
+        let oversize = response.extensions().get::<Status>().is_some_and(|s| {
+            s.code() == Code::OutOfRange && s.message().contains("message length too large")
+        });
+        if oversize {
+            let status = Status::resource_exhausted(message.clone());
+            let headers = response.headers_mut();
+            headers.insert(
+                "grpc-status",
+                http::HeaderValue::from(Code::ResourceExhausted as i32),
+            );
+            // The message is ASCII without `%`, which grpc-message carries as it is.
+            if let Ok(value) = http::HeaderValue::from_str(status.message()) {
+                headers.insert("grpc-message", value);
+            }
+            response.extensions_mut().insert(status);
+        }
+        response
+    })
 }
 
 /// Serves the gRPC API on one node.
@@ -55,6 +96,7 @@ fn status(e: ApiError) -> Status {
     let code = match e.0.as_u16() {
         400 => Code::InvalidArgument,
         404 => Code::NotFound,
+        413 => Code::ResourceExhausted,
         409 => Code::FailedPrecondition,
         503 if e.1.starts_with("not accepted: ") => Code::Unavailable,
         // A failed forward, or a write raft may have taken: the outcome is unknown.
@@ -64,11 +106,20 @@ fn status(e: ApiError) -> Status {
     Status::new(code, e.1)
 }
 
-fn check_id(id: &str) -> Result<(), Status> {
-    if id.is_empty() {
-        return Err(Status::invalid_argument("id must not be empty"));
+/// A refused request as a status: `RESOURCE_EXHAUSTED` for its size, `INVALID_ARGUMENT` for
+/// its content (an empty or overlong key).
+fn limit_status(e: &LimitError) -> Status {
+    if e.is_size() {
+        Status::resource_exhausted(e.to_string())
+    } else {
+        Status::invalid_argument(format!("id: {e}"))
     }
-    Ok(())
+}
+
+impl GrpcService {
+    fn check_id(&self, id: &str) -> Result<(), Status> {
+        self.state.limits.check_key(id).map_err(|e| limit_status(&e))
+    }
 }
 
 fn hops<T>(request: &Request<T>) -> u32 {
@@ -105,7 +156,8 @@ async fn leader_client(leader: Option<&NodeInfo>, hop: u32) -> Result<KeyValueCl
             leader.grpc
         ))
     })?;
-    Ok(KeyValueClient::new(channel))
+    // The leader bounded what it stores; its answer (a value) is taken whatever its size.
+    Ok(KeyValueClient::new(channel).max_decoding_message_size(usize::MAX))
 }
 
 /// A forwarded call's request, carrying the hop count.
@@ -131,10 +183,15 @@ fn forwarded<T>(result: Result<Response<T>, Status>) -> Result<Response<T>, Stat
     })
 }
 
+/// Propose `request` once it passed the limits (on this node, before any forward).
 async fn write(
     state: &NodeState,
     request: KvRequest,
 ) -> Result<Result<(u64, KvResponse), Option<NodeInfo>>, Status> {
+    state
+        .limits
+        .check_request(&request)
+        .map_err(|e| limit_status(&e))?;
     match crate::server::propose(state, request).await.map_err(status)? {
         Proposed::Applied(index, response) => Ok(Ok((index, response))),
         Proposed::NotLeader(leader) => Ok(Err(leader)),
@@ -153,7 +210,7 @@ impl KeyValue for GrpcService {
     ) -> Result<Response<proto::SaveEntriesResponse>, Status> {
         let hop = hops(&request);
         let m = request.into_inner();
-        check_id(&m.id)?;
+        self.check_id(&m.id)?;
         let kv = KvRequest::Set {
             key: m.id.clone(),
             value: m.secrets.clone(),
@@ -179,7 +236,7 @@ impl KeyValue for GrpcService {
     ) -> Result<Response<proto::GetEntriesResponse>, Status> {
         let hop = hops(&request);
         let m = request.into_inner();
-        check_id(&m.id)?;
+        self.check_id(&m.id)?;
         if !m.stale
             && let Some(leader) = crate::server::linearize(&self.state).await.map_err(status)?
         {
@@ -202,7 +259,7 @@ impl KeyValue for GrpcService {
     ) -> Result<Response<proto::DeleteEntriesResponse>, Status> {
         let hop = hops(&request);
         let m = request.into_inner();
-        check_id(&m.id)?;
+        self.check_id(&m.id)?;
         match write(&self.state, KvRequest::Delete { key: m.id.clone() }).await? {
             Ok((index, KvResponse::Delete { previous })) => Ok(Response::new(proto::DeleteEntriesResponse {
                 index,
@@ -224,7 +281,7 @@ impl KeyValue for GrpcService {
     ) -> Result<Response<proto::UpdateEntriesResponse>, Status> {
         let hop = hops(&request);
         let m = request.into_inner();
-        check_id(&m.id)?;
+        self.check_id(&m.id)?;
         let kv = KvRequest::UpdateIfExists {
             key: m.id.clone(),
             value: m.secrets.clone(),
@@ -370,7 +427,8 @@ impl GrpcClient {
                 .timeout(self.timeout);
             match endpoint.connect().await {
                 Ok(channel) => {
-                    let mut client = KeyValueClient::new(channel);
+                    // Values come back whatever their size: the server bounded what it stored.
+                    let mut client = KeyValueClient::new(channel).max_decoding_message_size(usize::MAX);
                     match call(&mut client).await {
                         Ok(response) => return Ok(response.into_inner()),
                         Err(s) if s.code() == Code::Unavailable => {

@@ -24,9 +24,13 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod grpc;
+pub mod head_guard;
+pub mod json_errors;
+pub mod limits;
 pub mod lincheck;
 pub mod network;
 pub mod node;
+pub mod serve;
 pub mod server;
 pub mod types;
 

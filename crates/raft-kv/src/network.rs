@@ -7,6 +7,13 @@
 //! (the leader's vote and the snapshot meta); the receiver writes the chunks into a file in its
 //! snapshot directory as they arrive and installs it when the body ends, so neither side holds
 //! the snapshot in memory.
+//!
+//! openraft bounds a batch of entries by their count only (`max_payload_entries`), so an
+//! append-entries message could be any size. This client bounds it by bytes: a message over
+//! [`Limits::max_append_bytes`](crate::limits::Limits::max_append_bytes) is sent as its longest
+//! prefix that fits and answered to openraft as a partial success, so openraft sends the rest
+//! next (openraft 0.10.0-alpha.37 has no `PayloadTooLarge` error; a partial success is its way).
+//! The raft endpoint reads a little more than that bound, so every entry reaches every follower.
 
 use std::future::Future;
 use std::io::Read;
@@ -14,6 +21,7 @@ use std::io::Seek;
 use std::time::Duration;
 
 use bytes::Bytes;
+use openraft::entry::RaftEntry;
 use openraft::error::NetworkError;
 use openraft::error::RPCError;
 use openraft::error::RaftError;
@@ -30,9 +38,12 @@ use openraft::raft::AppendEntriesResponse;
 use openraft::raft::SnapshotResponse;
 use openraft::raft::VoteRequest;
 use openraft::raft::VoteResponse;
+use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::alias::SnapshotMetaOf;
 use openraft::type_config::alias::SnapshotOf;
 use openraft::type_config::alias::VoteOf;
+use raft_store::Bincode;
+use raft_store::Codec as _;
 use raft_store::kv::SnapshotFile;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,23 +54,26 @@ use crate::types::TypeConfig;
 /// The size of one chunk of a streamed snapshot.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 
-/// Encode a raft message for the wire.
+/// The slowest a follower is expected to take an append-entries request (receive, decode, write
+/// and sync it), and so the time it is given on top of openraft's time-out, which is a fraction
+/// of the heartbeat interval and far too short for megabytes: a batch that always timed out
+/// would be sent again and again and the follower would never catch up. Generous on purpose:
+/// waiting longer for a follower that is gone costs nothing, the others are replicated to on
+/// their own streams and the heartbeats on another connection.
+const APPEND_BYTES_PER_SEC: u64 = 1 << 20;
+
+/// Encode a raft message for the wire: the store's own codec, so a log entry travels in the
+/// encoding it is stored in.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| e.to_string())
+    let mut out = Vec::new();
+    Bincode::encode_into(value, &mut out)?;
+    Ok(out)
 }
 
-/// Decode a raft message from the wire.
+/// Decode a raft message from the wire (all of `bytes`; trailing bytes are an error). The
+/// codec's decode limit grows with the input, so every message [`encode`] writes decodes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, used) =
-        bincode::serde::decode_from_slice(bytes, bincode::config::standard().with_limit::<{ 1 << 30 }>())
-            .map_err(|e| e.to_string())?;
-    if used != bytes.len() {
-        return Err(format!(
-            "{} bytes left over after the message",
-            bytes.len() - used
-        ));
-    }
-    Ok(value)
+    Bincode::decode(bytes)
 }
 
 /// The header in front of a streamed snapshot: the leader's vote and the snapshot's meta.
@@ -76,14 +90,18 @@ pub struct SnapshotHeader {
 #[derive(Clone)]
 pub struct HttpNetwork {
     id: u64,
+    max_append_bytes: usize,
     client: reqwest::Client,
 }
 
 impl HttpNetwork {
-    /// The network of node `id`, sharing one HTTP client (and its connection pool).
-    pub fn new(id: u64) -> Self {
+    /// The network of node `id`, sharing one HTTP client (and its connection pool), sending
+    /// append-entries messages of at most `max_append_bytes` (a batch that would be larger is
+    /// sent in parts; one entry larger than that alone).
+    pub fn new(id: u64, max_append_bytes: usize) -> Self {
         Self {
             id,
+            max_append_bytes,
             client: reqwest::Client::builder()
                 .tcp_nodelay(true)
                 .connect_timeout(Duration::from_secs(2))
@@ -100,6 +118,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
         HttpConnection {
             id: self.id,
+            max_append_bytes: self.max_append_bytes,
             client: self.client.clone(),
             target,
             base: format!("http://{}", node.raft),
@@ -110,6 +129,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
 /// Sends raft RPCs to one node.
 pub struct HttpConnection {
     id: u64,
+    max_append_bytes: usize,
     client: reqwest::Client,
     target: u64,
     base: String,
@@ -123,13 +143,12 @@ enum SendError {
 }
 
 impl HttpConnection {
-    async fn post<Req: Serialize, Resp: DeserializeOwned>(
+    async fn post<Resp: DeserializeOwned>(
         &self,
         path: &str,
-        request: &Req,
+        body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Resp, SendError> {
-        let body = encode(request).map_err(SendError::Network)?;
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -162,19 +181,26 @@ impl HttpConnection {
 
 impl HttpConnection {
     /// One request, one answer: the answer is the remote raft's `Result`, its error fatal.
-    async fn unary<Req: Serialize, Resp: DeserializeOwned>(
+    /// The time-out is openraft's, plus the time to move `body` at [`APPEND_BYTES_PER_SEC`].
+    async fn unary<Resp: DeserializeOwned>(
         &self,
         path: &str,
-        rpc: &Req,
+        body: Vec<u8>,
         option: &RPCOption,
         action: RPCTypes,
     ) -> Result<Resp, RPCError<TypeConfig>> {
-        let timeout = option.soft_ttl();
+        let timeout =
+            option.soft_ttl() + Duration::from_millis(body.len() as u64 * 1000 / APPEND_BYTES_PER_SEC);
         let answer: Result<Resp, RaftError<TypeConfig>> = self
-            .post(path, rpc, timeout)
+            .post(path, body, timeout)
             .await
             .map_err(|e| self.rpc_error(&e, timeout, action))?;
         answer.map_err(|e| self.remote_fatal(&e))
+    }
+
+    /// Encode `rpc`, or the part of it that fits.
+    fn encode_rpc<Req: Serialize>(rpc: &Req) -> Result<Vec<u8>, RPCError<TypeConfig>> {
+        encode(rpc).map_err(|e| RPCError::Network(NetworkError::from_string(format!("encoding: {e}"))))
     }
 
     /// The target answered with a fatal error of its raft (it is shutting down or its storage
@@ -206,6 +232,42 @@ async fn read_answer<Resp: DeserializeOwned>(response: reqwest::Response) -> Res
     decode(&body).map_err(|e| SendError::Network(format!("undecodable answer: {e}")))
 }
 
+/// Encode an append-entries request of at most `max` bytes: the whole request if it fits,
+/// otherwise the longest prefix of its entries that does (at least one entry, whatever its size,
+/// so the log always moves on), with the log id of the last entry sent.
+pub fn fit_append(
+    rpc: AppendEntriesRequest<TypeConfig>,
+    max: usize,
+) -> Result<(Vec<u8>, Option<LogIdOf<TypeConfig>>), String> {
+    let body = encode(&rpc)?;
+    if body.len() <= max || rpc.entries.len() <= 1 {
+        return Ok((body, None));
+    }
+    // The codec writes a list as its length and then each element as it encodes alone, so a
+    // prefix costs the request without its entries plus the entries kept (its length prefix is
+    // no longer than the whole list's).
+    let mut sizes = Vec::with_capacity(rpc.entries.len());
+    let mut scratch = Vec::new();
+    for entry in &rpc.entries {
+        scratch.clear();
+        Bincode::encode_into(entry, &mut scratch)?;
+        sizes.push(scratch.len());
+    }
+    let mut total = body.len().saturating_sub(sizes.iter().sum());
+    let mut keep = 0;
+    for size in sizes {
+        if keep > 0 && total + size > max {
+            break;
+        }
+        total += size;
+        keep += 1;
+    }
+    let mut rpc = rpc;
+    rpc.entries.truncate(keep);
+    let last = rpc.entries.last().map(RaftEntry::log_id);
+    Ok((encode(&rpc)?, last))
+}
+
 impl RaftNetworkV2<TypeConfig> for HttpConnection {
     type SnapshotData = SnapshotFile;
 
@@ -214,8 +276,17 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary("/raft/append", &rpc, &option, RPCTypes::AppendEntries)
-            .await
+        let (body, cut) = fit_append(rpc, self.max_append_bytes)
+            .map_err(|e| RPCError::Network(NetworkError::from_string(format!("encoding: {e}"))))?;
+        let answer = self
+            .unary("/raft/append", body, &option, RPCTypes::AppendEntries)
+            .await?;
+        // Only a prefix went: openraft sends the rest next (in alpha.37 this partial success is
+        // how a network bounds a batch; its entry count alone has no byte bound).
+        Ok(match (answer, cut) {
+            (AppendEntriesResponse::Success, Some(last)) => AppendEntriesResponse::PartialSuccess(Some(last)),
+            (answer, _) => answer,
+        })
     }
 
     async fn vote(
@@ -223,7 +294,8 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary("/raft/vote", &rpc, &option, RPCTypes::Vote).await
+        self.unary("/raft/vote", Self::encode_rpc(&rpc)?, &option, RPCTypes::Vote)
+            .await
     }
 
     async fn pre_vote(
@@ -231,7 +303,8 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary("/raft/pre-vote", &rpc, &option, RPCTypes::Vote).await
+        self.unary("/raft/pre-vote", Self::encode_rpc(&rpc)?, &option, RPCTypes::Vote)
+            .await
     }
 
     async fn full_snapshot(
@@ -313,5 +386,87 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
                 "node {target} refused the snapshot: {e}"
             )))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::type_config::alias::EntryOf;
+    use raft_store::kv::KvRequest;
+
+    use super::*;
+
+    fn request(sizes: &[usize]) -> AppendEntriesRequest<TypeConfig> {
+        let log_id = |index| {
+            LogIdOf::<TypeConfig>::new(
+                openraft::impls::leader_id_adv::LeaderId { term: 1, node_id: 1 },
+                index,
+            )
+        };
+        AppendEntriesRequest {
+            vote: VoteOf::<TypeConfig>::new_committed(1, 1),
+            prev_log_id: Some(log_id(9)),
+            entries: sizes
+                .iter()
+                .zip(10..)
+                .map(|(&size, index)| {
+                    EntryOf::<TypeConfig>::new_normal(
+                        log_id(index),
+                        KvRequest::Set {
+                            key: format!("k{index}"),
+                            value: vec![1; size],
+                        },
+                    )
+                })
+                .collect(),
+            leader_commit: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_over_the_bound_is_cut_to_the_longest_prefix_that_fits() {
+        let max = 4 << 20;
+        let (body, cut) = fit_append(request(&[1 << 20; 20]), max).unwrap();
+        assert!(body.len() <= max, "{}", body.len());
+        let sent: AppendEntriesRequest<TypeConfig> = decode(&body).unwrap();
+        assert_eq!(sent.entries.len(), 3);
+        assert_eq!(cut, sent.entries.last().map(RaftEntry::log_id));
+        assert_eq!(cut.map(|l| l.index), Some(12));
+    }
+
+    #[test]
+    fn a_batch_that_fits_and_a_lone_large_entry_go_whole() {
+        let (body, cut) = fit_append(request(&[100; 300]), 1 << 20).unwrap();
+        assert_eq!(
+            (
+                decode::<AppendEntriesRequest<TypeConfig>>(&body)
+                    .unwrap()
+                    .entries
+                    .len(),
+                cut
+            ),
+            (300, None)
+        );
+        let (body, cut) = fit_append(request(&[2 << 20]), 1 << 20).unwrap();
+        assert_eq!(
+            (
+                decode::<AppendEntriesRequest<TypeConfig>>(&body)
+                    .unwrap()
+                    .entries
+                    .len(),
+                cut
+            ),
+            (1, None)
+        );
+        // A large first entry still goes alone, so the log always moves on.
+        let (body, cut) = fit_append(request(&[2 << 20, 10]), 1 << 20).unwrap();
+        assert_eq!(
+            decode::<AppendEntriesRequest<TypeConfig>>(&body)
+                .unwrap()
+                .entries
+                .len(),
+            1
+        );
+        assert_eq!(cut.map(|l| l.index), Some(10));
     }
 }

@@ -105,7 +105,7 @@ impl Node {
         let raft = Raft::new(
             config.id,
             raft_config(config.snapshot_after)?,
-            HttpNetwork::new(config.id),
+            HttpNetwork::new(config.id, config.limits.max_append_bytes),
             log,
             sm,
         )
@@ -123,6 +123,7 @@ impl Node {
                 .build()
                 .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
             counters: Counters::default(),
+            limits: config.limits,
         });
         let servers = serve(&state, raft_listener, http_listener, grpc_listener);
         let initialized = raft
@@ -175,21 +176,20 @@ fn serve(
     grpc_listener: Option<TcpListener>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut servers = Vec::new();
+    let heads = state.limits.head_limits();
     for (listener, router) in [
         (raft_listener, raft_router(state.clone())),
         (http_listener, api_router(state.clone())),
     ] {
-        servers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                eprintln!("raft-kv: server stopped: {e}");
-            }
-        }));
+        servers.push(tokio::spawn(crate::serve::serve(listener, router, heads)));
     }
     if let Some(listener) = grpc_listener {
         let service = crate::grpc::service(state.clone());
+        let limits = state.limits;
         servers.push(tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
             if let Err(e) = tonic::transport::Server::builder()
+                .layer(crate::grpc::oversize_layer(limits))
                 .add_service(service)
                 .serve_with_incoming(incoming)
                 .await

@@ -1,5 +1,10 @@
 //! The two HTTP servers of a node: the raft endpoint other nodes send RPCs to, and the client
 //! API (JSON in and out; every error a JSON body `{"error": ...}` with a fitting status).
+//!
+//! A key is addressed as `/key/{key}` with the key percent-encoded (any byte may be; `/`, `?`,
+//! `#`, `%` and spaces must be), or as `/key?key={key}` (form-encoded), which also reaches the
+//! keys `.` and `..` that URL normalization removes from a path. A follower forwards the
+//! request target exactly as it arrived, so the leader decodes the same key.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -13,12 +18,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRequest;
+use axum::extract::FromRequestParts;
 use axum::extract::Query;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::Method;
 use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::get;
@@ -37,6 +47,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::json;
 
+use crate::json_errors::json_errors;
+use crate::limits::LimitError;
+use crate::limits::Limits;
 use crate::network::SnapshotHeader;
 use crate::network::decode;
 use crate::network::encode;
@@ -68,6 +81,8 @@ pub struct NodeState {
     pub forward: reqwest::Client,
     /// Request counters for `/metrics`.
     pub counters: Counters,
+    /// The size limits every request is checked against.
+    pub limits: Limits,
 }
 
 /// Counters exported by `/metrics`.
@@ -99,6 +114,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        let status = if e.is_size() {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
 /// The start of every message of a request refused before it reached raft.
 const NOT_SENT: &str = "not accepted: ";
 
@@ -120,13 +146,20 @@ fn internal(msg: impl Into<String>) -> ApiError {
 
 // ---------------------------------------------------------------- raft endpoint
 
-/// The router of the raft endpoint.
+/// The router of the raft endpoint. Its body limit holds every append-entries message a
+/// leader sends (see [`Limits::raft_body_bytes`]); a snapshot streams, unbounded.
 pub fn raft_router(state: Shared) -> Router {
+    let body_limit = state.limits.raft_body_bytes();
     Router::new()
         .route("/raft/append", post(raft_append))
         .route("/raft/vote", post(raft_vote))
         .route("/raft/pre-vote", post(raft_pre_vote))
-        .route("/raft/snapshot", post(raft_snapshot))
+        .route(
+            "/raft/snapshot",
+            post(raft_snapshot).layer(DefaultBodyLimit::disable()),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
 }
 
@@ -229,20 +262,115 @@ async fn receive_snapshot(s: &NodeState, body: Body) -> Result<Response, String>
 /// The router of the client API.
 pub fn api_router(state: Shared) -> Router {
     Router::new()
-        .route("/key", post(put_many))
+        .route(
+            "/key",
+            post(put_many).get(get_key).put(update_key).delete(delete_key),
+        )
+        // `/key/` itself, so an empty key is named as such rather than as an unknown route.
+        .route("/key/", get(get_key).put(update_key).delete(delete_key))
         .route("/key/{*key}", get(get_key).put(update_key).delete(delete_key))
         .route("/join", post(join))
         .route("/leave", post(leave))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .fallback(|method: Method, uri: axum::http::Uri| async move {
-            ApiError(StatusCode::NOT_FOUND, format!("no route {method} {uri}"))
+        .fallback(|method: Method, uri: Uri| async move {
+            let path = uri.path();
+            let shown = if path.len() > 200 { "(a long path)" } else { path };
+            ApiError(StatusCode::NOT_FOUND, format!("no route {method} {shown}"))
         })
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| bad_request(format!("{what}: {e}")))
+}
+
+/// A request body of the client API, read up to [`Limits::api_body_bytes`]; a larger one is
+/// refused with 413 naming the limit.
+pub struct ApiBody(pub Bytes);
+
+/// How much of a body over the limit is still read (and dropped) before the refusal: answering
+/// while the client still sends makes the kernel reset the connection, and the client may lose
+/// the answer. Past this much, the connection is closed regardless.
+const DRAIN_BYTES: usize = 64 << 20;
+
+impl FromRequest<Shared> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, ApiError> {
+        use http_body_util::BodyExt as _;
+        let limit = state.limits.api_body_bytes();
+        let mut body = request.into_body();
+        let mut kept = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| bad_request(format!("reading the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                kept.extend_from_slice(&data);
+            } else if seen > DRAIN_BYTES {
+                break;
+            } else {
+                kept = Vec::new();
+            }
+        }
+        if seen > limit {
+            return Err(ApiError::from(LimitError::BodyTooLarge {
+                body_limit: limit,
+                limit: state.limits.max_request_bytes,
+            }));
+        }
+        Ok(ApiBody(Bytes::from(kept)))
+    }
+}
+
+/// The query of a key's routes.
+#[derive(Deserialize)]
+struct KeyQuery {
+    /// The key, for `/key?key=...`.
+    key: Option<String>,
+    /// Read this node's state machine without asking the leader.
+    #[serde(default)]
+    stale: bool,
+}
+
+/// The key a request addresses (from the path or the query, see the module docs), checked
+/// against the key limit, and the request's `stale` flag.
+pub struct KeyTarget {
+    /// The key, decoded.
+    pub key: String,
+    /// Whether a stale read was asked for.
+    pub stale: bool,
+}
+
+impl FromRequestParts<Shared> for KeyTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let Query(query) = Query::<KeyQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| bad_request(format!("the query: {}", e.body_text())))?;
+        let key = match (parts.uri.path().strip_prefix("/key/"), query.key) {
+            (Some(_), Some(_)) => {
+                return Err(bad_request("a key in the path and another in the query"));
+            }
+            (Some(encoded), None) => percent_encoding::percent_decode_str(encoded)
+                .decode_utf8()
+                .map_err(|e| bad_request(format!("the key in the path is not UTF-8 once decoded: {e}")))?
+                .into_owned(),
+            (None, Some(key)) => key,
+            (None, None) => return Err(bad_request("no key: use /key/{key} or /key?key={key}")),
+        };
+        state.limits.check_key(&key)?;
+        Ok(KeyTarget {
+            key,
+            stale: query.stale,
+        })
+    }
 }
 
 fn hops(headers: &HeaderMap) -> u32 {
@@ -258,7 +386,7 @@ async fn forward(
     s: &NodeState,
     leader: Option<&NodeInfo>,
     method: Method,
-    path: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -270,7 +398,9 @@ async fn forward(
         )));
     }
     s.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-    let url = format!("http://{}{path}", leader.http);
+    // The target exactly as it arrived: rebuilt from a decoded key it would address another.
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("http://{}{target}", leader.http);
     let answer = s
         .forward
         .request(method, &url)
@@ -343,24 +473,31 @@ pub fn read_local(s: &NodeState, key: &str) -> Result<Option<Vec<u8>>, ApiError>
         .map_err(|e| internal(format!("reading {key:?}: {e}")))
 }
 
-/// Write through raft; a follower forwards the original request to the leader.
+/// Write through raft once the request passed the limits; a follower forwards the original
+/// request to the leader.
 async fn write(
     s: &NodeState,
     request: KvRequest,
     method: Method,
-    path: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Result<(u64, KvResponse), Response>, ApiError> {
+    s.limits.check_request(&request)?;
     match propose(s, request).await? {
         Proposed::Applied(index, response) => Ok(Ok((index, response))),
-        Proposed::NotLeader(leader) => Ok(Err(
-            forward(s, leader.as_ref(), method, path, headers, body).await?
-        )),
+        Proposed::NotLeader(leader) => {
+            Ok(Err(forward(s, leader.as_ref(), method, uri, headers, body).await?))
+        }
     }
 }
 
-async fn put_many(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn put_many(
+    State(s): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> Result<Response, ApiError> {
     let pairs: BTreeMap<String, JsonValue> = parse_json(
         &body,
         "POST /key wants a JSON object of string keys and values (strings, or {\"base64\": ...} for bytes)",
@@ -372,7 +509,7 @@ async fn put_many(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     let request = KvRequest::SetMany {
         pairs: pairs.into_iter().map(|(k, v)| (k, v.0)).collect(),
     };
-    match write(&s, request, Method::POST, "/key", &headers, body).await? {
+    match write(&s, request, Method::POST, &uri, &headers, body).await? {
         Ok((index, KvResponse::SetMany { previous })) => {
             let previous: BTreeMap<String, Option<JsonValue>> = keys
                 .into_iter()
@@ -428,24 +565,16 @@ impl<'de> Deserialize<'de> for JsonValue {
     }
 }
 
-/// The query of `GET /key/{k}`.
-#[derive(Deserialize)]
-pub struct ReadQuery {
-    #[serde(default)]
-    stale: bool,
-}
-
 async fn get_key(
     State(s): State<Shared>,
-    Path(key): Path<String>,
-    Query(q): Query<ReadQuery>,
+    KeyTarget { key, stale }: KeyTarget,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if q.stale {
+    if stale {
         s.counters.stale_reads.fetch_add(1, Ordering::Relaxed);
     } else if let Some(leader) = linearize(&s).await? {
-        let path = format!("/key/{key}");
-        return forward(&s, leader.as_ref(), Method::GET, &path, &headers, Bytes::new()).await;
+        return forward(&s, leader.as_ref(), Method::GET, &uri, &headers, Bytes::new()).await;
     }
     let value = read_local(&s, &key)?;
     match value {
@@ -462,17 +591,17 @@ struct UpdateBody {
 
 async fn update_key(
     State(s): State<Shared>,
-    Path(key): Path<String>,
+    KeyTarget { key, .. }: KeyTarget,
+    uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Response, ApiError> {
     let UpdateBody { value } = parse_json(&body, "PUT /key/{k} wants {\"value\": string}")?;
     let request = KvRequest::UpdateIfExists {
         key: key.clone(),
         value: value.0,
     };
-    let path = format!("/key/{key}");
-    match write(&s, request, Method::PUT, &path, &headers, body).await? {
+    match write(&s, request, Method::PUT, &uri, &headers, body).await? {
         Ok((
             index,
             KvResponse::UpdateIfExists {
@@ -490,12 +619,12 @@ async fn update_key(
 
 async fn delete_key(
     State(s): State<Shared>,
-    Path(key): Path<String>,
+    KeyTarget { key, .. }: KeyTarget,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let request = KvRequest::Delete { key: key.clone() };
-    let path = format!("/key/{key}");
-    match write(&s, request, Method::DELETE, &path, &headers, Bytes::new()).await? {
+    let request = KvRequest::Delete { key };
+    match write(&s, request, Method::DELETE, &uri, &headers, Bytes::new()).await? {
         Ok((index, KvResponse::Delete { previous })) => Ok(axum::Json(
             json!({ "index": index, "existed": previous.is_some(), "previous": previous.map(JsonValue) }),
         )
@@ -552,10 +681,15 @@ fn membership_error(e: &RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> 
     }
 }
 
-async fn join(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn join(
+    State(s): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> Result<Response, ApiError> {
     let request: JoinRequest = parse_json(&body, "POST /join wants {\"id\", \"raft\", \"http\"}")?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return forward(&s, Some(&leader), Method::POST, "/join", &headers, body).await;
+        return forward(&s, Some(&leader), Method::POST, &uri, &headers, body).await;
     }
     let node = NodeInfo {
         raft: request.raft,
@@ -606,10 +740,15 @@ where
     }
 }
 
-async fn leave(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn leave(
+    State(s): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> Result<Response, ApiError> {
     let request: LeaveRequest = parse_json(&body, "POST /leave wants {\"id\"}")?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return forward(&s, Some(&leader), Method::POST, "/leave", &headers, body).await;
+        return forward(&s, Some(&leader), Method::POST, &uri, &headers, body).await;
     }
     let index = remove_member(&s, request.id).await?;
     Ok(axum::Json(json!({ "index": index, "left": request.id })).into_response())
@@ -673,6 +812,11 @@ pub async fn status_value(s: &NodeState) -> Value {
         "backend": s.backend,
         "data_dir": s.data_dir.display().to_string(),
         "data_dir_bytes": size,
+        "limits": {
+            "max_request_bytes": s.limits.max_request_bytes,
+            "max_key_bytes": s.limits.max_key_bytes,
+            "max_append_bytes": s.limits.max_append_bytes,
+        },
     })
 }
 
