@@ -132,6 +132,31 @@ impl StoreDir {
         &self.path
     }
 
+    /// Make the names of every file and directory under the store directory durable: fsync each
+    /// directory of the tree, deepest first, and the store directory's parent.
+    ///
+    /// A new file's name is durable only once its directory is synced (ext4 and XFS may keep
+    /// it sooner, but need not), and no engine here syncs the directories of the files it
+    /// creates on open: a redb, LMDB or sled store whose first durable write returned could
+    /// still vanish whole at a power cut. Every adapter calls this at the end of its open, once
+    /// the engine's files exist.
+    pub fn sync_tree(&self) -> Result<(), EngineError> {
+        let err = |path: &Path, e: io::Error| {
+            EngineError::io(
+                self.backend,
+                format!("syncing the directory {}", path.display()),
+                e,
+            )
+        };
+        sync_dirs_below(&self.path).map_err(|(path, e)| err(&path, e))?;
+        if let Some(parent) = self.path.parent() {
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| err(parent, e))?;
+        }
+        Ok(())
+    }
+
     /// Whether the store was initialized: its format record was durable once.
     pub fn is_initialized(&self) -> bool {
         self.initialized.load(std::sync::atomic::Ordering::SeqCst)
@@ -165,6 +190,18 @@ fn parse_marker(text: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
     .then(|| backend.to_string())
+}
+
+/// fsync every directory under `dir` (symlinks not followed), deepest first, then `dir`.
+fn sync_dirs_below(dir: &Path) -> Result<(), (std::path::PathBuf, io::Error)> {
+    let at = |e| (dir.to_path_buf(), e);
+    for item in std::fs::read_dir(dir).map_err(at)? {
+        let item = item.map_err(at)?;
+        if item.file_type().map_err(at)?.is_dir() {
+            sync_dirs_below(&item.path())?;
+        }
+    }
+    File::open(dir).and_then(|d| d.sync_all()).map_err(at)
 }
 
 /// Write the marker durably: temporary file, fsync, rename, fsync of the directory.

@@ -139,25 +139,35 @@ fn parse_meta(b: &[u8]) -> Option<Meta> {
 /// Refuse a `data.mdb` that LMDB could fault on (see the module docs); `walk` also reads every
 /// page reachable from the current meta page. A missing or empty file (a new store) and meta
 /// pages LMDB itself will reject are left to LMDB, which refuses them with an error.
-pub(crate) fn check(path: &Path, walk: bool, databases: &[&str]) -> Result<(), String> {
+pub(crate) fn check(path: &Path, walk: bool, databases: &[&str]) -> Result<(), Refusal> {
+    let io = |what: String| move |e: std::io::Error| Refusal::Io(what, e);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        Err(e) => return Err(Refusal::Io(format!("opening {}", path.display()), e)),
     };
     let len = file
         .metadata()
-        .map_err(|e| format!("reading the size of {}: {e}", path.display()))?
+        .map_err(io(format!("reading the size of {}", path.display())))?
         .len();
     if len == 0 {
         return Ok(());
     }
     let mut first = vec![0u8; META_LEN];
-    if file.read_exact_at(&mut first, 0).is_err() {
-        return Err(format!(
-            "{} is {len} bytes, shorter than its first meta page",
-            path.display()
-        ));
+    match file.read_exact_at(&mut first, 0) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+            return Err(Refusal::Damaged(format!(
+                "{} is {len} bytes, shorter than its first meta page",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Refusal::Io(
+                format!("reading the first meta page of {}", path.display()),
+                e,
+            ));
+        }
     }
     let Some(meta0) = parse_meta(&first) else {
         return Ok(());
@@ -167,17 +177,22 @@ pub(crate) fn check(path: &Path, walk: bool, databases: &[&str]) -> Result<(), S
         return Ok(());
     }
     let mut second = vec![0u8; META_LEN];
-    let meta1 = file
-        .read_exact_at(&mut second, page_size)
-        .ok()
-        .and_then(|()| parse_meta(&second));
+    let meta1 = match file.read_exact_at(&mut second, page_size) {
+        Ok(()) => parse_meta(&second),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => None,
+        Err(e) => {
+            let what = format!("reading the second meta page of {}", path.display());
+            return Err(Refusal::Io(what, e));
+        }
+    };
     let Some(meta1) = meta1 else {
-        return Err(format!(
+        return Err(Refusal::Damaged(format!(
             "{} is {len} bytes: its second meta page (at {page_size}) is missing or damaged",
             path.display()
-        ));
+        )));
     };
-    meta_pair(meta0.txn_id, meta1.txn_id).map_err(|e| format!("{}: {e}", path.display()))?;
+    meta_pair(meta0.txn_id, meta1.txn_id)
+        .map_err(|e| Refusal::Damaged(format!("{}: {e}", path.display())))?;
     let current = if meta1.txn_id > meta0.txn_id { meta1 } else { meta0 };
     let file_pages = len / page_size;
     for (name, root) in [
@@ -185,23 +200,39 @@ pub(crate) fn check(path: &Path, walk: bool, databases: &[&str]) -> Result<(), S
         ("the main tree", current.main.root),
     ] {
         if root != NO_PAGE && root >= file_pages {
-            return Err(format!(
+            return Err(Refusal::Damaged(format!(
                 "{}: the root of {name} is page {root}, past the end of the file ({len} bytes, \
                  {file_pages} pages of {page_size} bytes): the file was cut short",
                 path.display()
-            ));
+            )));
         }
     }
     if !walk {
         return Ok(());
     }
     let mut walker = Walker::new(&file, &current, file_pages, databases)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| Refusal::Damaged(format!("{}: {e}", path.display())))?;
     walker
         .tree("the free-page tree", &current.free, Kind::Free)
         .and_then(|()| walker.tree("the main tree", &current.main, Kind::Main))
         .and_then(|()| walker.unwritten_pages_are_free())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| {
+            let what = format!("{}: {e}", path.display());
+            // A page that could not be read is the disk's failure, not damage to the file.
+            match walker.read_error.take() {
+                Some(io) => Refusal::Io(what, io),
+                None => Refusal::Damaged(what),
+            }
+        })
+}
+
+/// Why [`check`] refused a file.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The file is not an LMDB file LMDB can open safely (cut short, a damaged page structure).
+    Damaged(String),
+    /// Reading it failed: the disk's error, not a verdict on the file.
+    Io(String, std::io::Error),
 }
 
 /// The transaction ids of the two meta pages must be a pair LMDB writes. LMDB keeps no checksum
@@ -258,6 +289,8 @@ struct Walker<'f> {
     free_past_end: Vec<u64>,
     /// One bit per page: reached already (the meta pages count as reached).
     seen: Vec<u64>,
+    /// The first read that failed for another reason than the end of the file.
+    read_error: Option<std::io::Error>,
 }
 
 impl<'f> Walker<'f> {
@@ -279,6 +312,7 @@ impl<'f> Walker<'f> {
             databases,
             free_past_end: Vec::new(),
             seen: vec![0; pages],
+            read_error: None,
         };
         for meta_page in 0..2 {
             if meta_page <= walker.last_page {
@@ -312,13 +346,24 @@ impl<'f> Walker<'f> {
         Ok(())
     }
 
-    fn read_page(&self, page: u64, buf: &mut [u8]) -> Result<(), String> {
+    fn read_page(&mut self, page: u64, buf: &mut [u8]) -> Result<(), String> {
         let offset = page
             .checked_mul(self.page_size as u64)
             .ok_or_else(|| format!("page {page} lies past any file"))?;
-        self.file
-            .read_exact_at(buf, offset)
+        let read = self.file.read_exact_at(buf, offset);
+        self.keep_read_error(read)
             .map_err(|e| format!("reading page {page}: {e}"))
+    }
+
+    /// Pass a read's result on, remembering an error that is not the end of the file.
+    fn keep_read_error(&mut self, read: std::io::Result<()>) -> std::io::Result<()> {
+        if let Err(e) = &read
+            && e.kind() != ErrorKind::UnexpectedEof
+            && self.read_error.is_none()
+        {
+            self.read_error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        read
     }
 
     /// A page number found in the file: must lie inside the database and be reached once.
@@ -520,8 +565,8 @@ impl<'f> Walker<'f> {
         let size = usize::try_from(size).map_err(|_| format!("{what}: {size} bytes"))?;
         let mut data = vec![0u8; size];
         let offset = first * self.page_size as u64 + PAGE_HEADER as u64;
-        self.file
-            .read_exact_at(&mut data, offset)
+        let read = self.file.read_exact_at(&mut data, offset);
+        self.keep_read_error(read)
             .map_err(|e| format!("{what}: reading page {first}: {e}"))?;
         Ok(data)
     }

@@ -82,11 +82,15 @@ fn open_all(dir: &Path, map_size: usize, options: &LmdbOptions) -> Result<Open, 
     // Before mapping: LMDB trusts its file, and a file cut short or a damaged page structure
     // would fault inside LMDB instead of failing with an error.
     let databases = Space::ALL.map(Space::name);
-    crate::check::check(&dir.join("data.mdb"), options.verify_on_open, &databases).map_err(|detail| {
-        EngineError::NotAStore {
-            backend: BACKEND,
-            path: dir.join("data.mdb"),
-            detail,
+    crate::check::check(&dir.join("data.mdb"), options.verify_on_open, &databases).map_err(|refusal| {
+        match refusal {
+            crate::check::Refusal::Damaged(detail) => EngineError::NotAStore {
+                backend: BACKEND,
+                path: dir.join("data.mdb"),
+                detail,
+            },
+            // EIO from the disk is not a foreign file: say so, as an I/O error an operator retries.
+            crate::check::Refusal::Io(what, source) => EngineError::io(BACKEND, what, source),
         }
     })?;
     let env = open_env(dir, map_size, options).map_err(|e| match e {
@@ -130,6 +134,9 @@ impl LmdbEngine {
         let dir = dir.as_ref();
         let store_dir = StoreDir::open(BACKEND, dir)?;
         let open = open_all(dir, page_round(options.map_size.max(1 << 20)), options)?;
+        // The names of the files the engine just created are durable only once their
+        // directories are synced; the first durable write must not vanish at a power cut.
+        store_dir.sync_tree()?;
         Ok(Self {
             state: RwLock::new(Some(open)),
             path: dir.to_path_buf(),

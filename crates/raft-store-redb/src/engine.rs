@@ -71,6 +71,9 @@ impl RedbEngine {
         };
         // Create every table up front so reads of an empty keyspace find a table.
         engine.write(&Batch::new(), Durability::Durable)?;
+        // The names of the files the engine just created are durable only once their
+        // directories are synced; the first durable write must not vanish at a power cut.
+        engine.dir.sync_tree()?;
         Ok(engine)
     }
 

@@ -144,6 +144,9 @@ impl RocksEngine {
         } else {
             None
         };
+        // The names of the files the engine just created are durable only once their
+        // directories are synced; the first durable write must not vanish at a power cut.
+        store_dir.sync_tree()?;
         Ok(Self {
             db,
             writer: Mutex::new(()),
