@@ -30,22 +30,44 @@ pub fn check_fuse() -> Result<(), Error> {
     Ok(())
 }
 
-/// The gate for a test that needs a real mount: true to go on; false (after printing that the
-/// test skipped) when [`NO_FUSE_ENV`] is `1`.
+/// When set to a file path, every test skipped by [`NO_FUSE_ENV`] appends its name there, so a
+/// run can say how many it skipped (`scripts/test.sh` prints the count).
+pub const SKIP_LOG_ENV: &str = "RAFT_STORE_SKIP_LOG";
+
+/// The gate for a test that needs a real mount: `Ok(true)` to go on; `Ok(false)` when
+/// [`NO_FUSE_ENV`] is `1` (after printing that the test skipped, and recording it in the file
+/// [`SKIP_LOG_ENV`] names); an error naming what is missing and how to get it otherwise.
+pub fn fuse_gate(test: &str) -> Result<bool, Error> {
+    if std::env::var(NO_FUSE_ENV).is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: {NO_FUSE_ENV}=1");
+        if let Some(log) = std::env::var_os(SKIP_LOG_ENV) {
+            // Best effort: the count is a report, the skip itself was asked for.
+            // The binary too: the same case name runs in many test binaries.
+            let binary = std::env::current_exe().ok();
+            let binary = binary.as_deref().and_then(|p| p.file_name()).unwrap_or_default();
+            let line = format!("{} {test}\n", binary.to_string_lossy());
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        }
+        return Ok(false);
+    }
+    check_fuse().map(|()| true)
+}
+
+/// [`fuse_gate`] for a test function: true to go on, false when skipped on request.
 ///
 /// # Panics
 ///
 /// When FUSE is unavailable and the skip was not asked for, with what is missing and how to
 /// install it: a test that cannot run must not pass silently.
 pub fn fuse_or_skip(test: &str) -> bool {
-    if std::env::var(NO_FUSE_ENV).is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: {NO_FUSE_ENV}=1");
-        return false;
+    match fuse_gate(test) {
+        Ok(go) => go,
+        Err(e) => panic!("{test} needs FUSE: {e}"),
     }
-    if let Err(e) = check_fuse() {
-        panic!("{test} needs FUSE: {e}");
-    }
-    true
 }
 
 /// Whether this process runs as root (the owner of its /proc entry is its effective user).

@@ -105,5 +105,5 @@ mod tree;
 pub use control::Control;
 pub use error::Error;
 pub use faults::{CutMode, Stats};
-pub use gate::{NO_FUSE_ENV, check_fuse, fuse_or_skip};
+pub use gate::{NO_FUSE_ENV, SKIP_LOG_ENV, check_fuse, fuse_gate, fuse_or_skip};
 pub use mount::{FaultFs, MountOptions};
