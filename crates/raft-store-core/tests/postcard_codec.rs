@@ -23,7 +23,7 @@ impl StoreOpener for PostcardStores {
     }
 }
 
-raft_store_core::log_store_suite!(PostcardStores(MemHarness::new()));
+raft_store_core::log_store_suite!(in_memory: PostcardStores(MemHarness::new()));
 
 #[test]
 fn a_bincode_store_refuses_to_open_with_postcard() {

@@ -260,17 +260,30 @@ async fn fault_then_refused<H: EngineHarness>(s: &EngineStores<H>, sync: bool, f
 
 /// A failed write reaches the append callback; the store then refuses writes; a reopen holds
 /// every acknowledged entry and accepts appends.
+///
+/// Run for every engine, beside the file-system cases ([`fs_faults`](super::fs_faults)):
+/// the fault file system fails a write only for want of space, never with `EIO`, and never
+/// before the engine applied part of it. This case fails the engine's write call itself with
+/// `EIO`, applying nothing.
 pub async fn failed_write_reaches_callback_then_refused<H: EngineHarness>(s: &EngineStores<H>) -> CaseResult {
     fault_then_refused(s, false, Fault::Io).await
 }
 
 /// A failed sync reaches the append callback; the store then refuses writes; after losing the
 /// unsynced data, a reopen holds every acknowledged entry.
+///
+/// Run only for engines kept in memory (`conformance_suite!(in_memory: ..)`): for an engine on
+/// disk, [`fsync_eio_reaches_callback_then_refused`](super::fs_faults::fsync_eio_reaches_callback_then_refused)
+/// fails a real fsync under it, which this wrapper above the engine only imitates.
 pub async fn failed_sync_reaches_callback_then_refused<H: EngineHarness>(s: &EngineStores<H>) -> CaseResult {
     fault_then_refused(s, true, Fault::Io).await
 }
 
 /// A full disk (ENOSPC) reaches the callback as `StorageFull`, and the store fails stop.
+///
+/// Run only for engines kept in memory: for an engine on disk,
+/// [`enospc_reaches_callback_then_refused`](super::fs_faults::enospc_reaches_callback_then_refused)
+/// fills the file system under it, so the engine's own mapping of `ENOSPC` is what is checked.
 pub async fn no_space_left_reaches_callback<H: EngineHarness>(s: &EngineStores<H>) -> CaseResult {
     fault_then_refused(s, true, Fault::NoSpace).await
 }

@@ -24,9 +24,12 @@ pub trait EngineHarness: Send + Sync + 'static {
     /// dropped before a reopen.
     fn open(&self, dir: &Path) -> Result<Self::Engine, EngineError>;
 
-    /// Called after the store in `dir` was dropped at a simulated power cut, before the reopen.
-    /// An engine that can simulate losing its unsynced writes (like [`MemEngine`]) does it here;
-    /// a real engine on disk has nothing to do: what reached its files is what a crash keeps.
+    /// Called after the store in `dir` was dropped at a simulated power cut, before the reopen,
+    /// by the in-process power-loss cases of `log_under` and `kv_state_machine`. An engine that
+    /// can simulate losing its unsynced writes (like [`MemEngine`]) does it here. For an engine
+    /// on disk the default does nothing, so those cases check only what stays in one process;
+    /// the real power cuts are module `power_cut` of the suite, which runs the engine in a child
+    /// process on the fault file system and needs nothing from this hook.
     fn power_loss(&self, dir: &Path) {
         let _ = dir;
     }

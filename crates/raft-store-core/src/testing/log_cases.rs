@@ -1,5 +1,10 @@
 //! Log cases for any openraft `RaftLogStorage` that a [`StoreOpener`] can open and reopen.
 
+use std::io::Seek;
+use std::io::SeekFrom;
+use std::io::Write;
+use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -8,8 +13,13 @@ use openraft::RaftLogReader;
 use openraft::entry::RaftEntry;
 use openraft::storage::RaftLogStorage;
 
+use super::CaseError;
 use super::CaseResult;
 use super::StoreOpener;
+use super::rng::Rng;
+use super::rng::SEED_ENV;
+use super::rng::count_from_env;
+use super::rng::seed;
 use super::util::append;
 use super::util::append_nowait;
 use super::util::entries;
@@ -404,5 +414,164 @@ pub async fn reader_sees_contiguous_prefix_during_appends<O: StoreOpener>(o: &O)
     done.store(true, Ordering::SeqCst);
     let reads = checker.await.map_err(|e| format!("reader task failed: {e}"))??;
     ensure!(reads > 0, "the reader never completed a read");
+    Ok(())
+}
+
+/// Length of the text that every payload of [`flipped_byte_under_the_store`] carries.
+const PATTERN_LEN: usize = 64;
+
+/// A fixed run of ASCII letters, long and random enough to occur in the store's files only
+/// where a payload was written.
+fn payload_pattern() -> String {
+    let mut rng = Rng::new(0x00f1_1bbe_d0c5_7a9e);
+    (0..PATTERN_LEN)
+        .map(|_| {
+            let letter = rng.below(52) as u8;
+            char::from(if letter < 26 {
+                b'A' + letter
+            } else {
+                b'a' + letter - 26
+            })
+        })
+        .collect()
+}
+
+/// Where a pattern was found: a file and the offset in it.
+type Found = Vec<(PathBuf, u64)>;
+
+/// Every occurrence of `pattern` in the regular files under `dir`, with the number of files
+/// and bytes searched.
+fn find_under(dir: &Path, pattern: &[u8]) -> Result<(Found, usize, u64), CaseError> {
+    let (mut found, mut files, mut bytes) = (Vec::new(), 0usize, 0u64);
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let mut children = std::fs::read_dir(&d)
+            .map_err(|e| format!("listing {}: {e}", d.display()))?
+            .map(|c| c.map(|c| c.path()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("listing {}: {e}", d.display()))?;
+        // Sorted, so that a seed picks the same occurrence on every machine.
+        children.sort();
+        for path in children {
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if meta.is_dir() {
+                todo.push(path);
+            } else if meta.is_file() {
+                let content = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                files += 1;
+                bytes += content.len() as u64;
+                for (at, window) in content.windows(pattern.len()).enumerate() {
+                    if window == pattern {
+                        found.push((path.clone(), at as u64));
+                    }
+                }
+            }
+        }
+    }
+    Ok((found, files, bytes))
+}
+
+/// One byte of a payload flipped in the store's own files, under the store, while it is
+/// closed: on reopen the store refuses to open, or fails the read with an error, or (when the
+/// damaged copy was not the live one, say an old WAL record) reads exactly what was written.
+/// It never returns a changed entry, vote or committed id as if nothing happened, and never
+/// loses entries silently.
+///
+/// The store's layout is unknown here, so the case finds a long pattern the payloads carry in
+/// every file under the directory and damages one occurrence: which one, which byte and which
+/// bits come from the run's seed (printed; [`SEED_ENV`] replays it). The flip keeps the byte an
+/// ASCII character (it changes only the low five bits of a letter), so a store without
+/// checksums decodes a plausible, wrong payload rather than failing on invalid UTF-8.
+///
+/// A store whose files do not contain the payloads as written (compressed or encrypted) fails
+/// the case with a message saying so: the case cannot check it, and says that rather than pass.
+/// For stores that keep nothing on disk the macros leave this case out (`in_memory:`).
+pub async fn flipped_byte_under_the_store<O: StoreOpener>(o: &O) -> CaseResult {
+    let seed = seed();
+    eprintln!("flipped_byte_under_the_store: seed {seed} (replay with {SEED_ENV}={seed})");
+    let mut rng = Rng::new(seed);
+    let pattern = payload_pattern();
+    let want: Vec<_> = (1..=20u64)
+        .map(|i| entry_with(1, i, format!("{pattern}:t1-i{i}")))
+        .collect();
+    for round in 0..count_from_env("RAFT_STORE_FLIP_ROUNDS", 3) {
+        let dir = tempdir();
+        {
+            let mut s = o.open(dir.path())?;
+            for chunk in want.chunks(5) {
+                append(&mut s, chunk.to_vec()).await?;
+            }
+            s.save_vote(&vote(2, 3)).await?;
+            s.save_committed(Some(log_id(1, 15))).await?;
+        }
+        // A clean reopen first, so a failure below is the flipped byte's and nothing else's.
+        {
+            let mut s = o.open(dir.path())?;
+            let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+            same_entries(&got, &want).map_err(|e| format!("round {round}, before any damage: {e}"))?;
+        }
+        let (found, files, bytes) = find_under(dir.path(), pattern.as_bytes())?;
+        ensure!(
+            !found.is_empty(),
+            "the entries' payload text is in none of the {files} files ({bytes} bytes) under the store \
+             directory: the case cannot damage a payload of a store that compresses or encrypts its \
+             files, so it cannot check that the store notices (it fails rather than pass unchecked)"
+        );
+        let (path, start) = &found[rng.below(found.len() as u64) as usize];
+        let at = start + rng.below(PATTERN_LEN as u64);
+        let mask = rng.between(1, 0x1f) as u8;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("opening {} to damage it: {e}", path.display()))?;
+        let mut byte = [0u8];
+        file.seek(SeekFrom::Start(at))?;
+        std::io::Read::read_exact(&mut file, &mut byte)?;
+        file.seek(SeekFrom::Start(at))?;
+        file.write_all(&[byte[0] ^ mask])?;
+        file.sync_all()?;
+        drop(file);
+        let place = format!(
+            "seed {seed}, round {round}: byte {at} of {} (occurrence {} of {}) xor {mask:#04x}",
+            path.strip_prefix(dir.path()).unwrap_or(path).display(),
+            found
+                .iter()
+                .position(|f| f == &(path.clone(), *start))
+                .unwrap_or(0)
+                + 1,
+            found.len()
+        );
+        let read = async {
+            let mut s = o.open(dir.path())?;
+            let state = s.get_log_state().await?;
+            let got = s.get_log_reader().await.try_get_log_entries(0..100).await?;
+            let vote = s.get_log_reader().await.read_vote().await?;
+            let committed = s.read_committed().await?;
+            Ok::<_, CaseError>((state, got, vote, committed))
+        }
+        .await;
+        let (state, got, v, committed) = match read {
+            Err(e) => {
+                eprintln!("{place}: refused with an error, as it may: {e}");
+                continue;
+            }
+            Ok(read) => read,
+        };
+        same_entries(&got, &want).map_err(|e| format!("{place}: the store read without an error but {e}"))?;
+        ensure!(
+            state.last_log_id == Some(log_id(1, 20)) && state.last_purged_log_id.is_none(),
+            "{place}: the store read without an error but its log state is {state:?}"
+        );
+        ensure!(
+            v == Some(vote(2, 3)),
+            "{place}: the store read without an error but the vote is {v:?}"
+        );
+        ensure!(
+            committed == Some(log_id(1, 15)),
+            "{place}: the store read without an error but committed is {committed:?}"
+        );
+        eprintln!("{place}: read everything right (the damaged copy was not the live one)");
+    }
     Ok(())
 }

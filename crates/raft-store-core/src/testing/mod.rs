@@ -3,10 +3,13 @@
 //! Two layers:
 //! - **engine cases** ([`engine_cases`]) for anything that implements [`Engine`](crate::Engine);
 //! - **log cases** for openraft `RaftLogStorage` implementations: openraft's own
-//!   `testing::log::Suite` case by case ([`openraft_suite`]), our [`log_cases`] for any store
-//!   that can be opened and reopened at a path, and [`engine_log_cases`], which run a
+//!   `testing::log::Suite` case by case, plus its `test_all` once so that a case a newer
+//!   openraft adds is not skipped ([`openraft_suite`]); our [`log_cases`] for any store that can
+//!   be opened and reopened at a path (for a store on disk, also a byte flipped in its files
+//!   under it); and [`engine_log_cases`], which run a
 //!   [`LogStore`](crate::LogStore) over the [`FaultEngine`] wrapper to check syncs, faults,
-//!   corruption and power loss.
+//!   corruption and power loss; [`fs_faults`] fail fsyncs, writes and reads in the file system
+//!   under the engine, so the engine itself meets the kernel's error.
 //!
 //! The [`conformance_suite!`](crate::conformance_suite) macro expands every case into its own
 //! `#[test]`, so a failure names its case and `cargo test reopen` runs only the reopen cases. For
@@ -45,6 +48,7 @@ pub mod decode;
 pub mod engine_cases;
 pub mod engine_log_cases;
 mod fault;
+pub mod fs_faults;
 pub mod generate;
 pub mod generated_cases;
 mod harness;
@@ -52,6 +56,9 @@ pub mod kv_cases;
 pub mod log_cases;
 mod macros;
 pub mod openraft_suite;
+pub mod power_cut;
+pub mod process;
+pub mod rng;
 mod sm;
 pub mod util;
 
