@@ -16,10 +16,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod crash_site;
 pub mod decode;
 pub mod kv;
-pub mod model;
-pub mod process;
+pub mod kv_crash;
+pub mod log_crash;
+/// The workload of log operations and the model of what a crash may leave (in the core's
+/// suite, which runs the same checks under its power cuts).
+pub use raft_store_core::testing::power_cut::model;
+/// Child processes with a deadline on their output (in the core's suite, which kills its own).
+pub use raft_store_core::testing::process;
 
 use std::path::Path;
 
@@ -68,62 +74,30 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A small deterministic pseudo-random generator (`SplitMix64`): the same seed gives the same
-/// workload on every machine, so a failing seed can be replayed.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub use raft_store_core::testing::rng::Rng;
+pub use raft_store_core::testing::rng::count_from_env;
+pub use raft_store_core::testing::rng::seed;
 
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// A number in `lo..=hi`.
-    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo {
-            lo
-        } else {
-            lo + self.below(hi - lo + 1)
+/// One `#[test]` per disk backend, each calling `$run(backend)`:
+/// `backend_tests!(crash_test: crash_redb, crash_lmdb, crash_rocksdb, crash_sled);`
+#[macro_export]
+macro_rules! backend_tests {
+    ($run:ident: $redb:ident, $lmdb:ident, $rocksdb:ident, $sled:ident) => {
+        #[test]
+        fn $redb() {
+            $run(raft_store::Backend::Redb);
         }
-    }
-
-    /// Random bytes.
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64().to_le_bytes()[0]).collect()
-    }
-}
-
-/// The seed of a test run: `RAFT_STORE_SEED` if set (to replay a failure), else the time.
-pub fn seed() -> u64 {
-    std::env::var("RAFT_STORE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        })
-}
-
-/// A count from the environment variable `var`, else `default` (more kills or cases on demand).
-pub fn count_from_env(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        #[test]
+        fn $lmdb() {
+            $run(raft_store::Backend::Lmdb);
+        }
+        #[test]
+        fn $rocksdb() {
+            $run(raft_store::Backend::Rocksdb);
+        }
+        #[test]
+        fn $sled() {
+            $run(raft_store::Backend::Sled);
+        }
+    };
 }
