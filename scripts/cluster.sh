@@ -12,7 +12,10 @@
 # Environment: RAFT_KV_CLUSTER_DIR (default target/raft-kv-cluster) holds each node's data,
 # log and pid; RAFT_KV_HTTP_BASE (default 21000): node N serves its HTTP API on port BASE+N,
 # raft on BASE+1000+N and gRPC on BASE+2000+N, all on 127.0.0.1 (0: free ports picked at
-# start); RAFT_KV_BIN: a built raft-kv binary (default: built here with cargo, release).
+# start); RAFT_KV_BIN: a built raft-kv binary (default: built here with cargo, release);
+# RAFT_KV_TLS=1 at the first start: TLS on every port with throwaway certificates that
+# `raft-kv certs` writes to CLUSTER_DIR/certs (the cluster stays TLS from then on; clients
+# use CLUSTER_DIR/certs/ca.pem, e.g. curl --cacert).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${RAFT_KV_CLUSTER_DIR:-$root/target/raft-kv-cluster}"
@@ -30,6 +33,25 @@ binary() {
   (cd "$root" && cargo build --release -p raft-store-bench --bin report -p raft-kv --bins >&2)
   local target="${CARGO_TARGET_DIR:-$root/target}"
   echo "$target/release/raft-kv"
+}
+
+certs="$dir/certs"
+tls_on() { [ -e "$certs/ca.pem" ]; }
+scheme() { if tls_on; then echo https; else echo http; fi; }
+# api ID PATH [CURL ARGS...]: curl node ID's client API (over TLS, trusting the cluster CA).
+api() {
+  local id=$1 path=$2
+  shift 2
+  if tls_on; then
+    curl -sf --cacert "$certs/ca.pem" "$@" "https://$(http_of "$id")$path"
+  else
+    curl -sf "$@" "http://$(http_of "$id")$path"
+  fi
+}
+# tls_args ID: the TLS flags of node ID (the data directory does not keep them).
+tls_args() {
+  tls_on || return 0
+  echo --tls-cert "$certs/node-$1.pem" --tls-key "$certs/node-$1-key.pem" --tls-ca "$certs/ca.pem"
 }
 
 pid_of() { cat "$dir/node-$1.pid" 2>/dev/null || true; }
@@ -55,6 +77,9 @@ any_running() {
 start_node() {
   local id=$1 join=${2:-} bin=$3 args
   running "$id" && { echo "node $id already runs (pid $(pid_of "$id"))"; return; }
+  if tls_on && [ ! -e "$certs/node-$id.pem" ]; then
+    "$bin" certs --dir "$certs" --nodes "$id" >/dev/null
+  fi
   if [ -e "$dir/node-$id/node.toml" ]; then
     args=(--data-dir "$dir/node-$id")  # a restart: the data directory knows the rest
   else
@@ -64,6 +89,8 @@ start_node() {
       --backend "$backend" --data-dir "$dir/node-$id")
     [ -n "$join" ] && args+=(--join "$join")
   fi
+  # shellcheck disable=SC2207 # paths under the cluster directory, without spaces
+  args+=($(tls_args "$id"))
   : >"$dir/node-$id.out"
   nohup "$bin" "${args[@]}" >"$dir/node-$id.out" 2>>"$dir/node-$id.log" </dev/null &
   echo $! >"$dir/node-$id.pid"
@@ -76,7 +103,7 @@ start_node() {
   done
   sed -E 's/.* http=([^ ]+).*/\1/' "$dir/node-$id.out" >"$dir/node-$id.http"
   sed -E 's/.* grpc=([^ ]+).*/\1/' "$dir/node-$id.out" >"$dir/node-$id.grpc"
-  echo "node $id: http://$(http_of "$id") grpc $(cat "$dir/node-$id.grpc") (pid $(pid_of "$id"), log $dir/node-$id.log)"
+  echo "node $id: $(scheme)://$(http_of "$id") grpc $(cat "$dir/node-$id.grpc") (pid $(pid_of "$id"), log $dir/node-$id.log)"
 }
 
 # wait_members N: until the leader reports N voters.
@@ -84,7 +111,7 @@ wait_members() {
   local want=$1 waited=0 id status voters
   while :; do
     id=$(any_running) || die "no node runs"
-    status=$(curl -sf "http://$(http_of "$id")/status" || true)
+    status=$(api "$id" /status || true)
     voters=$(printf '%s' "$status" | grep -o '"voter":true' | wc -l)
     [ "$voters" -eq "$want" ] && return
     [ $waited -ge 600 ] && die "the cluster has $voters voters after 60 s, expected $want: $status"
@@ -112,6 +139,10 @@ case "$cmd" in
     backend=${2:-redb}
     mkdir -p "$dir"
     bin=$(binary)
+    if [ "${RAFT_KV_TLS:-0}" = 1 ] && [ -z "$(node_ids)" ] && ! tls_on; then
+      "$bin" certs --dir "$certs" --nodes 3 >/dev/null
+      echo "TLS on: certificates in $certs (clients trust $certs/ca.pem)"
+    fi
     if [ -n "$(node_ids)" ]; then
       for id in $(node_ids); do start_node "$id" "" "$bin"; done
     else
@@ -120,12 +151,12 @@ case "$cmd" in
       start_node 3 "$(http_of 1)" "$bin"
       wait_members 3
     fi
-    echo "cluster up: $(for id in $(node_ids); do printf 'http://%s ' "$(http_of "$id")"; done)"
+    echo "cluster up: $(for id in $(node_ids); do printf '%s://%s ' "$(scheme)" "$(http_of "$id")"; done)"
     ;;
   status)
     for id in $(node_ids); do
       if running "$id"; then
-        echo "node $id: $(curl -sf "http://$(http_of "$id")/status" || echo 'no answer')"
+        echo "node $id: $(api "$id" /status || echo 'no answer')"
       else
         echo "node $id: stopped"
       fi
@@ -135,7 +166,7 @@ case "$cmd" in
     through=$(any_running) || die "no node runs: start the cluster first"
     last=$(node_ids | tail -1)
     id=$((last + 1))
-    before=$(curl -sf "http://$(http_of "$through")/status" | grep -o '"voter":true' | wc -l)
+    before=$(api "$through" /status | grep -o '"voter":true' | wc -l)
     backend=$(sed -nE 's/^backend = "(.*)"/\1/p' "$dir/node-$through/node.toml")
     start_node "$id" "$(http_of "$through")" "$(binary)"
     wait_members $((before + 1))
@@ -149,10 +180,12 @@ case "$cmd" in
       if [ "$other" != "$id" ] && running "$other"; then through=$other; break; fi
     done
     [ -n "$through" ] || die "no other node runs to ask"
-    curl -sf -X POST "http://$(http_of "$through")/leave" -H 'content-type: application/json' \
+    api "$through" /leave -X POST -H 'content-type: application/json' \
       -d "{\"id\": $id}" >/dev/null || die "node $through refused to remove node $id"
     stop_node "$id"
     rm -rf "$dir/node-$id" "$dir/node-$id".*
+    # Its certificate goes too: a node that left cannot come back with it.
+    rm -f "$certs/node-$id.pem" "$certs/node-$id-key.pem"
     echo "node $id left the cluster"
     ;;
   stop)
@@ -164,7 +197,7 @@ case "$cmd" in
     echo "removed $dir"
     ;;
   *)
-    sed -n "2,17p" "$0" | sed 's/^# \{0,1\}//'
+    sed -n "2,20p" "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -5,6 +5,9 @@
 //! next node, until its deadline. Anything else that leaves the outcome open (a time-out, a
 //! connection lost after sending, a failed forward) is returned as [`ClientError::Unknown`]
 //! and never retried: sending a write twice could apply it twice.
+//!
+//! [`KvClient::with_token`] sends a bearer token with every request, [`KvClient::with_tls`]
+//! speaks `https://` trusting the cluster's CA.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
@@ -15,6 +18,7 @@ use serde_json::Value;
 use serde_json::json;
 
 use crate::server::JsonValue;
+use crate::tls::ClientTls;
 
 /// What a key's bytes are percent-encoded as in a URL: everything but the unreserved
 /// characters of RFC 3986, so no byte of a key is read as URL syntax (`/`, `?`, `#`, `%`, `+`).
@@ -60,7 +64,22 @@ pub struct KvClient {
     nodes: Vec<String>,
     http: reqwest::Client,
     next: AtomicUsize,
+    timeout: Duration,
     deadline: Duration,
+    scheme: &'static str,
+    token: Option<String>,
+}
+
+fn http_client(timeout: Duration, tls: Option<&ClientTls>) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true);
+    match tls {
+        Some(tls) => tls.reqwest(builder),
+        None => builder,
+    }
+    .build()
 }
 
 impl KvClient {
@@ -69,15 +88,28 @@ impl KvClient {
     pub fn new(nodes: Vec<String>, timeout: Duration, deadline: Duration) -> Self {
         Self {
             nodes,
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(Duration::from_secs(1))
-                .tcp_nodelay(true)
-                .build()
-                .unwrap_or_default(),
+            http: http_client(timeout, None).unwrap_or_default(),
             next: AtomicUsize::new(0),
+            timeout,
             deadline,
+            scheme: "http",
+            token: None,
         }
+    }
+
+    /// Send `token` as `Authorization: Bearer <token>` with every request.
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Speak `https://` with `tls` (the cluster CA, and a certificate to present if it has one).
+    pub fn with_tls(mut self, tls: &ClientTls) -> Result<Self, crate::Error> {
+        self.http = http_client(self.timeout, Some(tls))
+            .map_err(|e| crate::Error::Config(format!("the HTTPS client: {e}")))?;
+        self.scheme = "https";
+        Ok(self)
     }
 
     /// The nodes this client knows.
@@ -99,7 +131,12 @@ impl KvClient {
             let Some(node) = self.nodes.get(at) else {
                 return Err(ClientError::Unavailable(last));
             };
-            let mut request = self.http.request(method.clone(), format!("http://{node}{path}"));
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}://{node}{path}", self.scheme));
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
             if let Some(body) = &body {
                 request = request.json(body);
             }

@@ -2,6 +2,9 @@
 //! tests: start, kill, restart, stop. Every node binds port 0 (a free port picked by the
 //! kernel) and reports its addresses on its first stdout line; a restarted node reads them
 //! back from its data directory, so it comes back on the same ports.
+//!
+//! [`Cluster::start_secure`] starts the nodes with TLS (certificates as `raft-kv certs` writes
+//! them) and an auth file; the cluster's own clients then trust its CA and send its token.
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use tokio::process::Child;
 use tokio::process::Command;
 
 use crate::client::KvClient;
+use crate::tls::ClientTls;
 
 /// A multi-threaded runtime (two workers, all drivers) for driving a cluster from a test or a
 /// command that is not async itself.
@@ -48,12 +52,52 @@ impl ClusterNode {
     }
 }
 
+/// TLS and tokens of a [`Cluster`].
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// A directory of certificates as `raft-kv certs` writes them (`ca.pem`, `node-<id>.pem`,
+    /// `node-<id>-key.pem`): every node gets its own, and the cluster's clients trust the CA.
+    pub certs: Option<PathBuf>,
+    /// The auth file every node gets.
+    pub auth_file: Option<PathBuf>,
+    /// A token of the write role: what the cluster's clients send, and the nodes' join token.
+    pub token: Option<String>,
+}
+
+impl Security {
+    /// The flags of node `id` for these settings.
+    pub fn node_args(&self, id: u64) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(dir) = &self.certs {
+            for (flag, path) in [
+                ("--tls-cert", crate::certs::node_cert(dir, id)),
+                ("--tls-key", crate::certs::node_key(dir, id)),
+                ("--tls-ca", crate::certs::ca_cert(dir)),
+            ] {
+                args.push(flag.to_string());
+                args.push(path.display().to_string());
+            }
+        }
+        if let Some(file) = &self.auth_file {
+            args.push("--auth-file".into());
+            args.push(file.display().to_string());
+        }
+        if let Some(token) = &self.token {
+            args.push("--join-token".into());
+            args.push(token.clone());
+        }
+        args
+    }
+}
+
 /// A set of `raft-kv` processes.
 pub struct Cluster {
     binary: PathBuf,
     root: PathBuf,
     backend: String,
     extra: Vec<String>,
+    security: Security,
+    tls: Option<ClientTls>,
     /// The nodes, by position (node `i + 1` at index `i`).
     pub nodes: Vec<ClusterNode>,
 }
@@ -63,6 +107,28 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The addresses a node reported: (http, raft, grpc).
 type Addresses = (String, String, String);
+
+/// A free loopback address on a port below the kernel's ephemeral range (32768 and up on
+/// Linux). A node restarted after a kill must bind the same ports again; a port the kernel
+/// picked (`:0`) is in the range it also gives outgoing connections, so any client on the host
+/// (a load test's thousand connections, say) could hold it by then and fail the restart.
+fn free_address() -> Result<String, String> {
+    use std::hash::BuildHasher as _;
+    use std::hash::Hasher as _;
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    let random = std::collections::hash_map::RandomState::new();
+    for attempt in 0u32..200 {
+        let mut hasher = random.build_hasher();
+        hasher.write_u32(attempt);
+        hasher.write_u32(std::process::id());
+        let port = LOW + (hasher.finish() % u64::from(SPAN)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(format!("127.0.0.1:{port}"));
+        }
+    }
+    Err(format!("no free port in {LOW}..{} after 200 tries", LOW + SPAN))
+}
 
 async fn spawn(binary: &Path, args: &[String], log: &Path) -> Result<(Child, Addresses), String> {
     let log_file = std::fs::OpenOptions::new()
@@ -112,11 +178,31 @@ impl Cluster {
         root: &Path,
         extra: &[&str],
     ) -> Result<Cluster, String> {
+        Self::start_secure(binary, backend, n, root, extra, Security::default()).await
+    }
+
+    /// [`start`](Self::start) with TLS and tokens as `security` says.
+    pub async fn start_secure(
+        binary: &Path,
+        backend: &str,
+        n: usize,
+        root: &Path,
+        extra: &[&str],
+        security: Security,
+    ) -> Result<Cluster, String> {
+        let tls = match &security.certs {
+            Some(dir) => {
+                Some(ClientTls::from_files(&crate::certs::ca_cert(dir), None).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
         let mut cluster = Cluster {
             binary: binary.to_path_buf(),
             root: root.to_path_buf(),
             backend: backend.to_string(),
             extra: extra.iter().map(|s| (*s).to_string()).collect(),
+            security,
+            tls,
             nodes: Vec::new(),
         };
         for id in 1..=n as u64 {
@@ -134,11 +220,11 @@ impl Cluster {
             "--id".to_string(),
             id.to_string(),
             "--http".into(),
-            "127.0.0.1:0".into(),
+            free_address()?,
             "--raft".into(),
-            "127.0.0.1:0".into(),
+            free_address()?,
             "--grpc".into(),
-            "127.0.0.1:0".into(),
+            free_address()?,
             "--backend".into(),
             self.backend.clone(),
             "--data-dir".into(),
@@ -148,6 +234,7 @@ impl Cluster {
             args.push("--join".into());
             args.push(join.to_string());
         }
+        args.extend(self.security.node_args(id));
         args.extend(self.extra.iter().cloned());
         let log = self.root.join(format!("node-{id}.log"));
         let (child, (http, raft, grpc)) = spawn(&self.binary, &args, &log).await?;
@@ -180,18 +267,43 @@ impl Cluster {
             .collect()
     }
 
+    /// The client side of the cluster's TLS (its CA), if it has TLS.
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
+    }
+
+    /// The token the cluster's clients send, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.security.token.as_deref()
+    }
+
+    /// A client of `nodes` with the cluster's TLS and token.
+    pub fn client_for(&self, nodes: Vec<String>) -> KvClient {
+        let mut client = KvClient::new(nodes, Duration::from_secs(5), Duration::from_secs(20));
+        if let Some(token) = &self.security.token {
+            client = client.with_token(token.clone());
+        }
+        if let Some(tls) = &self.tls {
+            client = match client.with_tls(tls) {
+                Ok(client) => client,
+                Err(e) => {
+                    // Not expected (the CA loaded); a client of no node reports it per request.
+                    eprintln!("cluster: {e}");
+                    KvClient::new(Vec::new(), Duration::from_secs(5), Duration::from_secs(20))
+                }
+            };
+        }
+        client
+    }
+
     /// A client of every running node.
     pub fn client(&self) -> KvClient {
-        KvClient::new(self.addresses(), Duration::from_secs(5), Duration::from_secs(20))
+        self.client_for(self.addresses())
     }
 
     /// A client of node `id` only.
     pub fn client_of(&self, id: u64) -> KvClient {
-        KvClient::new(
-            vec![self.node(id).http.clone()],
-            Duration::from_secs(5),
-            Duration::from_secs(20),
-        )
+        self.client_for(vec![self.node(id).http.clone()])
     }
 
     /// `GET /status` of node `id`.
@@ -334,13 +446,15 @@ impl Cluster {
         }
     }
 
-    /// Restart node `id` from its data directory alone (no other flags).
+    /// Restart node `id` from its data directory alone (no other flags but its TLS and auth
+    /// settings, which the data directory does not keep).
     pub async fn restart(&mut self, id: u64) -> Result<(), String> {
         if self.node(id).is_running() {
             return Err(format!("node {id} is running"));
         }
         let data_dir = self.node(id).data_dir.clone();
-        let args = vec!["--data-dir".to_string(), data_dir.display().to_string()];
+        let mut args = vec!["--data-dir".to_string(), data_dir.display().to_string()];
+        args.extend(self.security.node_args(id));
         let log = self.root.join(format!("node-{id}.log"));
         let (child, addresses) = spawn(&self.binary, &args, &log).await?;
         let node = self.node_mut(id);
@@ -373,9 +487,14 @@ impl Cluster {
         }
     }
 
+    /// Node `id`'s log (its stderr and stdout) so far; empty if it cannot be read.
+    pub fn log_text(&self, id: u64) -> String {
+        std::fs::read_to_string(self.root.join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+
     /// The last lines of node `id`'s log, for failure messages.
     pub fn log_tail(&self, id: u64) -> String {
-        let text = std::fs::read_to_string(self.root.join(format!("node-{id}.log"))).unwrap_or_default();
+        let text = self.log_text(id);
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }

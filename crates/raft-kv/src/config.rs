@@ -11,7 +11,12 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use crate::Error;
+use crate::auth::Auth;
+use crate::auth::Secret;
+use crate::conn_limits::ConnLimits;
+use crate::conn_limits::Timeout;
 use crate::limits::Limits;
+use crate::tls::TlsFiles;
 
 /// The settings of a node as given (every one optional until resolved).
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
@@ -19,7 +24,9 @@ use crate::limits::Limits;
 pub struct NodeArgs {
     /// TOML file with any of the settings below (keys: `id`, `http`, `raft`, `grpc`, `join`,
     /// `data_dir`, `backend`, `snapshot_after`, `max_request_bytes`, `max_key_bytes`,
-    /// `max_append_bytes`).
+    /// `max_append_bytes`, `header_timeout`, `body_timeout`, `idle_timeout`, `max_connections`,
+    /// `max_raft_connections`, `tls_cert`, `tls_key`, `tls_ca`, `auth_file`, `join_token`,
+    /// `insecure`).
     #[arg(long, env = "RAFT_KV_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -61,6 +68,54 @@ pub struct NodeArgs {
     /// least the request limit plus 64 KiB); larger batches are sent in parts.
     #[arg(long, env = "RAFT_KV_MAX_APPEND_BYTES")]
     pub max_append_bytes: Option<usize>,
+    /// Time for a request head to arrive from its first byte, e.g. `10s` (the default) or
+    /// `500ms`; a late head is answered with 408 and its connection closed.
+    #[arg(long, env = "RAFT_KV_HEADER_TIMEOUT")]
+    pub header_timeout: Option<Timeout>,
+    /// The longest wait for the next bytes of a request body (default 30s): a stalled body
+    /// closes its HTTP connection (a gRPC call fails); a slow but steady one is never cut.
+    #[arg(long, env = "RAFT_KV_BODY_TIMEOUT")]
+    pub body_timeout: Option<Timeout>,
+    /// How long a connection with no request in progress stays open after its last answer, or
+    /// after its start if it sends nothing (default 60s), on every port.
+    #[arg(long, env = "RAFT_KV_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<Timeout>,
+    /// The most connections the HTTP API holds, and the gRPC API each (default 256). At the cap
+    /// a new connection closes the longest-idle one, or gets 503 if every one is busy.
+    #[arg(long, env = "RAFT_KV_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// The most connections the raft port holds (default 128), as `--max-connections` does.
+    #[arg(long, env = "RAFT_KV_MAX_RAFT_CONNECTIONS")]
+    pub max_raft_connections: Option<usize>,
+    /// The node's certificate chain (PEM), signed by the cluster CA and naming the node with
+    /// the SAN URI `raft-kv://node/<id>`. With `--tls-key` and `--tls-ca`, every port speaks
+    /// TLS and the raft port accepts only peers with a certificate of the cluster CA.
+    #[arg(long, env = "RAFT_KV_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "RAFT_KV_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The cluster CA's certificate (PEM): the peers and joining nodes it signed are trusted.
+    #[arg(long, env = "RAFT_KV_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// File of bearer tokens, one a line: `read <token>` or `write <token>` (`#` starts a
+    /// comment line). With it every client API call needs `Authorization: Bearer <token>`.
+    #[arg(long, env = "RAFT_KV_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// The token (of the write role) this node sends with its `--join` request.
+    #[arg(long, env = "RAFT_KV_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
+    /// Allow binding a non-loopback address without TLS: all traffic is then unauthenticated
+    /// plaintext (a warning says so on stderr at start).
+    #[arg(
+        long,
+        env = "RAFT_KV_INSECURE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure: Option<bool>,
 }
 
 /// A node's resolved settings.
@@ -84,6 +139,16 @@ pub struct NodeConfig {
     pub snapshot_after: u64,
     /// The size limits.
     pub limits: Limits,
+    /// The connection limits of every listener.
+    pub connections: ConnLimits,
+    /// TLS on every port, if configured.
+    pub tls: Option<TlsFiles>,
+    /// The tokens of the client API, if any (without, the API is open).
+    pub auth: Option<Auth>,
+    /// The token sent with the join request.
+    pub join_token: Option<Secret>,
+    /// Whether a non-loopback address may be bound without TLS.
+    pub insecure: bool,
 }
 
 /// What a data directory remembers of its node (`node.toml`), written once the node has bound
@@ -153,6 +218,17 @@ impl NodeArgs {
             max_request_bytes: self.max_request_bytes.or(other.max_request_bytes),
             max_key_bytes: self.max_key_bytes.or(other.max_key_bytes),
             max_append_bytes: self.max_append_bytes.or(other.max_append_bytes),
+            header_timeout: self.header_timeout.or(other.header_timeout),
+            body_timeout: self.body_timeout.or(other.body_timeout),
+            idle_timeout: self.idle_timeout.or(other.idle_timeout),
+            max_connections: self.max_connections.or(other.max_connections),
+            max_raft_connections: self.max_raft_connections.or(other.max_raft_connections),
+            tls_cert: self.tls_cert.or(other.tls_cert),
+            tls_key: self.tls_key.or(other.tls_key),
+            tls_ca: self.tls_ca.or(other.tls_ca),
+            auth_file: self.auth_file.or(other.auth_file),
+            join_token: self.join_token.or(other.join_token),
+            insecure: self.insecure.or(other.insecure),
         }
     }
 
@@ -204,7 +280,34 @@ impl NodeArgs {
             backend,
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        Ok(NodeConfig {
+        let connections = ConnLimits::resolve(
+            args.header_timeout,
+            args.body_timeout,
+            args.idle_timeout,
+            args.max_connections,
+            args.max_raft_connections,
+        )
+        .map_err(Error::Config)?;
+        let tls = match (args.tls_cert, args.tls_key, args.tls_ca) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), Some(ca)) => Some(TlsFiles { cert, key, ca }),
+            (cert, key, ca) => {
+                let missing: Vec<&str> = [
+                    (cert.is_none(), "--tls-cert"),
+                    (key.is_none(), "--tls-key"),
+                    (ca.is_none(), "--tls-ca"),
+                ]
+                .into_iter()
+                .filter_map(|(missing, name)| missing.then_some(name))
+                .collect();
+                return Err(Error::Config(format!(
+                    "TLS needs --tls-cert, --tls-key and --tls-ca together; {} missing",
+                    missing.join(" and ")
+                )));
+            }
+        };
+        let auth = args.auth_file.as_deref().map(Auth::load).transpose()?;
+        let config = NodeConfig {
             id: args.id.unwrap_or(1),
             http: args.http.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             raft: args.raft.unwrap_or_else(|| "127.0.0.1:9080".to_string()),
@@ -214,8 +317,56 @@ impl NodeArgs {
             backend,
             snapshot_after: args.snapshot_after.unwrap_or(10_000).max(1),
             limits,
-        })
+            connections,
+            tls,
+            auth,
+            join_token: args.join_token.map(Secret),
+            insecure: args.insecure.unwrap_or(false),
+        };
+        config.check_exposure()?;
+        Ok(config)
     }
+}
+
+impl NodeConfig {
+    /// Without TLS, refuse any address but loopback unless `insecure`: on a network, plaintext
+    /// raft traffic lets anyone who reaches the port depose the leader or inject entries.
+    fn check_exposure(&self) -> Result<(), Error> {
+        if self.tls.is_some() || self.insecure {
+            return Ok(());
+        }
+        let addresses = [
+            ("--http", Some(&self.http)),
+            ("--raft", Some(&self.raft)),
+            ("--grpc", self.grpc.as_ref()),
+        ];
+        for (flag, addr) in addresses {
+            if let Some(addr) = addr.filter(|a| !is_loopback(a)) {
+                return Err(Error::Config(format!(
+                    "{flag} {addr} is not a loopback address and TLS is off: anyone who reaches it \
+                     could read and change the data and send raft messages unauthenticated. \
+                     Configure TLS (--tls-cert, --tls-key, --tls-ca), bind to 127.0.0.1 or ::1, \
+                     or pass --insecure to serve unauthenticated plaintext anyway"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the node serves plaintext on the network because of `--insecure` (it says so
+    /// on stderr at start).
+    pub fn plaintext_exposed(&self) -> bool {
+        self.tls.is_none() && self.insecure
+    }
+}
+
+/// Whether `addr` (`host:port`) is a loopback address: 127.0.0.0/8, `::1` or `localhost`.
+pub fn is_loopback(addr: &str) -> bool {
+    if let Ok(socket) = addr.parse::<std::net::SocketAddr>() {
+        return socket.ip().is_loopback();
+    }
+    addr.rsplit_once(':')
+        .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
 }
 
 #[cfg(test)]
@@ -245,6 +396,47 @@ mod tests {
         assert_eq!(config.http, "127.0.0.1:7001");
         assert_eq!(config.raft, "127.0.0.1:9080");
         assert_eq!(config.backend, Backend::Lmdb);
+        assert_eq!(config.connections, ConnLimits::default());
+    }
+
+    #[test]
+    fn connection_limits_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.conf");
+        fs::write(
+            &file,
+            format!(
+                "header_timeout = \"1500ms\"\nbody_timeout = 7\nidle_timeout = \"2m\"\n\
+                 max_connections = 9\nmax_raft_connections = 5\ndata_dir = {:?}\n",
+                dir.path().join("data")
+            ),
+        )
+        .unwrap();
+        let config = NodeArgs {
+            config: Some(file.clone()),
+            max_connections: Some(10),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            config.connections,
+            ConnLimits {
+                header_timeout: std::time::Duration::from_millis(1500),
+                body_timeout: std::time::Duration::from_secs(7),
+                idle_timeout: std::time::Duration::from_secs(120),
+                max_connections: 10,
+                max_raft_connections: 5,
+            }
+        );
+        fs::write(&file, "idle_timeout = \"soon\"\n").unwrap();
+        let err = NodeArgs {
+            config: Some(file),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("expected a duration"), "{err}");
     }
 
     #[test]
@@ -303,5 +495,48 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.to_string().contains("leveldb"), "{err}");
+    }
+
+    #[test]
+    fn exposure_tls_and_tokens_are_checked_when_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |http: &str| NodeArgs {
+            data_dir: Some(dir.path().join("d")),
+            http: Some(http.into()),
+            ..NodeArgs::default()
+        };
+        for loopback in ["127.0.0.1:0", "127.8.9.1:80", "[::1]:0", "localhost:8080"] {
+            assert!(at(loopback).resolve().is_ok(), "{loopback}");
+        }
+        let err = at("0.0.0.0:8080").resolve().unwrap_err().to_string();
+        assert!(
+            err.contains("--http 0.0.0.0:8080 is not a loopback address") && err.contains("--insecure"),
+            "{err}"
+        );
+        let insecure = NodeArgs {
+            insecure: Some(true),
+            ..at("0.0.0.0:8080")
+        }
+        .resolve()
+        .unwrap();
+        assert!(insecure.plaintext_exposed());
+        let err = NodeArgs {
+            tls_cert: Some("node.pem".into()),
+            ..at("0.0.0.0:8080")
+        }
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--tls-key and --tls-ca missing"), "{err}");
+        let tokens = dir.path().join("tokens");
+        fs::write(&tokens, "# ok\nread 0123456789abcdef\nwrite\n").unwrap();
+        let err = NodeArgs {
+            auth_file: Some(tokens),
+            ..at("127.0.0.1:0")
+        }
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tokens: line 3: expected"), "{err}");
     }
 }

@@ -1,6 +1,12 @@
 //! The gRPC API (`proto/kv.proto`, compiled at build time by a protobuf compiler written in
 //! Rust): the same operations and semantics as the HTTP API, a follower forwarding calls to the
 //! leader's gRPC address, and a client that fails over between nodes.
+//!
+//! With an auth file, every call needs the metadata `authorization: Bearer <token>` (the
+//! HTTP API's roles: `GetEntries` and `Status` read, every other call writes), or it fails
+//! with `UNAUTHENTICATED` (no or an unknown token) or `PERMISSION_DENIED` (a read token on a
+//! write). With TLS, the API speaks TLS (ALPN `h2`) and `Join` needs the joining node's
+//! certificate, as `/join` does.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,17 +22,26 @@ use tonic::Code;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
 use axum::http;
 use tower::util::MapResponseLayer;
 
+use crate::auth::AuthError;
+use crate::auth::Role;
+use crate::conn_limits::ConnLimits;
 use crate::limits::LimitError;
 use crate::limits::Limits;
 use crate::server::ApiError;
 use crate::server::NodeState;
 use crate::server::Proposed;
+use crate::tls::ClientTls;
+use crate::tls::GrpcPeer;
+use crate::tls::GrpcTlsStream;
 use crate::types::NodeInfo;
 
 /// The generated protobuf messages and gRPC stubs.
@@ -41,9 +56,28 @@ use proto::key_value_server::KeyValueServer;
 
 /// The metadata key counting forwards, as the HTTP header does.
 const HOPS: &str = "x-raft-kv-hops";
+/// The metadata key of the bearer token.
+const AUTHORIZATION: &str = "authorization";
 const MAX_HOPS: u32 = 3;
 /// How long a forwarded call may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most calls one gRPC connection carries at once: a connection cannot hold more of the
+/// node's memory and tasks than this many calls do.
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+/// How long a client has to answer a keep-alive ping before its connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The tonic server builder of a node's gRPC API. Besides what the listener's tracker enforces
+/// (see [`crate::conn_limits`]): a bound on concurrent calls per connection, and HTTP/2 pings
+/// every idle timeout (at most 30 s) that close a connection whose client stopped answering,
+/// calls in flight included.
+pub fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(conns.idle_timeout.min(Duration::from_secs(30))))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+}
 
 /// The gRPC service of a node, ready for a tonic server. It decodes messages up to
 /// [`Limits::grpc_message_bytes`] (see [`oversize_layer`] for a larger one); the request inside
@@ -95,6 +129,8 @@ pub struct GrpcService {
 fn status(e: ApiError) -> Status {
     let code = match e.0.as_u16() {
         400 => Code::InvalidArgument,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
         404 => Code::NotFound,
         413 => Code::ResourceExhausted,
         409 => Code::FailedPrecondition,
@@ -120,19 +156,107 @@ impl GrpcService {
     fn check_id(&self, id: &str) -> Result<(), Status> {
         self.state.limits.check_key(id).map_err(|e| limit_status(&e))
     }
+
+    /// With an auth file, let a call through only with a token of the role `need`: the
+    /// token's role, and what a forward of the call carries on.
+    fn authorize<T>(&self, request: &Request<T>, need: Role) -> Result<Onward, Status> {
+        let onward = Onward {
+            hop: request
+                .metadata()
+                .get(HOPS)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            token: request.metadata().get(AUTHORIZATION).cloned(),
+            role: None,
+        };
+        let Some(auth) = &self.state.auth else {
+            return Ok(onward);
+        };
+        let header = onward.token.as_ref().map(AsciiMetadataValue::as_encoded_bytes);
+        match auth.check(header, need) {
+            Ok(role) => Ok(Onward {
+                role: Some(role),
+                ..onward
+            }),
+            Err(e @ AuthError::Forbidden { .. }) => Err(Status::permission_denied(e.to_string())),
+            Err(e) => Err(Status::unauthenticated(e.to_string())),
+        }
+    }
 }
 
-fn hops<T>(request: &Request<T>) -> u32 {
-    request
-        .metadata()
-        .get(HOPS)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// What a call carries on when it is forwarded: the hops so far and the caller's token.
+struct Onward {
+    hop: u32,
+    token: Option<AsciiMetadataValue>,
+    /// The role the caller's token proved, if the node has tokens.
+    role: Option<Role>,
+}
+
+/// Accept TLS connections on `listener` for the gRPC server: each handshake runs on its own,
+/// bounded by [`crate::tls::HANDSHAKE_TIMEOUT`]; a failed one is logged and dropped.
+pub fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    tracker: std::sync::Arc<crate::conn_limits::Tracker>,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl futures::Stream<Item = Result<GrpcTlsStream, std::io::Error>> {
+    use futures::StreamExt as _;
+    type Handshake = Pin<
+        Box<
+            dyn Future<
+                    Output = Option<(
+                        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+                        Option<crate::tls::PeerNode>,
+                        crate::conn_limits::Conn,
+                    )>,
+                > + Send,
+        >,
+    >;
+    let pending = futures::stream::FuturesUnordered::<Handshake>::new();
+    futures::stream::unfold(
+        (listener, tracker, acceptor, pending),
+        |(listener, tracker, acceptor, mut pending)| async move {
+            loop {
+                tokio::select! {
+                    // The tracker admits the connection (and backs off on accept errors).
+                    (tcp, conn) = tracker.accept(&listener) => {
+                        let acceptor = acceptor.clone();
+                        pending.push(Box::pin(async move {
+                            let handshake = crate::tls::accept(&acceptor, tcp, "gRPC", &conn);
+                            tokio::select! {
+                                done = handshake => done.map(|(tls, peer)| (tls, peer, conn)),
+                                () = conn.closed() => None,
+                            }
+                        }));
+                    }
+                    Some(done) = pending.next(), if !pending.is_empty() => {
+                        if let Some((tls, peer, conn)) = done {
+                            let stream = GrpcTlsStream::new(tls, peer, Some(conn));
+                            return Some((Ok(stream), (listener, tracker, acceptor, pending)));
+                        }
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// A client of the leader's gRPC API for one forwarded call, and the hop count to send.
-async fn leader_client(leader: Option<&NodeInfo>, hop: u32) -> Result<KeyValueClient<Channel>, Status> {
+async fn leader_client(
+    state: &NodeState,
+    leader: Option<&NodeInfo>,
+    hop: u32,
+) -> Result<KeyValueClient<Channel>, Status> {
+    leader_client_within(state, leader, hop, FORWARD_TIMEOUT).await
+}
+
+/// [`leader_client`], its calls waiting at most `timeout` for the leader's answer.
+async fn leader_client_within(
+    state: &NodeState,
+    leader: Option<&NodeInfo>,
+    hop: u32,
+    timeout: Duration,
+) -> Result<KeyValueClient<Channel>, Status> {
     let leader =
         leader.ok_or_else(|| Status::unavailable("not accepted: no leader is known yet; retry shortly"))?;
     if hop >= MAX_HOPS {
@@ -149,8 +273,12 @@ async fn leader_client(leader: Option<&NodeInfo>, hop: u32) -> Result<KeyValueCl
     let endpoint = Endpoint::from_shared(format!("http://{}", leader.grpc))
         .map_err(|e| Status::internal(format!("leader address {}: {e}", leader.grpc)))?
         .connect_timeout(Duration::from_secs(1))
-        .timeout(FORWARD_TIMEOUT);
-    let channel = endpoint.connect().await.map_err(|e| {
+        .timeout(timeout);
+    let channel = match &state.tls {
+        Some(tls) => tls.grpc_channel(endpoint).await,
+        None => endpoint.connect().await,
+    }
+    .map_err(|e| {
         Status::unavailable(format!(
             "not accepted: the leader at {} cannot be reached: {e}",
             leader.grpc
@@ -160,11 +288,15 @@ async fn leader_client(leader: Option<&NodeInfo>, hop: u32) -> Result<KeyValueCl
     Ok(KeyValueClient::new(channel).max_decoding_message_size(usize::MAX))
 }
 
-/// A forwarded call's request, carrying the hop count.
-fn onward<T>(message: T, hop: u32) -> Request<T> {
+/// A forwarded call's request, carrying the hop count and the caller's token (the leader
+/// checks it again).
+fn onward<T>(message: T, call: &Onward) -> Request<T> {
     let mut request = Request::new(message);
-    if let Ok(value) = (hop + 1).to_string().parse() {
+    if let Ok(value) = (call.hop + 1).to_string().parse() {
         request.metadata_mut().insert(HOPS, value);
+    }
+    if let Some(token) = &call.token {
+        request.metadata_mut().insert(AUTHORIZATION, token.clone());
     }
     request
 }
@@ -208,7 +340,7 @@ impl KeyValue for GrpcService {
         &self,
         request: Request<proto::SaveEntriesRequest>,
     ) -> Result<Response<proto::SaveEntriesResponse>, Status> {
-        let hop = hops(&request);
+        let call = self.authorize(&request, Role::Write)?;
         let m = request.into_inner();
         self.check_id(&m.id)?;
         let kv = KvRequest::Set {
@@ -222,9 +354,9 @@ impl KeyValue for GrpcService {
             })),
             Ok((_, other)) => Err(unexpected(&other)),
             Err(leader) => forwarded(
-                leader_client(leader.as_ref(), hop)
+                leader_client(&self.state, leader.as_ref(), call.hop)
                     .await?
-                    .save_entries(onward(m, hop))
+                    .save_entries(onward(m, &call))
                     .await,
             ),
         }
@@ -234,16 +366,16 @@ impl KeyValue for GrpcService {
         &self,
         request: Request<proto::GetEntriesRequest>,
     ) -> Result<Response<proto::GetEntriesResponse>, Status> {
-        let hop = hops(&request);
+        let call = self.authorize(&request, Role::Read)?;
         let m = request.into_inner();
         self.check_id(&m.id)?;
         if !m.stale
             && let Some(leader) = crate::server::linearize(&self.state).await.map_err(status)?
         {
             return forwarded(
-                leader_client(leader.as_ref(), hop)
+                leader_client(&self.state, leader.as_ref(), call.hop)
                     .await?
-                    .get_entries(onward(m, hop))
+                    .get_entries(onward(m, &call))
                     .await,
             );
         }
@@ -257,7 +389,7 @@ impl KeyValue for GrpcService {
         &self,
         request: Request<proto::DeleteEntriesRequest>,
     ) -> Result<Response<proto::DeleteEntriesResponse>, Status> {
-        let hop = hops(&request);
+        let call = self.authorize(&request, Role::Write)?;
         let m = request.into_inner();
         self.check_id(&m.id)?;
         match write(&self.state, KvRequest::Delete { key: m.id.clone() }).await? {
@@ -267,9 +399,9 @@ impl KeyValue for GrpcService {
             })),
             Ok((_, other)) => Err(unexpected(&other)),
             Err(leader) => forwarded(
-                leader_client(leader.as_ref(), hop)
+                leader_client(&self.state, leader.as_ref(), call.hop)
                     .await?
-                    .delete_entries(onward(m, hop))
+                    .delete_entries(onward(m, &call))
                     .await,
             ),
         }
@@ -279,7 +411,7 @@ impl KeyValue for GrpcService {
         &self,
         request: Request<proto::UpdateEntriesRequest>,
     ) -> Result<Response<proto::UpdateEntriesResponse>, Status> {
-        let hop = hops(&request);
+        let call = self.authorize(&request, Role::Write)?;
         let m = request.into_inner();
         self.check_id(&m.id)?;
         let kv = KvRequest::UpdateIfExists {
@@ -296,9 +428,9 @@ impl KeyValue for GrpcService {
             ))),
             Ok((_, other)) => Err(unexpected(&other)),
             Err(leader) => forwarded(
-                leader_client(leader.as_ref(), hop)
+                leader_client(&self.state, leader.as_ref(), call.hop)
                     .await?
-                    .update_entries(onward(m, hop))
+                    .update_entries(onward(m, &call))
                     .await,
             ),
         }
@@ -306,9 +438,10 @@ impl KeyValue for GrpcService {
 
     async fn status(
         &self,
-        _request: Request<proto::StatusRequest>,
+        request: Request<proto::StatusRequest>,
     ) -> Result<Response<proto::StatusResponse>, Status> {
-        let v = crate::server::status_value(&self.state).await;
+        let call = self.authorize(&request, Role::Read)?;
+        let v = crate::server::status_value(&self.state, call.role.is_some()).await;
         let u = |key: &str| v[key].as_u64().unwrap_or(0);
         let text = |key: &str| v[key].as_str().unwrap_or_default().to_string();
         let members = v["members"]
@@ -343,14 +476,21 @@ impl KeyValue for GrpcService {
         &self,
         request: Request<proto::JoinRequest>,
     ) -> Result<Response<proto::MembershipResponse>, Status> {
-        let hop = hops(&request);
+        let call = self.authorize(&request, Role::Write)?;
+        let peer = request.extensions().get::<GrpcPeer>().and_then(|p| p.0);
         let m = request.into_inner();
+        crate::server::check_joiner(&self.state, peer, call.hop > 0, m.id).map_err(status)?;
         if let Some(leader) = crate::server::leader_elsewhere(&self.state).map_err(status)? {
             return forwarded(
-                leader_client(Some(&leader), hop)
-                    .await?
-                    .join(onward(m, hop))
-                    .await,
+                leader_client_within(
+                    &self.state,
+                    Some(&leader),
+                    call.hop,
+                    crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
+                )
+                .await?
+                .join(onward(m, &call))
+                .await,
             );
         }
         let node = NodeInfo {
@@ -368,17 +508,22 @@ impl KeyValue for GrpcService {
         &self,
         request: Request<proto::LeaveRequest>,
     ) -> Result<Response<proto::MembershipResponse>, Status> {
-        let hop = hops(&request);
+        let call = self.authorize(&request, Role::Write)?;
         let m = request.into_inner();
         if let Some(leader) = crate::server::leader_elsewhere(&self.state).map_err(status)? {
             return forwarded(
-                leader_client(Some(&leader), hop)
-                    .await?
-                    .leave(onward(m, hop))
-                    .await,
+                leader_client_within(
+                    &self.state,
+                    Some(&leader),
+                    call.hop,
+                    crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
+                )
+                .await?
+                .leave(onward(m, &call))
+                .await,
             );
         }
-        let index = crate::server::remove_member(&self.state, m.id)
+        let index = crate::server::remove_member(&self.state, m.id, m.force)
             .await
             .map_err(status)?;
         Ok(Response::new(proto::MembershipResponse { index }))
@@ -395,7 +540,25 @@ pub struct GrpcClient {
     next: AtomicUsize,
     timeout: Duration,
     deadline: Duration,
+    token: BearerToken,
+    tls: Option<ClientTls>,
 }
+
+/// Adds `authorization: Bearer <token>` to every call, if there is a token.
+#[derive(Clone, Default)]
+pub struct BearerToken(Option<AsciiMetadataValue>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert(AUTHORIZATION, token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The channel of a [`GrpcClient`] call: its token added to every request.
+pub type ClientChannel = InterceptedService<Channel, BearerToken>;
 
 impl GrpcClient {
     /// A client of the gRPC addresses `nodes`.
@@ -405,13 +568,31 @@ impl GrpcClient {
             next: AtomicUsize::new(0),
             timeout,
             deadline,
+            token: BearerToken::default(),
+            tls: None,
         }
+    }
+
+    /// Send `token` as a bearer token with every call.
+    pub fn with_token(mut self, token: &str) -> Result<Self, Status> {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::invalid_argument("the token is not printable ASCII"))?;
+        self.token = BearerToken(Some(value));
+        Ok(self)
+    }
+
+    /// Speak TLS with `tls` to every node.
+    #[must_use]
+    pub fn with_tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Run `call` against the nodes in turn until one accepts it.
     pub async fn call<T, F>(&self, mut call: F) -> Result<T, Status>
     where
-        F: for<'a> FnMut(&'a mut KeyValueClient<Channel>) -> CallFuture<'a, T>,
+        F: for<'a> FnMut(&'a mut KeyValueClient<ClientChannel>) -> CallFuture<'a, T>,
     {
         let start = Instant::now();
         let mut attempt = 0usize;
@@ -425,10 +606,15 @@ impl GrpcClient {
                 .map_err(|e| Status::invalid_argument(format!("node address {node}: {e}")))?
                 .connect_timeout(Duration::from_secs(1))
                 .timeout(self.timeout);
-            match endpoint.connect().await {
+            let connected = match &self.tls {
+                Some(tls) => tls.grpc_channel(endpoint).await,
+                None => endpoint.connect().await,
+            };
+            match connected {
                 Ok(channel) => {
                     // Values come back whatever their size: the server bounded what it stored.
-                    let mut client = KeyValueClient::new(channel).max_decoding_message_size(usize::MAX);
+                    let mut client = KeyValueClient::with_interceptor(channel, self.token.clone())
+                        .max_decoding_message_size(usize::MAX);
                     match call(&mut client).await {
                         Ok(response) => return Ok(response.into_inner()),
                         Err(s) if s.code() == Code::Unavailable => {

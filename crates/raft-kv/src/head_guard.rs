@@ -1,4 +1,4 @@
-//! A guard between a TCP connection and hyper that reads every request head before hyper does.
+//! A guard between a connection (TCP, or TLS over TCP) and hyper that reads every request head before hyper does.
 //!
 //! hyper answers a head it cannot take (a URI over its fixed 64 KiB, a head over its read
 //! buffer, more than 100 headers, bytes it cannot parse) with a bare status line and no body,
@@ -8,18 +8,26 @@
 //! knows where the next head starts. A head over a limit is never shown to hyper: the guard
 //! records a [`Refusal`] and ends the stream hyper reads, hyper finishes the requests before
 //! it, and [`crate::serve`] answers the refusal as JSON.
+//!
+//! With a header timeout ([`HeadGuard::with_header_timeout`]) a head must also be complete
+//! within the timeout of its first byte. A head that is late is refused with 408 the same way,
+//! so a client that trickles a head (slowloris) holds its connection no longer than the timeout.
+//! A connection that sends nothing is idle, not late: client pools open connections ahead of
+//! use, and a 408 on one would race with its first request (the idle timeout closes it).
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::Context;
 use std::task::Poll;
 use std::task::ready;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncWrite;
 use tokio::io::ReadBuf;
-use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// The heads a guard lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,30 +79,75 @@ enum Chunk {
 /// The longest chunk-size or trailer line the guard follows.
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// A TCP stream whose request heads are checked before hyper reads them (see the module docs).
-pub struct HeadGuard {
-    stream: TcpStream,
+/// A stream whose request heads are checked before hyper reads them (see the module docs).
+pub struct HeadGuard<S> {
+    stream: S,
     framer: Framer,
     /// How much of the framer's `ready` bytes hyper has read.
     ready_at: usize,
     scratch: Vec<u8>,
     eof: bool,
+    /// The header timeout, if any.
+    header_timeout: Option<Duration>,
+    /// When the head being read is late (armed at its first byte).
+    head_deadline: Option<Pin<Box<Sleep>>>,
 }
 
-impl HeadGuard {
+impl<S> HeadGuard<S> {
     /// Guard `stream` with `limits`.
-    pub fn new(stream: TcpStream, limits: HeadLimits) -> Self {
+    pub fn new(stream: S, limits: HeadLimits) -> Self {
         Self {
             stream,
             framer: Framer::new(limits),
             ready_at: 0,
             scratch: vec![0; 16 << 10],
             eof: false,
+            header_timeout: None,
+            head_deadline: None,
+        }
+    }
+
+    /// Refuse a head that is not complete `timeout` after its first byte with 408.
+    #[must_use]
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = Some(timeout);
+        self
+    }
+
+    /// After the framer took bytes: disarm the deadline once the awaited head is complete, arm
+    /// it at the first byte of the next one, and refuse if it has passed.
+    fn track_head(&mut self, heads_before: u64) {
+        let Some(timeout) = self.header_timeout else {
+            return;
+        };
+        let framer = &self.framer;
+        if framer.heads > heads_before {
+            self.head_deadline = None;
+        }
+        if matches!(framer.framing, Framing::Head) && !framer.head.is_empty() && self.head_deadline.is_none()
+        {
+            self.head_deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        }
+        if self.head_deadline.as_ref().is_some_and(|d| d.is_elapsed()) {
+            self.time_out(timeout);
+        }
+    }
+
+    fn time_out(&mut self, timeout: Duration) {
+        self.head_deadline = None;
+        if self.framer.refusal.is_none() {
+            self.framer.refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request head was not complete within {} (header_timeout)",
+                    crate::conn_limits::Timeout(timeout)
+                ),
+            );
         }
     }
 
     /// The refused head, if any, and the stream to answer it on.
-    pub fn into_parts(self) -> (TcpStream, Option<Refusal>) {
+    pub fn into_parts(self) -> (S, Option<Refusal>) {
         (self.stream, self.framer.refusal)
     }
 }
@@ -108,6 +161,8 @@ struct Framer {
     /// Bytes checked and not yet read by hyper.
     ready: Vec<u8>,
     refusal: Option<Refusal>,
+    /// How many heads were complete so far.
+    heads: u64,
 }
 
 impl Framer {
@@ -118,6 +173,7 @@ impl Framer {
             head: Vec::new(),
             ready: Vec::new(),
             refusal: None,
+            heads: 0,
         }
     }
 
@@ -166,6 +222,7 @@ impl Framer {
                             let used = len - before;
                             self.ready.extend_from_slice(&self.head[..len]);
                             self.head.clear();
+                            self.heads += 1;
                             self.framing = next;
                             data = &data[used..];
                         }
@@ -322,7 +379,7 @@ fn chunk_step(chunk: &mut Chunk, data: &[u8]) -> (usize, Option<Framing>) {
     }
 }
 
-impl AsyncRead for HeadGuard {
+impl<S: AsyncRead + Unpin> AsyncRead for HeadGuard<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
@@ -362,7 +419,20 @@ impl AsyncRead for HeadGuard {
                 return Poll::Ready(Ok(()));
             }
             let mut read = ReadBuf::new(&mut this.scratch);
-            ready!(Pin::new(&mut this.stream).poll_read(cx, &mut read))?;
+            match Pin::new(&mut this.stream).poll_read(cx, &mut read) {
+                Poll::Ready(result) => result?,
+                Poll::Pending => {
+                    // Nothing more from the client for now: refuse a head that is late.
+                    if let Some(deadline) = &mut this.head_deadline
+                        && deadline.as_mut().poll(cx).is_ready()
+                        && let Some(timeout) = this.header_timeout
+                    {
+                        this.time_out(timeout);
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
             let filled = read.filled();
             if filled.is_empty() {
                 // The client closed: hand on a partial head as it is, for hyper to name.
@@ -370,13 +440,15 @@ impl AsyncRead for HeadGuard {
                 let head = std::mem::take(&mut framer.head);
                 framer.ready.extend_from_slice(&head);
             } else {
+                let heads = framer.heads;
                 framer.feed(filled);
+                this.track_head(heads);
             }
         }
     }
 }
 
-impl AsyncWrite for HeadGuard {
+impl<S: AsyncWrite + Unpin> AsyncWrite for HeadGuard<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }

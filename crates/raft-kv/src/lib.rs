@@ -19,19 +19,25 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod bench;
+pub mod certs;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod conn_limits;
 pub mod grpc;
 pub mod head_guard;
 pub mod json_errors;
 pub mod limits;
 pub mod lincheck;
+pub mod membership;
 pub mod network;
 pub mod node;
+pub mod raft_guard;
 pub mod serve;
 pub mod server;
+pub mod tls;
 pub mod types;
 
 /// What can stop a node or a client.

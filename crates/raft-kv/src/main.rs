@@ -1,5 +1,6 @@
-//! The `raft-kv` binary: run a node (the default), or `raft-kv bench` to drive a loopback
-//! cluster and report its throughput and latency.
+//! The `raft-kv` binary: run a node (the default), `raft-kv bench` to drive a loopback
+//! cluster and report its throughput and latency, or `raft-kv certs` to make throwaway TLS
+//! certificates for a cluster.
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,9 @@ enum Command {
     /// Start a 3-node cluster of this binary on loopback ports per backend, drive writes and
     /// reads through it, and report throughput and latency.
     Bench(raft_kv::bench::BenchArgs),
+    /// Write a CA and a certificate per node (SAN URI `raft-kv://node/<id>`, valid for
+    /// 127.0.0.1, `::1`, localhost and every --host) into --dir, for a TLS cluster.
+    Certs(raft_kv::certs::CertsArgs),
 }
 
 fn main() {
@@ -35,6 +39,11 @@ fn main() {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Bench(args)) => raft_kv::bench::run(args).await,
+            Some(Command::Certs(args)) => raft_kv::certs::generate(&args).map(|written| {
+                for path in written {
+                    println!("wrote {}", path.display());
+                }
+            }),
             None => run_node(cli.node).await,
         }
     });

@@ -14,6 +14,9 @@
 //! prefix that fits and answered to openraft as a partial success, so openraft sends the rest
 //! next (openraft 0.10.0-alpha.37 has no `PayloadTooLarge` error; a partial success is its way).
 //! The raft endpoint reads a little more than that bound, so every entry reaches every follower.
+//!
+//! With TLS, every RPC goes over `https://` and presents the node's certificate, which the
+//! receiving raft port requires (see [`crate::tls`]).
 
 use std::future::Future;
 use std::io::Read;
@@ -48,6 +51,8 @@ use raft_store::kv::SnapshotFile;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::raft_guard;
+use crate::tls::ClientTls;
 use crate::types::NodeInfo;
 use crate::types::TypeConfig;
 
@@ -91,24 +96,54 @@ pub struct SnapshotHeader {
 pub struct HttpNetwork {
     id: u64,
     max_append_bytes: usize,
+    /// Without TLS, one client (and connection pool) for every target.
     client: reqwest::Client,
+    /// With TLS, a client per target is built from this, one that accepts only the target's
+    /// own certificate.
+    tls: Option<ClientTls>,
+    scheme: &'static str,
+}
+
+fn raft_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(30))
 }
 
 impl HttpNetwork {
-    /// The network of node `id`, sharing one HTTP client (and its connection pool), sending
-    /// append-entries messages of at most `max_append_bytes` (a batch that would be larger is
-    /// sent in parts; one entry larger than that alone).
-    pub fn new(id: u64, max_append_bytes: usize) -> Self {
-        Self {
+    /// The network of node `id`, sending append-entries messages of at most
+    /// `max_append_bytes` (a batch that would be larger is sent in parts; one entry larger
+    /// than that alone), over TLS with `tls` if given: then each target must present a
+    /// certificate that names it.
+    pub fn new(id: u64, max_append_bytes: usize, tls: Option<&ClientTls>) -> Result<Self, crate::Error> {
+        let client = |builder: reqwest::ClientBuilder| {
+            builder
+                .build()
+                .map_err(|e| crate::Error::Config(format!("the raft client: {e}")))
+        };
+        // Built once here so that a configuration that cannot work fails the start, not
+        // every connection later.
+        if let Some(tls) = tls {
+            client(tls.reqwest_to_node(raft_client_builder(), id)?)?;
+        }
+        Ok(Self {
             id,
             max_append_bytes,
-            client: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .connect_timeout(Duration::from_secs(2))
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
-        }
+            client: client(raft_client_builder())?,
+            tls: tls.cloned(),
+            scheme: if tls.is_some() { "https" } else { "http" },
+        })
+    }
+
+    fn client_for(&self, target: u64) -> Result<reqwest::Client, String> {
+        let Some(tls) = &self.tls else {
+            return Ok(self.client.clone());
+        };
+        tls.reqwest_to_node(raft_client_builder(), target)
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| format!("the raft client for node {target}: {e}"))
     }
 }
 
@@ -116,12 +151,16 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     type Network = HttpConnection;
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
+        let client = self.client_for(target);
+        if let Err(e) = &client {
+            eprintln!("raft-kv: no raft connection to node {target}: {e}");
+        }
         HttpConnection {
             id: self.id,
             max_append_bytes: self.max_append_bytes,
-            client: self.client.clone(),
+            client,
             target,
-            base: format!("http://{}", node.raft),
+            base: format!("{}://{}", self.scheme, node.raft),
         }
     }
 }
@@ -130,7 +169,8 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
 pub struct HttpConnection {
     id: u64,
     max_append_bytes: usize,
-    client: reqwest::Client,
+    /// The client, or why none could be built (every RPC then fails as unreachable).
+    client: Result<reqwest::Client, String>,
     target: u64,
     base: String,
 }
@@ -140,6 +180,10 @@ enum SendError {
     Unreachable(String),
     Timeout,
     Network(String),
+    /// The target's raft guard refused the message (403: the sender is not a member there;
+    /// 400: a value out of range): reported as unreachable, so openraft backs off instead of
+    /// sending it again at once, and logged, since it will not pass by itself.
+    Refused(String),
 }
 
 impl HttpConnection {
@@ -149,8 +193,11 @@ impl HttpConnection {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Resp, SendError> {
-        let response = self
+        let client = self
             .client
+            .as_ref()
+            .map_err(|e| SendError::Unreachable(e.clone()))?;
+        let response = client
             .post(format!("{}{path}", self.base))
             .timeout(timeout)
             .body(body)
@@ -167,7 +214,9 @@ impl HttpConnection {
         action: RPCTypes,
     ) -> RPCError<TypeConfig, E> {
         match e {
-            SendError::Unreachable(m) => RPCError::Unreachable(Unreachable::from_string(m.clone())),
+            SendError::Unreachable(m) | SendError::Refused(m) => {
+                RPCError::Unreachable(Unreachable::from_string(m.clone()))
+            }
             SendError::Timeout => RPCError::Timeout(Timeout {
                 action,
                 id: self.id,
@@ -189,8 +238,8 @@ impl HttpConnection {
         option: &RPCOption,
         action: RPCTypes,
     ) -> Result<Resp, RPCError<TypeConfig>> {
-        let timeout =
-            option.soft_ttl() + Duration::from_millis(body.len() as u64 * 1000 / APPEND_BYTES_PER_SEC);
+        let timeout = option.soft_ttl()
+            + Duration::from_millis((body.len() as u64).saturating_mul(1000) / APPEND_BYTES_PER_SEC);
         let answer: Result<Resp, RaftError<TypeConfig>> = self
             .post(path, body, timeout)
             .await
@@ -201,6 +250,33 @@ impl HttpConnection {
     /// Encode `rpc`, or the part of it that fits.
     fn encode_rpc<Req: Serialize>(rpc: &Req) -> Result<Vec<u8>, RPCError<TypeConfig>> {
         encode(rpc).map_err(|e| RPCError::Network(NetworkError::from_string(format!("encoding: {e}"))))
+    }
+
+    /// An answer carrying a term or index that openraft's arithmetic could overflow on (see
+    /// [`raft_guard`]): dropped as a network error rather than adopted.
+    fn out_of_range(&self, answer: &str) -> NetworkError<TypeConfig> {
+        let message = format!(
+            "node {} answered with a term or index at or above {}: {answer}",
+            self.target,
+            raft_guard::MAX_VALUE
+        );
+        eprintln!("raft-kv: {message}");
+        NetworkError::from_string(message)
+    }
+
+    fn check_vote_answer(
+        &self,
+        answer: VoteResponse<TypeConfig>,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let last_ok = answer
+            .last_log_id
+            .as_ref()
+            .is_none_or(|l| l.index < raft_guard::MAX_VALUE && l.leader_id.term < raft_guard::MAX_VALUE);
+        if raft_guard::answer_term_in_range(&answer.vote) && last_ok {
+            Ok(answer)
+        } else {
+            Err(RPCError::Network(self.out_of_range(&format!("{answer:?}"))))
+        }
     }
 
     /// The target answered with a fatal error of its raft (it is shutting down or its storage
@@ -222,7 +298,17 @@ fn classify(e: &reqwest::Error) -> SendError {
 
 async fn read_answer<Resp: DeserializeOwned>(response: reqwest::Response) -> Result<Resp, SendError> {
     let status = response.status();
+    let url = response.url().clone();
     let body = response.bytes().await.map_err(|e| classify(&e))?;
+    if status == reqwest::StatusCode::FORBIDDEN || status == reqwest::StatusCode::BAD_REQUEST {
+        let why = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        let message = format!("{url} refused the message (HTTP {status}): {why}");
+        eprintln!("raft-kv: {message}");
+        return Err(SendError::Refused(message));
+    }
     if !status.is_success() {
         return Err(SendError::Network(format!(
             "HTTP {status}: {}",
@@ -278,9 +364,19 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let (body, cut) = fit_append(rpc, self.max_append_bytes)
             .map_err(|e| RPCError::Network(NetworkError::from_string(format!("encoding: {e}"))))?;
-        let answer = self
+        let answer: AppendEntriesResponse<TypeConfig> = self
             .unary("/raft/append", body, &option, RPCTypes::AppendEntries)
             .await?;
+        let in_range = match &answer {
+            AppendEntriesResponse::HigherVote(vote) => raft_guard::answer_term_in_range(vote),
+            AppendEntriesResponse::PartialSuccess(Some(log_id)) => {
+                log_id.index < raft_guard::MAX_VALUE && log_id.leader_id.term < raft_guard::MAX_VALUE
+            }
+            _ => true,
+        };
+        if !in_range {
+            return Err(RPCError::Network(self.out_of_range(&format!("{answer:?}"))));
+        }
         // Only a prefix went: openraft sends the rest next (in alpha.37 this partial success is
         // how a network bounds a batch; its entry count alone has no byte bound).
         Ok(match (answer, cut) {
@@ -294,8 +390,10 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary("/raft/vote", Self::encode_rpc(&rpc)?, &option, RPCTypes::Vote)
-            .await
+        let answer: VoteResponse<TypeConfig> = self
+            .unary("/raft/vote", Self::encode_rpc(&rpc)?, &option, RPCTypes::Vote)
+            .await?;
+        self.check_vote_answer(answer)
     }
 
     async fn pre_vote(
@@ -303,8 +401,10 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.unary("/raft/pre-vote", Self::encode_rpc(&rpc)?, &option, RPCTypes::Vote)
-            .await
+        let answer: VoteResponse<TypeConfig> = self
+            .unary("/raft/pre-vote", Self::encode_rpc(&rpc)?, &option, RPCTypes::Vote)
+            .await?;
+        self.check_vote_answer(answer)
     }
 
     async fn full_snapshot(
@@ -314,6 +414,10 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let client = match &self.client {
+            Ok(client) => client.clone(),
+            Err(e) => return Err(StreamingError::Unreachable(Unreachable::from_string(e.clone()))),
+        };
         let header = encode(&SnapshotHeader {
             vote,
             meta: snapshot.meta.clone(),
@@ -356,8 +460,7 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
         // A snapshot may be large: allow the soft TTL plus a second per 8 MiB.
         let timeout = option.soft_ttl() + Duration::from_secs(size / (8 << 20));
-        let send = self
-            .client
+        let send = client
             .post(format!("{}/raft/snapshot", self.base))
             .timeout(timeout)
             .body(reqwest::Body::wrap_stream(stream))
@@ -372,7 +475,9 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
             Err(e) => Err(classify(&e)),
         }
         .map_err(|e| match e {
-            SendError::Unreachable(m) => StreamingError::Unreachable(Unreachable::from_string(m)),
+            SendError::Unreachable(m) | SendError::Refused(m) => {
+                StreamingError::Unreachable(Unreachable::from_string(m))
+            }
             SendError::Timeout => StreamingError::Timeout(Timeout {
                 action: RPCTypes::InstallSnapshot,
                 id: self.id,
@@ -381,11 +486,15 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
             }),
             SendError::Network(m) => StreamingError::Network(NetworkError::from_string(m)),
         })?;
-        answer.map_err(|e| {
+        let answer = answer.map_err(|e| {
             StreamingError::Network(NetworkError::from_string(format!(
                 "node {target} refused the snapshot: {e}"
             )))
-        })
+        })?;
+        if !raft_guard::answer_term_in_range(&answer.vote) {
+            return Err(StreamingError::Network(self.out_of_range(&format!("{answer:?}"))));
+        }
+        Ok(answer)
     }
 }
 

@@ -5,6 +5,11 @@
 //! `#`, `%` and spaces must be), or as `/key?key={key}` (form-encoded), which also reaches the
 //! keys `.` and `..` that URL normalization removes from a path. A follower forwards the
 //! request target exactly as it arrived, so the leader decodes the same key.
+//!
+//! With an auth file, every client API request needs a bearer token: `GET` the read role,
+//! every other method the write role (see [`crate::auth`]); a follower forwards the caller's
+//! token. With TLS, a raft message must come from the node its certificate names, and `/join`
+//! from the joining node's own certificate (see [`crate::tls`]).
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -15,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
 use axum::body::Bytes;
@@ -28,13 +34,15 @@ use axum::http::HeaderMap;
 use axum::http::Method;
 use axum::http::StatusCode;
 use axum::http::Uri;
+use axum::http::header::AUTHORIZATION;
+use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::get;
 use axum::routing::post;
 use futures::StreamExt;
-use openraft::ChangeMembers;
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::ClientWriteError;
@@ -43,16 +51,28 @@ use openraft::raft::AppendEntriesRequest;
 use openraft::raft::VoteRequest;
 use raft_store::kv::KvRequest;
 use raft_store::kv::KvResponse;
+use raft_store::kv::SnapshotFile;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::json;
 
+use crate::auth::Auth;
+use crate::auth::AuthError;
+use crate::auth::Role;
 use crate::json_errors::json_errors;
 use crate::limits::LimitError;
 use crate::limits::Limits;
+pub use crate::membership::add_member;
+pub use crate::membership::remove_member;
 use crate::network::SnapshotHeader;
 use crate::network::decode;
 use crate::network::encode;
+use crate::raft_guard;
+use crate::raft_guard::PeerContext;
+use crate::raft_guard::RaftRpc;
+use crate::raft_guard::Refusal;
+use crate::tls::ClientTls;
+use crate::tls::PeerNode;
 use crate::types::NodeInfo;
 use crate::types::Raft;
 use crate::types::Reader;
@@ -83,6 +103,17 @@ pub struct NodeState {
     pub counters: Counters,
     /// The size limits every request is checked against.
     pub limits: Limits,
+    /// The tokens of the client API; `None`: the API is open.
+    pub auth: Option<Auth>,
+    /// The client side of TLS (forwarding to the leader); `None`: TLS is off.
+    pub tls: Option<ClientTls>,
+}
+
+impl NodeState {
+    /// The URL scheme of this cluster's HTTP traffic.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 /// Counters exported by `/metrics`.
@@ -144,6 +175,10 @@ fn internal(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
 }
 
+fn forbidden(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::FORBIDDEN, msg.into())
+}
+
 // ---------------------------------------------------------------- raft endpoint
 
 /// The router of the raft endpoint. Its body limit holds every append-entries message a
@@ -170,59 +205,129 @@ fn wire<T: serde::Serialize>(value: &T) -> Response {
     }
 }
 
-/// Decode a raft request, hand it to raft, encode raft's `Result` as the answer.
-async fn raft_rpc<Req, Resp, Fut>(body: &[u8], what: &str, call: impl FnOnce(Req) -> Fut) -> Response
+/// Decode a raft request and hand it to `call`, which checks it ([`raft_guard`]) and passes it
+/// to raft, answering raft's `Result` encoded, or the refusal as JSON.
+async fn raft_rpc<Req, Fut>(body: &[u8], what: &str, call: impl FnOnce(Req) -> Fut) -> Response
 where
     Req: serde::de::DeserializeOwned,
-    Resp: serde::Serialize,
-    Fut: std::future::Future<Output = Resp>,
+    Fut: std::future::Future<Output = Result<Response, Refusal>>,
 {
     match decode(body) {
-        Ok(rpc) => wire(&call(rpc).await),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("{what} request: {e}")).into_response(),
+        Ok(rpc) => call(rpc).await.unwrap_or_else(IntoResponse::into_response),
+        Err(e) => Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{what} request: {e}"),
+        }
+        .into_response(),
     }
 }
 
-async fn raft_append(State(s): State<Shared>, body: Bytes) -> Response {
+/// This node's current membership and term, what [`raft_guard`] checks a message against.
+fn guard_view(
+    s: &NodeState,
+) -> (
+    Arc<openraft::type_config::alias::StoredMembershipOf<TypeConfig>>,
+    u64,
+) {
+    let m = s.raft.metrics().borrow_watched().clone();
+    (m.membership_config.clone(), m.current_term)
+}
+
+async fn raft_append(State(s): State<Shared>, peer: PeerContext, body: Bytes) -> Response {
     raft_rpc(
         &body,
         "append-entries",
-        |rpc: AppendEntriesRequest<TypeConfig>| s.raft.append_entries(rpc),
+        |rpc: AppendEntriesRequest<TypeConfig>| async move {
+            let (membership, term) = guard_view(&s);
+            raft_guard::check_append(&rpc, membership.membership(), term, &peer)?;
+            Ok(wire(&s.raft.append_entries(rpc).await))
+        },
     )
     .await
 }
 
-async fn raft_vote(State(s): State<Shared>, body: Bytes) -> Response {
-    raft_rpc(&body, "vote", |rpc: VoteRequest<TypeConfig>| s.raft.vote(rpc)).await
+async fn raft_vote(State(s): State<Shared>, peer: PeerContext, body: Bytes) -> Response {
+    raft_rpc(&body, "vote", |rpc: VoteRequest<TypeConfig>| async move {
+        let (membership, term) = guard_view(&s);
+        raft_guard::check_vote(&rpc, RaftRpc::Vote, membership.membership(), term, &peer)?;
+        Ok(wire(&s.raft.vote(rpc).await))
+    })
+    .await
 }
 
-async fn raft_pre_vote(State(s): State<Shared>, body: Bytes) -> Response {
-    raft_rpc(&body, "pre-vote", |rpc: VoteRequest<TypeConfig>| {
-        s.raft.pre_vote(rpc)
+async fn raft_pre_vote(State(s): State<Shared>, peer: PeerContext, body: Bytes) -> Response {
+    raft_rpc(&body, "pre-vote", |rpc: VoteRequest<TypeConfig>| async move {
+        let (membership, term) = guard_view(&s);
+        raft_guard::check_vote(&rpc, RaftRpc::PreVote, membership.membership(), term, &peer)?;
+        Ok(wire(&s.raft.pre_vote(rpc).await))
     })
     .await
 }
 
 /// Receive a streamed snapshot: header length (u32 BE), header, then the file, written to a
 /// new file in the snapshot directory chunk by chunk and installed when the body ends.
-async fn raft_snapshot(State(s): State<Shared>, body: Body) -> Response {
-    match receive_snapshot(&s, body).await {
+/// The header is checked ([`raft_guard::check_snapshot`]) before anything after it is written.
+async fn raft_snapshot(State(s): State<Shared>, peer: PeerContext, body: Body) -> Response {
+    match receive_snapshot(&s, &peer, body).await {
         Ok(response) => response,
-        Err(e) => (StatusCode::BAD_REQUEST, format!("snapshot transfer: {e}")).into_response(),
+        Err(SnapshotError::Refused(refusal)) => refusal.into_response(),
+        Err(SnapshotError::Transfer(e)) => Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("snapshot transfer: {e}"),
+        }
+        .into_response(),
     }
 }
 
-async fn receive_snapshot(s: &NodeState, body: Body) -> Result<Response, String> {
+/// Why a snapshot was not installed.
+enum SnapshotError {
+    /// The guard refused its header.
+    Refused(Refusal),
+    /// The transfer failed.
+    Transfer(String),
+}
+
+impl From<String> for SnapshotError {
+    fn from(e: String) -> Self {
+        SnapshotError::Transfer(e)
+    }
+}
+
+impl From<&str> for SnapshotError {
+    fn from(e: &str) -> Self {
+        SnapshotError::Transfer(e.to_string())
+    }
+}
+
+/// The file a snapshot is being received into, removed if the transfer does not end in an
+/// install (refused, broken off, or the connection dropped), so refused transfers leave
+/// nothing behind in the snapshot directory.
+struct Receiving(Option<SnapshotFile>);
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            let path = file.path().to_path_buf();
+            drop(file);
+            if let Err(e) = std::fs::remove_file(&path) {
+                eprintln!(
+                    "raft-kv: removing the unfinished snapshot {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+async fn receive_snapshot(s: &NodeState, peer: &PeerContext, body: Body) -> Result<Response, SnapshotError> {
     let mut stream = body.into_data_stream();
     let mut head = Vec::new();
     let mut header: Option<SnapshotHeader> = None;
-    let mut file = s
-        .reader
-        .receive_snapshot()
-        .map_err(|e| format!("creating the file: {e}"))?;
+    // Created once the header is accepted: a refused sender makes no file.
+    let mut receiving = Receiving(None);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("reading the body: {e}"))?;
-        if header.is_some() {
+        if let Some(file) = receiving.0.as_mut() {
             file.write_all(&chunk)
                 .map_err(|e| format!("writing the file: {e}"))?;
             continue;
@@ -233,18 +338,34 @@ async fn receive_snapshot(s: &NodeState, body: Body) -> Result<Response, String>
         }
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         if len > 1 << 20 {
-            return Err(format!("a header of {len} bytes"));
+            return Err(format!("a header of {len} bytes").into());
         }
         if head.len() < 4 + len {
             continue;
         }
-        header = Some(decode(&head[4..4 + len]).map_err(|e| format!("header: {e}"))?);
+        let decoded: SnapshotHeader = decode(&head[4..4 + len]).map_err(|e| format!("header: {e}"))?;
+        let (membership, term) = guard_view(s);
+        let committed = s.raft.metrics().borrow_watched().local_committed;
+        raft_guard::check_snapshot(&decoded, membership.membership(), term, committed.as_ref(), peer)
+            .map_err(SnapshotError::Refused)?;
+        header = Some(decoded);
+        let file = receiving.0.insert(
+            s.reader
+                .receive_snapshot()
+                .map_err(|e| format!("creating the file: {e}"))?,
+        );
         file.write_all(&head[4 + len..])
             .map_err(|e| format!("writing the file: {e}"))?;
         head = Vec::new();
     }
-    let header = header.ok_or("the body ended before the header")?;
+    let header = header.ok_or_else(|| "the body ended before the header".to_string())?;
+    let file = receiving
+        .0
+        .as_mut()
+        .ok_or_else(|| "the body ended before the header".to_string())?;
     file.sync().map_err(|e| format!("syncing the file: {e}"))?;
+    // Handed to openraft from here: the install takes the file over.
+    let file = receiving.0.take().ok_or("the snapshot file is gone")?;
     let snapshot = openraft::Snapshot {
         meta: header.meta,
         snapshot: file,
@@ -278,8 +399,56 @@ pub fn api_router(state: Shared) -> Router {
             let shown = if path.len() > 200 { "(a long path)" } else { path };
             ApiError(StatusCode::NOT_FOUND, format!("no route {method} {shown}"))
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
         .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// The role a caller's token proved: a request extension once [`authorize`] let it through
+/// (absent when the API has no tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller(pub Role);
+
+/// The role a request needs: reading (`GET`, `HEAD`) or changing anything (every other method).
+pub fn needed_role(method: &Method) -> Role {
+    if *method == Method::GET || *method == Method::HEAD {
+        Role::Read
+    } else {
+        Role::Write
+    }
+}
+
+/// An auth failure as an HTTP answer: 401 with a `WWW-Authenticate` challenge, or 403.
+fn auth_refusal(e: &AuthError) -> Response {
+    match e {
+        AuthError::Forbidden { .. } => forbidden(e.to_string()).into_response(),
+        AuthError::Missing | AuthError::Unknown => {
+            let mut response = ApiError(StatusCode::UNAUTHORIZED, e.to_string()).into_response();
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"raft-kv\""),
+            );
+            response
+        }
+    }
+}
+
+/// With an auth file, let a request through only with a token of the role it needs.
+async fn authorize(State(s): State<Shared>, mut request: Request, next: Next) -> Response {
+    let Some(auth) = &s.auth else {
+        return next.run(request).await;
+    };
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .map(axum::http::HeaderValue::as_bytes);
+    match auth.check(header, needed_role(request.method())) {
+        Ok(role) => {
+            request.extensions_mut().insert(Caller(role));
+            next.run(request).await
+        }
+        Err(e) => auth_refusal(&e),
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
@@ -362,7 +531,9 @@ impl FromRequestParts<Shared> for KeyTarget {
                 .decode_utf8()
                 .map_err(|e| bad_request(format!("the key in the path is not UTF-8 once decoded: {e}")))?
                 .into_owned(),
-            (None, Some(key)) => key,
+            // The query's own decoding replaced bytes that are not UTF-8 by U+FFFD, which
+            // would alias such a key to another: decode it again, strictly.
+            (None, Some(_)) => query_key(parts.uri.query().unwrap_or(""))?,
             (None, None) => return Err(bad_request("no key: use /key/{key} or /key?key={key}")),
         };
         state.limits.check_key(&key)?;
@@ -371,6 +542,31 @@ impl FromRequestParts<Shared> for KeyTarget {
             stale: query.stale,
         })
     }
+}
+
+/// The `key` of a form-encoded query, decoded strictly: bytes that are not UTF-8 once
+/// decoded are refused, not replaced.
+fn query_key(query: &str) -> Result<String, ApiError> {
+    let decode = |part: &str| {
+        let spaced = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+    };
+    let mut found = None;
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(name).as_deref() != Ok("key") {
+            continue;
+        }
+        if found.is_some() {
+            return Err(bad_request("the query names `key` twice"));
+        }
+        let key = decode(value)
+            .map_err(|e| bad_request(format!("the key in the query is not UTF-8 once decoded: {e}")))?;
+        found = Some(key);
+    }
+    found.ok_or_else(|| bad_request("no key: use /key/{key} or /key?key={key}"))
 }
 
 fn hops(headers: &HeaderMap) -> u32 {
@@ -390,6 +586,19 @@ async fn forward(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    forward_within(s, leader, method, uri, headers, body, FORWARD_TIMEOUT).await
+}
+
+/// [`forward`], waiting at most `timeout` for the leader's answer.
+async fn forward_within(
+    s: &NodeState,
+    leader: Option<&NodeInfo>,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Response, ApiError> {
     let leader = leader.ok_or_else(|| not_sent("no leader is known yet; retry shortly"))?;
     let hop = hops(headers);
     if hop >= MAX_HOPS {
@@ -400,28 +609,30 @@ async fn forward(
     s.counters.forwarded.fetch_add(1, Ordering::Relaxed);
     // The target exactly as it arrived: rebuilt from a decoded key it would address another.
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("http://{}{target}", leader.http);
-    let answer = s
+    let url = format!("{}://{}{target}", s.scheme(), leader.http);
+    let mut request = s
         .forward
         .request(method, &url)
+        .timeout(timeout)
         .header(HOPS, (hop + 1).to_string())
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_connect() {
-                // Nothing reached the leader: the request surely had no effect.
-                return not_sent(format!("the leader at {} cannot be reached: {e}", leader.http));
-            }
-            ApiError(
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "forwarding to the leader at {}: {e}; the outcome is unknown",
-                    leader.http
-                ),
-            )
-        })?;
+        .header("content-type", "application/json");
+    // The leader checks the caller's token again (every node has the same auth file).
+    if let Some(token) = headers.get(AUTHORIZATION) {
+        request = request.header(AUTHORIZATION, token.clone());
+    }
+    let answer = request.body(body).send().await.map_err(|e| {
+        if e.is_connect() {
+            // Nothing reached the leader: the request surely had no effect.
+            return not_sent(format!("the leader at {} cannot be reached: {e}", leader.http));
+        }
+        ApiError(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "forwarding to the leader at {}: {e}; the outcome is unknown",
+                leader.http
+            ),
+        )
+    })?;
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let bytes = answer.bytes().await.map_err(|e| {
         ApiError(
@@ -653,6 +864,17 @@ pub struct JoinRequest {
 pub struct LeaveRequest {
     /// The id of the node to remove.
     pub id: u64,
+    /// Remove it even if the voters left would not hold a reachable majority (also as
+    /// `?force=true`); see [`crate::membership`].
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// The query of `POST /leave`.
+#[derive(Deserialize)]
+struct LeaveQuery {
+    #[serde(default)]
+    force: bool,
 }
 
 /// If this node is not the leader: the leader's addresses (or an error if none is known).
@@ -672,24 +894,54 @@ pub fn leader_elsewhere(s: &NodeState) -> Result<Option<NodeInfo>, ApiError> {
     }
 }
 
-fn membership_error(e: &RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ApiError {
-    match e {
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(_)) => {
-            ApiError(StatusCode::CONFLICT, format!("membership change refused: {e}"))
-        }
-        _ => unavailable(format!("membership change failed: {e}")),
+/// With TLS, a join must prove that it comes from the joining node: the caller's certificate
+/// names it. A join forwarded by a follower arrives with the follower's certificate: it is
+/// taken from a current member only, which checked the joining node's certificate itself.
+pub fn check_joiner(s: &NodeState, peer: Option<PeerNode>, forwarded: bool, id: u64) -> Result<(), ApiError> {
+    if s.tls.is_none() {
+        return Ok(());
+    }
+    let is_member = |node: u64| {
+        s.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .get_node(&node)
+            .is_some()
+    };
+    match peer {
+        Some(PeerNode(p)) if p == id => Ok(()),
+        Some(PeerNode(p)) if forwarded && is_member(p) => Ok(()),
+        Some(PeerNode(p)) => Err(forbidden(format!(
+            "a join of node {id} sent with the certificate of node {p}: a node joins with its own certificate"
+        ))),
+        None => Err(forbidden(format!(
+            "a join must come from the joining node: present its certificate (signed by the cluster CA, naming node {id})"
+        ))),
     }
 }
 
 async fn join(
     State(s): State<Shared>,
+    peer: Option<Extension<PeerNode>>,
     uri: Uri,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<Response, ApiError> {
     let request: JoinRequest = parse_json(&body, "POST /join wants {\"id\", \"raft\", \"http\"}")?;
+    check_joiner(&s, peer.map(|Extension(p)| p), hops(&headers) > 0, request.id)?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return forward(&s, Some(&leader), Method::POST, &uri, &headers, body).await;
+        return forward_within(
+            &s,
+            Some(&leader),
+            Method::POST,
+            &uri,
+            &headers,
+            body,
+            crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
+        )
+        .await;
     }
     let node = NodeInfo {
         raft: request.raft,
@@ -700,76 +952,29 @@ async fn join(
     Ok(axum::Json(json!({ "index": index, "joined": request.id })).into_response())
 }
 
-/// Add node `id` (this node must be the leader): as a learner first, waiting until it has
-/// caught up, then as a voter, so a node that joins empty never counts towards a quorum it
-/// cannot serve yet. Returns the log index of the last membership change.
-pub async fn add_member(s: &NodeState, id: u64, node: NodeInfo) -> Result<u64, ApiError> {
-    retry_in_progress(|| s.raft.add_learner(id, node.clone(), true)).await?;
-    retry_in_progress(|| {
-        s.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-    })
-    .await
-}
-
-/// Run a membership change, again while another change is still being committed (a join
-/// right after another, a leave right after a join): openraft takes one change at a time.
-/// Gives up after about ten seconds.
-async fn retry_in_progress<F, Fut>(mut change: F) -> Result<u64, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<
-            Output = Result<
-                openraft::raft::ClientWriteResponse<TypeConfig>,
-                RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
-            >,
-        >,
-{
-    let mut attempt = 0;
-    loop {
-        match change().await {
-            Ok(r) => return Ok(r.log_id.index),
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
-                openraft::error::ChangeMembershipError::InProgress(_),
-            ))) if attempt < 100 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(membership_error(&e)),
-        }
-    }
-}
-
 async fn leave(
     State(s): State<Shared>,
+    query: Result<Query<LeaveQuery>, axum::extract::rejection::QueryRejection>,
     uri: Uri,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<Response, ApiError> {
-    let request: LeaveRequest = parse_json(&body, "POST /leave wants {\"id\"}")?;
+    let Query(query) = query.map_err(|e| bad_request(format!("the query: {}", e.body_text())))?;
+    let request: LeaveRequest = parse_json(&body, "POST /leave wants {\"id\", \"force\"?}")?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return forward(&s, Some(&leader), Method::POST, &uri, &headers, body).await;
+        return forward_within(
+            &s,
+            Some(&leader),
+            Method::POST,
+            &uri,
+            &headers,
+            body,
+            crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
+        )
+        .await;
     }
-    let index = remove_member(&s, request.id).await?;
+    let index = remove_member(&s, request.id, request.force || query.force).await?;
     Ok(axum::Json(json!({ "index": index, "left": request.id })).into_response())
-}
-
-/// Remove node `id` from the membership (this node must be the leader).
-pub async fn remove_member(s: &NodeState, id: u64) -> Result<u64, ApiError> {
-    let metrics = s.raft.metrics().borrow_watched().clone();
-    let membership = metrics.membership_config.membership();
-    if membership.get_node(&id).is_none() {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("node {id} is not a member"),
-        ));
-    }
-    let change = if membership.voter_ids().any(|v| v == id) {
-        ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-    } else {
-        ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-    };
-    retry_in_progress(|| s.raft.change_membership(change.clone(), false)).await
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
@@ -786,8 +991,9 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// The node's status as JSON (what `GET /status` answers).
-pub async fn status_value(s: &NodeState) -> Value {
+/// The node's status as JSON (what `GET /status` answers). The data directory is shown only
+/// to an authenticated caller (`private`): it tells an attacker where the files are.
+pub async fn status_value(s: &NodeState, private: bool) -> Value {
     let m = s.raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
@@ -799,7 +1005,7 @@ pub async fn status_value(s: &NodeState) -> Value {
     let size = tokio::task::spawn_blocking(move || dir_size(&dir))
         .await
         .unwrap_or(0);
-    json!({
+    let mut status = json!({
         "id": s.id,
         "state": format!("{:?}", m.state),
         "leader": m.current_leader,
@@ -810,22 +1016,25 @@ pub async fn status_value(s: &NodeState) -> Value {
         "committed": m.local_committed.as_ref().map(|l| l.index),
         "snapshot": m.snapshot.as_ref().map(|l| l.index),
         "backend": s.backend,
-        "data_dir": s.data_dir.display().to_string(),
         "data_dir_bytes": size,
         "limits": {
             "max_request_bytes": s.limits.max_request_bytes,
             "max_key_bytes": s.limits.max_key_bytes,
             "max_append_bytes": s.limits.max_append_bytes,
         },
-    })
+    });
+    if private {
+        status["data_dir"] = json!(s.data_dir.display().to_string());
+    }
+    status
 }
 
-async fn status(State(s): State<Shared>) -> Response {
-    axum::Json(status_value(&s).await).into_response()
+async fn status(State(s): State<Shared>, caller: Option<Extension<Caller>>) -> Response {
+    axum::Json(status_value(&s, caller.is_some()).await).into_response()
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
-    let st = status_value(&s).await;
+    let st = status_value(&s, false).await;
     let m = s.raft.metrics().borrow_watched().clone();
     let node = s.id;
     let mut out = String::new();

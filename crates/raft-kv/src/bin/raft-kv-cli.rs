@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use raft_kv::client::ClientError;
 use raft_kv::client::KvClient;
 use raft_kv::grpc::GrpcClient;
 use raft_kv::grpc::proto;
+use raft_kv::tls::ClientTls;
 
 /// A command-line client of a raft-kv cluster.
 #[derive(Parser)]
@@ -31,6 +33,18 @@ struct Cli {
     /// Seconds a request may take, and (four times that) the retries on other nodes.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
+    /// Bearer token sent with every request (a node with an auth file needs one).
+    #[arg(long, env = "RAFT_KV_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// CA certificate (PEM) of a TLS cluster: speak TLS and trust the nodes it signed.
+    #[arg(long, env = "RAFT_KV_CACERT")]
+    cacert: Option<PathBuf>,
+    /// Client certificate (PEM) to present, with --key: a node's own, for `join`.
+    #[arg(long, requires = "key", requires = "cacert")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,15 +103,42 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match &cli.cacert {
+        Some(ca) => {
+            let identity = cli.cert.as_deref().zip(cli.key.as_deref());
+            match ClientTls::from_files(ca, identity) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("raft-kv-cli: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
     let result = runtime.block_on(async {
         if cli.grpc {
-            grpc(cli.command, GrpcClient::new(nodes, timeout, timeout * 4))
+            let mut client = GrpcClient::new(nodes, timeout, timeout * 4);
+            if let Some(token) = &cli.token {
+                client = client
+                    .with_token(token)
+                    .map_err(|s| format!("--token: {}", s.message()))?;
+            }
+            if let Some(tls) = tls {
+                client = client.with_tls(tls);
+            }
+            grpc(cli.command, client)
                 .await
                 .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
         } else {
-            http(cli.command, KvClient::new(nodes, timeout, timeout * 4))
-                .await
-                .map_err(|e| e.to_string())
+            let mut client = KvClient::new(nodes, timeout, timeout * 4);
+            if let Some(token) = cli.token {
+                client = client.with_token(token);
+            }
+            if let Some(tls) = &tls {
+                client = client.with_tls(tls).map_err(|e| e.to_string())?;
+            }
+            http(cli.command, client).await.map_err(|e| e.to_string())
         }
     });
     match result {
@@ -222,7 +263,7 @@ async fn grpc(command: Command, client: GrpcClient) -> Result<Outcome, tonic::St
         }
         Command::Leave { id } => {
             let r = client
-                .call(|c| Box::pin(async move { c.leave(proto::LeaveRequest { id }).await }))
+                .call(|c| Box::pin(async move { c.leave(proto::LeaveRequest { id, force: false }).await }))
                 .await?;
             line(format!("ok index={}", r.index))
         }
