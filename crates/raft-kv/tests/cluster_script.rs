@@ -10,6 +10,7 @@ use raft_kv::client::KvClient;
 
 struct Script {
     dir: PathBuf,
+    tls: bool,
 }
 
 impl Script {
@@ -21,6 +22,7 @@ impl Script {
             .env("RAFT_KV_BIN", env!("CARGO_BIN_EXE_raft-kv"))
             .env("RAFT_KV_CLUSTER_DIR", &self.dir)
             .env("RAFT_KV_HTTP_BASE", "0")
+            .env("RAFT_KV_TLS", if self.tls { "1" } else { "0" })
             .output()
             .expect("run cluster.sh");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -52,6 +54,7 @@ fn cluster_script_walk_through() {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let script = Script {
         dir: tmp.path().join("cluster"),
+        tls: false,
     };
     let out = script.run(&["start", "sled"]);
     assert!(out.contains("cluster up"), "{out}");
@@ -105,4 +108,69 @@ fn cluster_script_walk_through() {
     });
     script.run(&["clean"]);
     assert!(!script.dir.exists(), "clean left {}", script.dir.display());
+}
+
+#[test]
+fn cluster_script_with_tls() {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let script = Script {
+        dir: tmp.path().join("cluster"),
+        tls: true,
+    };
+    let out = script.run(&["start"]);
+    assert!(
+        out.contains("TLS on") && out.contains("cluster up: https://"),
+        "{out}"
+    );
+    let ca = script.dir.join("certs/ca.pem");
+    let tls = raft_kv::tls::ClientTls::from_files(&ca, None).expect("the cluster CA");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let nodes: Vec<String> = (1..=3).map(|id| script.http(id)).collect();
+    runtime.block_on(async {
+        let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(20))
+            .with_tls(&tls)
+            .expect("HTTPS client");
+        client
+            .put(&[("greeting", "hello")])
+            .await
+            .expect("put over HTTPS");
+        // Plain HTTP gets no answer from a TLS node.
+        let plain = KvClient::new(
+            vec![nodes[0].clone()],
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        );
+        assert!(plain.status().await.is_err());
+    });
+    let out = script.run(&["status"]);
+    assert_eq!(
+        out.matches("\"voter\":true").count(),
+        9,
+        "three nodes each listing three voters: {out}"
+    );
+    let out = script.run(&["add"]);
+    assert!(
+        out.contains("node 4 joined") && script.dir.join("certs/node-4.pem").exists(),
+        "{out}"
+    );
+    let out = script.run(&["remove", "4"]);
+    assert!(out.contains("node 4 left"), "{out}");
+    script.run(&["stop"]);
+    // A restart keeps TLS (the data directory does not remember it; the script does).
+    let out = script.run(&["start"]);
+    assert!(out.contains("cluster up: https://"), "{out}");
+    runtime.block_on(async {
+        let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(30))
+            .with_tls(&tls)
+            .expect("HTTPS client");
+        assert_eq!(
+            client
+                .get_text("greeting", false)
+                .await
+                .expect("get after restart")
+                .as_deref(),
+            Some("hello")
+        );
+    });
+    script.run(&["clean"]);
 }

@@ -137,7 +137,7 @@ async fn bad_input_is_refused(
         .expect_err("an empty id");
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
     let err = on_follower
-        .leave(proto::LeaveRequest { id: 42 })
+        .leave(proto::LeaveRequest { id: 42, force: false })
         .await
         .expect_err("leave of a non-member");
     assert_eq!(err.code(), Code::NotFound, "{err}");

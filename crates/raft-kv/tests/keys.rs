@@ -531,6 +531,48 @@ fn empty_and_overlong_keys_are_refused() {
     });
 }
 
+/// A key in the query whose bytes are not UTF-8 once decoded is refused with 400, as one in the
+/// path is: decoded leniently it became U+FFFD and read, overwrote or deleted that other key.
+#[test]
+fn keys_in_the_query_that_are_not_utf8_are_refused_not_aliased() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let mut cluster = Cluster::start(BIN.as_ref(), "redb", 1, dir.path(), &[])
+            .await
+            .expect("start");
+        let http = reqwest::Client::new();
+        let base = format!("http://{}", cluster.node(1).http);
+        let client = cluster.client_of(1);
+        client.put(&[("\u{fffd}", "victim")]).await.expect("put U+FFFD");
+        let cases = [
+            (http.get(format!("{base}/key?key=%fe")), "a read"),
+            (
+                http.put(format!("{base}/key?key=%ff"))
+                    .body(r#"{"value": "evil"}"#),
+                "an update",
+            ),
+            (http.delete(format!("{base}/key?key=%c0")), "a delete"),
+            (http.get(format!("{base}/key?key=a&key=b")), "two keys"),
+        ];
+        for (request, what) in cases {
+            let (status, answer) = json(request.send().await.expect(what)).await;
+            assert_eq!(status, 400, "{what}: {answer}");
+            assert!(answer["error"].is_string(), "{what}: {answer}");
+        }
+        // The real U+FFFD key, percent-encoded as UTF-8, still reads its value.
+        let (status, answer) = json(
+            http.get(format!("{base}/key?key=%EF%BF%BD"))
+                .send()
+                .await
+                .expect("read U+FFFD"),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["value"], "victim", "{answer}");
+        cluster.stop_all().await.expect("stop");
+    });
+}
+
 /// LMDB stores keys of at most 511 bytes, 503 of them the user's: a longer key used to commit
 /// and then fail in apply, which stopped the node for good (every restart applies it again).
 /// The limit is LMDB's own there, and a key at it is stored and read back.
