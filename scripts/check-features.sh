@@ -40,3 +40,22 @@ for feature in $all; do
   done
 done
 echo "every backend feature builds alone and pulls in no other engine"
+
+# raft-kv built with its defaults (`cargo install raft-kv`, `cargo build -p raft-kv`) has redb
+# alone: no RocksDB C++, no LMDB C, no sled. `--features all` has every engine.
+echo "== raft-kv default features"
+tree=$(cargo tree -p raft-kv -e normal --prefix none)
+for crate in redb; do
+  grep -qE "^$crate v" <<<"$tree" || { echo "raft-kv's default build does not pull in $crate" >&2; exit 1; }
+done
+for crate in $(engine_crates lmdb) $(engine_crates rocksdb) $(engine_crates sled); do
+  if grep -qE "^$crate v" <<<"$tree"; then
+    echo "raft-kv's default build pulls in $crate: the default is redb alone" >&2
+    exit 1
+  fi
+done
+tree=$(cargo tree -p raft-kv --features all -e normal --prefix none)
+for crate in redb $(engine_crates lmdb) $(engine_crates rocksdb) $(engine_crates sled); do
+  grep -qE "^$crate v" <<<"$tree" || { echo "raft-kv --features all does not pull in $crate" >&2; exit 1; }
+done
+echo "raft-kv's default build has redb alone; --features all has every engine"

@@ -30,7 +30,7 @@ binary() {
   fi
   "$root/scripts/deps.sh" >&2
   # The same build as scripts/report.sh, so the two share one feature set and one RocksDB build.
-  (cd "$root" && cargo build --release -p raft-store-bench --bin report -p raft-kv --bins >&2)
+  (cd "$root" && cargo build --release -p raft-store-bench --bin report -p raft-kv --bins --features raft-kv/all >&2)
   local target="${CARGO_TARGET_DIR:-$root/target}"
   echo "$target/release/raft-kv"
 }

@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
 done
 
 # One build of both binaries, so they share one feature set (and one RocksDB build).
-cargo build --release -p raft-store-bench --bin report -p raft-kv --bins
+cargo build --release -p raft-store-bench --bin report -p raft-kv --bins --features raft-kv/all
 bin="${CARGO_TARGET_DIR:-target}/release"
 "$bin/report" "${args[@]}"
 "$bin/raft-kv" bench --seconds "$seconds" --clients 16 --report "$out/REPORT.md" --json "$out/cluster.json" >/dev/null

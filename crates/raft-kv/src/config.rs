@@ -272,7 +272,7 @@ impl NodeArgs {
         let backend_name = args.backend.unwrap_or_else(|| "redb".to_string());
         let backend = backend_name
             .parse::<Backend>()
-            .map_err(|e| Error::Config(format!("--backend {backend_name}: {e}")))?;
+            .map_err(|e| Error::Config(backend_error(&backend_name, &e)))?;
         let limits = Limits::resolve(
             args.max_request_bytes,
             args.max_key_bytes,
@@ -369,10 +369,22 @@ pub fn is_loopback(addr: &str) -> bool {
         .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
 }
 
+/// What `--backend NAME` says when NAME cannot be used: a backend this build of raft-kv left
+/// out names the raft-kv feature that builds it in.
+fn backend_error(name: &str, e: &raft_store::BackendError) -> String {
+    match e {
+        raft_store::BackendError::NotCompiled { name: backend } => format!(
+            "--backend {name}: this raft-kv was built without the {backend} backend; build it with `--features {backend}` (or `--features all`), e.g. `cargo install --path crates/raft-kv --features {backend}`"
+        ),
+        other => format!("--backend {name}: {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(feature = "lmdb")]
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
@@ -439,6 +451,7 @@ mod tests {
         assert!(err.to_string().contains("expected a duration"), "{err}");
     }
 
+    #[cfg(feature = "sled")]
     #[test]
     fn the_data_dir_identity_fills_what_a_restart_leaves_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -473,6 +486,29 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.to_string().contains("belongs to node 3"), "{err}");
+    }
+
+    #[test]
+    fn a_backend_left_out_of_the_build_names_the_feature() {
+        let said = backend_error(
+            "RocksDB",
+            &raft_store::BackendError::NotCompiled {
+                name: "rocksdb".into(),
+            },
+        );
+        assert!(said.contains("--features rocksdb"), "{said}");
+        #[cfg(not(feature = "rocksdb"))]
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let err = NodeArgs {
+                data_dir: Some(dir.path().join("d")),
+                backend: Some("rocksdb".into()),
+                ..NodeArgs::default()
+            }
+            .resolve()
+            .unwrap_err();
+            assert!(err.to_string().contains("--features rocksdb"), "{err}");
+        }
     }
 
     #[test]

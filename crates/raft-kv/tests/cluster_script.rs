@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+/// The backend of a test that wants one other than the default: sled in a build that has
+/// it (CI's, with every feature), redb otherwise.
+const SLED_OR_REDB: &str = if cfg!(feature = "sled") { "sled" } else { "redb" };
+
 use raft_kv::client::KvClient;
 
 struct Script {
@@ -56,7 +60,7 @@ fn cluster_script_walk_through() {
         dir: tmp.path().join("cluster"),
         tls: false,
     };
-    let out = script.run(&["start", "sled"]);
+    let out = script.run(&["start", SLED_OR_REDB]);
     assert!(out.contains("cluster up"), "{out}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let nodes: Vec<String> = (1..=3).map(|id| script.http(id)).collect();

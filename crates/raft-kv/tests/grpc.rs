@@ -10,6 +10,18 @@ use raft_kv::grpc::proto::key_value_client::KeyValueClient;
 use tonic::Code;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
+
+/// The backend of a test that wants one other than the default: lmdb in a build that has
+/// it (CI's, with every feature), redb otherwise.
+const LMDB_OR_REDB: &str = if cfg!(feature = "lmdb") { "lmdb" } else { "redb" };
+
+/// The backend of a test that wants one other than the default: rocksdb in a build that has
+/// it (CI's, with every feature), redb otherwise.
+const ROCKSDB_OR_REDB: &str = if cfg!(feature = "rocksdb") {
+    "rocksdb"
+} else {
+    "redb"
+};
 const CLI: &str = env!("CARGO_BIN_EXE_raft-kv-cli");
 const SECS: Duration = Duration::from_secs(30);
 
@@ -149,7 +161,7 @@ async fn bad_input_is_refused(
 fn grpc_client_fails_over() {
     let dir = tempfile::tempdir().expect("temporary directory");
     runtime().block_on(async {
-        let mut cluster = Cluster::start(BIN.as_ref(), "rocksdb", 3, dir.path(), &[])
+        let mut cluster = Cluster::start(BIN.as_ref(), ROCKSDB_OR_REDB, 3, dir.path(), &[])
             .await
             .expect("start");
         let leader = cluster.leader(SECS).await.expect("leader");
@@ -198,7 +210,7 @@ fn cli_over_http_and_grpc() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let rt = runtime();
     let mut cluster = rt
-        .block_on(Cluster::start(BIN.as_ref(), "lmdb", 3, dir.path(), &[]))
+        .block_on(Cluster::start(BIN.as_ref(), LMDB_OR_REDB, 3, dir.path(), &[]))
         .expect("start");
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

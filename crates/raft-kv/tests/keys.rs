@@ -576,6 +576,7 @@ fn keys_in_the_query_that_are_not_utf8_are_refused_not_aliased() {
 /// LMDB stores keys of at most 511 bytes, 503 of them the user's: a longer key used to commit
 /// and then fail in apply, which stopped the node for good (every restart applies it again).
 /// The limit is LMDB's own there, and a key at it is stored and read back.
+#[cfg(feature = "lmdb")]
 #[test]
 fn lmdb_refuses_keys_it_cannot_store() {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -127,6 +127,7 @@ fn linearizable_under_leader_kills_redb() {
     linearizable_under_leader_kills("redb");
 }
 
+#[cfg(feature = "rocksdb")]
 #[test]
 fn linearizable_under_leader_kills_rocksdb() {
     linearizable_under_leader_kills("rocksdb");

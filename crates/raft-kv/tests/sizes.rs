@@ -15,6 +15,14 @@ use serde_json::Value;
 use tonic::Code;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
+
+/// The backend of a test that wants one other than the default: rocksdb in a build that has
+/// it (CI's, with every feature), redb otherwise.
+const ROCKSDB_OR_REDB: &str = if cfg!(feature = "rocksdb") {
+    "rocksdb"
+} else {
+    "redb"
+};
 const SECS: Duration = Duration::from_secs(30);
 const LONG: Duration = Duration::from_secs(120);
 
@@ -165,7 +173,7 @@ fn http_write_at_the_limit_commits_and_one_over_is_refused() {
 fn grpc_write_at_the_limit_commits_and_one_over_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
     runtime().block_on(async {
-        let mut cluster = Cluster::start(BIN.as_ref(), "rocksdb", 3, dir.path(), &[])
+        let mut cluster = Cluster::start(BIN.as_ref(), ROCKSDB_OR_REDB, 3, dir.path(), &[])
             .await
             .expect("start");
         let leader = cluster.leader(SECS).await.expect("leader");
