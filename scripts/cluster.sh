@@ -14,8 +14,10 @@
 # raft on BASE+1000+N and gRPC on BASE+2000+N, all on 127.0.0.1 (0: free ports picked at
 # start); RAFT_KV_BIN: a built raft-kv binary (default: built here with cargo, release);
 # RAFT_KV_TLS=1 at the first start: TLS on every port with throwaway certificates that
-# `raft-kv certs` writes to CLUSTER_DIR/certs (the cluster stays TLS from then on; clients
-# use CLUSTER_DIR/certs/ca.pem, e.g. curl --cacert).
+# `raft-kv certs` writes to CLUSTER_DIR/certs, and bearer tokens the nodes require
+# (--auth-file CLUSTER_DIR/certs/tokens): the cluster stays TLS from then on; clients trust
+# CLUSTER_DIR/certs/ca.pem and send the token in write-token (or read-token), e.g.
+# curl --cacert .../ca.pem -H @.../auth-header.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${RAFT_KV_CLUSTER_DIR:-$root/target/raft-kv-cluster}"
@@ -43,15 +45,32 @@ api() {
   local id=$1 path=$2
   shift 2
   if tls_on; then
-    curl -sf --cacert "$certs/ca.pem" "$@" "https://$(http_of "$id")$path"
+    curl -sf --cacert "$certs/ca.pem" -H @"$certs/auth-header" "$@" "https://$(http_of "$id")$path"
   else
     curl -sf "$@" "http://$(http_of "$id")$path"
   fi
 }
-# tls_args ID: the TLS flags of node ID (the data directory does not keep them).
+# tls_args ID: the TLS and token flags of node ID (the data directory does not keep them).
 tls_args() {
   tls_on || return 0
-  echo --tls-cert "$certs/node-$1.pem" --tls-key "$certs/node-$1-key.pem" --tls-ca "$certs/ca.pem"
+  echo --tls-cert "$certs/node-$1.pem" --tls-key "$certs/node-$1-key.pem" --tls-ca "$certs/ca.pem" \
+    --auth-file "$certs/tokens"
+}
+
+# make_tokens: a write and a read token (random, 48 hex digits) in the nodes' auth file, each
+# also alone in a file, and the write token as a header file for curl (-H @FILE), so that a
+# token never appears on a command line.
+make_tokens() {
+  local write read
+  write=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  read=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  (
+    umask 077
+    printf '# raft-kv tokens of this cluster (scripts/cluster.sh)\nwrite %s\nread %s\n' "$write" "$read" >"$certs/tokens"
+    printf '%s\n' "$write" >"$certs/write-token"
+    printf '%s\n' "$read" >"$certs/read-token"
+    printf 'Authorization: Bearer %s\n' "$write" >"$certs/auth-header"
+  )
 }
 
 pid_of() { cat "$dir/node-$1.pid" 2>/dev/null || true; }
@@ -92,7 +111,11 @@ start_node() {
   # shellcheck disable=SC2207 # paths under the cluster directory, without spaces
   args+=($(tls_args "$id"))
   : >"$dir/node-$id.out"
-  nohup "$bin" "${args[@]}" >"$dir/node-$id.out" 2>>"$dir/node-$id.log" </dev/null &
+  # A joining node proves its write role with the cluster's write token (from the environment,
+  # not the command line, where any process could read it).
+  local envs=()
+  tls_on && envs=("RAFT_KV_JOIN_TOKEN=$(cat "$certs/write-token")")
+  env ${envs[@]+"${envs[@]}"} nohup "$bin" "${args[@]}" >"$dir/node-$id.out" 2>>"$dir/node-$id.log" </dev/null &
   echo $! >"$dir/node-$id.pid"
   local waited=0
   until grep -q "listening" "$dir/node-$id.out" 2>/dev/null; do
@@ -141,7 +164,8 @@ case "$cmd" in
     bin=$(binary)
     if [ "${RAFT_KV_TLS:-0}" = 1 ] && [ -z "$(node_ids)" ] && ! tls_on; then
       "$bin" certs --dir "$certs" --nodes 3 >/dev/null
-      echo "TLS on: certificates in $certs (clients trust $certs/ca.pem)"
+      make_tokens
+      echo "TLS on: certificates and tokens in $certs (clients trust $certs/ca.pem and send the token in $certs/write-token, e.g. curl -H @$certs/auth-header)"
     fi
     if [ -n "$(node_ids)" ]; then
       for id in $(node_ids); do start_node "$id" "" "$bin"; done

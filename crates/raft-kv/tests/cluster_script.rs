@@ -128,16 +128,50 @@ fn cluster_script_with_tls() {
     );
     let ca = script.dir.join("certs/ca.pem");
     let tls = raft_kv::tls::ClientTls::from_files(&ca, None).expect("the cluster CA");
+    let token = |role: &str| {
+        std::fs::read_to_string(script.dir.join(format!("certs/{role}-token")))
+            .expect("the token file")
+            .trim()
+            .to_string()
+    };
+    let (write, read) = (token("write"), token("read"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let nodes: Vec<String> = (1..=3).map(|id| script.http(id)).collect();
     runtime.block_on(async {
         let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(20))
             .with_tls(&tls)
-            .expect("HTTPS client");
+            .expect("HTTPS client")
+            .with_token(write.clone());
         client
             .put(&[("greeting", "hello")])
             .await
             .expect("put over HTTPS");
+        // The script's cluster needs its tokens: none is refused, a read token may only read.
+        let anonymous = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(5))
+            .with_tls(&tls)
+            .expect("HTTPS client");
+        let refused = anonymous
+            .get_text("greeting", false)
+            .await
+            .expect_err("a read without a token");
+        assert!(refused.to_string().contains("401"), "{refused}");
+        let reader = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(5))
+            .with_tls(&tls)
+            .expect("HTTPS client")
+            .with_token(read.clone());
+        assert_eq!(
+            reader
+                .get_text("greeting", false)
+                .await
+                .expect("a read token reads")
+                .as_deref(),
+            Some("hello")
+        );
+        let refused = reader
+            .put(&[("greeting", "changed")])
+            .await
+            .expect_err("a write with a read token");
+        assert!(refused.to_string().contains("403"), "{refused}");
         // Plain HTTP gets no answer from a TLS node.
         let plain = KvClient::new(
             vec![nodes[0].clone()],
@@ -166,7 +200,8 @@ fn cluster_script_with_tls() {
     runtime.block_on(async {
         let client = KvClient::new(nodes.clone(), Duration::from_secs(5), Duration::from_secs(30))
             .with_tls(&tls)
-            .expect("HTTPS client");
+            .expect("HTTPS client")
+            .with_token(write.clone());
         assert_eq!(
             client
                 .get_text("greeting", false)
