@@ -201,17 +201,7 @@ pub fn tls_incoming(
     acceptor: tokio_rustls::TlsAcceptor,
 ) -> impl futures::Stream<Item = Result<GrpcTlsStream, std::io::Error>> {
     use futures::StreamExt as _;
-    type Handshake = Pin<
-        Box<
-            dyn Future<
-                    Output = Option<(
-                        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-                        Option<crate::tls::PeerNode>,
-                        crate::conn_limits::Conn,
-                    )>,
-                > + Send,
-        >,
-    >;
+    type Handshake = Pin<Box<dyn Future<Output = Option<GrpcTlsStream>> + Send>>;
     let pending = futures::stream::FuturesUnordered::<Handshake>::new();
     futures::stream::unfold(
         (listener, tracker, acceptor, pending),
@@ -224,14 +214,13 @@ pub fn tls_incoming(
                         pending.push(Box::pin(async move {
                             let handshake = crate::tls::accept(&acceptor, tcp, "gRPC", &conn);
                             tokio::select! {
-                                done = handshake => done.map(|(tls, peer)| (tls, peer, conn)),
+                                done = handshake => done.map(|(tls, _)| GrpcTlsStream::new(tls, conn)),
                                 () = conn.closed() => None,
                             }
                         }));
                     }
                     Some(done) = pending.next(), if !pending.is_empty() => {
-                        if let Some((tls, peer, conn)) = done {
-                            let stream = GrpcTlsStream::new(tls, peer, Some(conn));
+                        if let Some(stream) = done {
                             return Some((Ok(stream), (listener, tracker, acceptor, pending)));
                         }
                     }

@@ -18,10 +18,7 @@
 use std::io;
 use std::path::Path;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Context;
-use std::task::Poll;
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -33,9 +30,6 @@ use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::ServerName;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::server::WebPkiClientVerifier;
-use tokio::io::AsyncRead;
-use tokio::io::AsyncWrite;
-use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::TlsConnector;
@@ -479,39 +473,13 @@ pub async fn accept(
     }
 }
 
-/// A TLS connection to the gRPC API, with the node its client certificate names as tonic's
-/// connect info (so a handler finds it in the request's extensions).
-pub struct GrpcTlsStream {
-    inner: tokio_rustls::server::TlsStream<TcpStream>,
-    peer: Option<PeerNode>,
-    /// The connection's place under the listener's connection limits: reads and writes fail
-    /// once the limits close it (evicted or idle).
-    conn: Option<crate::conn_limits::Conn>,
-}
+/// A TLS connection to the gRPC API under the listener's connection limits; its connect info
+/// names the node its client certificate names (so a handler finds it in the request's
+/// extensions).
+pub type GrpcTlsStream = crate::conn_limits::GrpcIo<tokio_rustls::server::TlsStream<TcpStream>>;
 
-impl GrpcTlsStream {
-    /// Wrap an accepted TLS connection.
-    pub fn new(
-        inner: tokio_rustls::server::TlsStream<TcpStream>,
-        peer: Option<PeerNode>,
-        conn: Option<crate::conn_limits::Conn>,
-    ) -> Self {
-        Self { inner, peer, conn }
-    }
-
-    fn check(&self, cx: &mut Context<'_>) -> io::Result<()> {
-        match self.conn.as_ref().map(|c| c.poll_closed(cx)) {
-            Some(Poll::Ready(())) => Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "closed by the connection limits",
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The connect info of a gRPC connection over TLS.
-/// (and its place under the connection limits, which marks its calls busy).
+/// The connect info of a gRPC connection over TLS: the node its client certificate names, if
+/// any, and its place under the connection limits (which marks its calls busy).
 #[derive(Clone)]
 pub struct GrpcPeer(pub Option<PeerNode>, pub Option<crate::conn_limits::Conn>);
 
@@ -519,45 +487,8 @@ impl tonic::transport::server::Connected for GrpcTlsStream {
     type ConnectInfo = GrpcPeer;
 
     fn connect_info(&self) -> GrpcPeer {
-        GrpcPeer(self.peer, self.conn.clone())
-    }
-}
-
-impl AsyncRead for GrpcTlsStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check(cx)?;
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for GrpcTlsStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check(cx)?;
-        Pin::new(&mut this.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check(cx)?;
-        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let peer = peer_node(self.get_ref().get_ref().1.peer_certificates());
+        GrpcPeer(peer, Some(self.conn().clone()))
     }
 }
 

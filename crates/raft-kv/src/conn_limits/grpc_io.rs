@@ -21,10 +21,11 @@ use super::Conn;
 use super::TimedBody;
 use super::Tracker;
 
-/// An admitted gRPC connection: reads and writes fail once its listener closes it (evicted or
-/// idle), which ends the HTTP/2 connection and releases its socket.
-pub struct GrpcIo {
-    stream: TcpStream,
+/// An admitted gRPC connection, plain TCP or TLS (`S`): reads and writes fail once its
+/// listener closes it (evicted or idle), which ends the HTTP/2 connection and releases its
+/// socket.
+pub struct GrpcIo<S = TcpStream> {
+    stream: S,
     conn: Conn,
 }
 
@@ -33,7 +34,7 @@ pub struct GrpcIo {
 #[derive(Clone)]
 pub struct GrpcConn(pub Conn);
 
-impl tonic::transport::server::Connected for GrpcIo {
+impl tonic::transport::server::Connected for GrpcIo<TcpStream> {
     type ConnectInfo = GrpcConn;
 
     fn connect_info(&self) -> GrpcConn {
@@ -49,7 +50,22 @@ pub fn incoming(listener: TcpListener, tracker: Arc<Tracker>) -> impl Stream<Ite
     })
 }
 
-impl GrpcIo {
+impl<S> GrpcIo<S> {
+    /// `stream`, admitted under the connection limits as `conn`.
+    pub fn new(stream: S, conn: Conn) -> Self {
+        Self { stream, conn }
+    }
+
+    /// The stream it wraps.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Its place under the listener's connection limits.
+    pub fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
     fn check(&self, cx: &mut Context<'_>) -> io::Result<()> {
         match self.conn.poll_closed(cx) {
             Poll::Ready(()) => Err(io::Error::new(
@@ -61,7 +77,7 @@ impl GrpcIo {
     }
 }
 
-impl AsyncRead for GrpcIo {
+impl<S: AsyncRead + Unpin> AsyncRead for GrpcIo<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check(cx)?;
@@ -69,7 +85,7 @@ impl AsyncRead for GrpcIo {
     }
 }
 
-impl AsyncWrite for GrpcIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for GrpcIo<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.check(cx)?;
