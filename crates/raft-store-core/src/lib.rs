@@ -60,6 +60,7 @@ pub mod error;
 pub mod format;
 pub mod kv;
 mod mem;
+pub mod stats;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -77,5 +78,6 @@ pub use engine::Space;
 pub use error::EngineError;
 pub use error::StoreError;
 pub use mem::MemEngine;
+pub use stats::StoreStats;
 pub use store::LogReader;
 pub use store::LogStore;

@@ -93,6 +93,7 @@ pub use raft_store_core::LogStore;
 pub use raft_store_core::MemEngine;
 pub use raft_store_core::Postcard;
 pub use raft_store_core::StoreError;
+pub use raft_store_core::StoreStats;
 #[cfg(feature = "testing")]
 pub use raft_store_core::bad_input_suite;
 #[cfg(feature = "testing")]
@@ -102,6 +103,7 @@ pub use raft_store_core::conformance_suite;
 pub use raft_store_core::kv;
 #[cfg(feature = "testing")]
 pub use raft_store_core::log_store_suite;
+pub use raft_store_core::stats;
 /// The conformance suite (feature `testing`), to run against stores of your own.
 #[cfg(feature = "testing")]
 pub use raft_store_core::testing;
@@ -142,6 +144,7 @@ where
     let engine = std::sync::Arc::new(config.open_engine()?);
     // The log store first: it writes the format record and the store's marker.
     let log = LogStore::open(engine.clone())?;
-    let sm = kv::KvStateMachine::open(engine, config.path.join("snapshots"))?;
+    // One set of counters for both: a node's metrics show its syncs and applies together.
+    let sm = kv::KvStateMachine::open_with_stats(engine, config.path.join("snapshots"), log.stats())?;
     Ok((log, sm))
 }

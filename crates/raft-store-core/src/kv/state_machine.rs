@@ -49,6 +49,7 @@ use crate::engine::KeyRange;
 use crate::engine::Space;
 use crate::engine::Visitor;
 use crate::error::StoreError;
+use crate::stats::StoreStats;
 
 /// Data bytes gathered before a batch is written, while applying or installing. Bounds memory.
 const BATCH_BYTES: usize = 4 << 20;
@@ -122,6 +123,9 @@ struct Shared<C: RaftTypeConfig, E: Engine, K> {
     state: Mutex<SmState<C>>,
     current: Mutex<Option<Current<C>>>,
     next_file: AtomicU64,
+    /// Entries applied, snapshots, errors: usually the log store's counters (see
+    /// [`KvStateMachine::open_with_stats`]).
+    stats: Arc<StoreStats>,
     _codec: PhantomData<K>,
 }
 
@@ -195,6 +199,16 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvStateMachine<C, E, K> {
     /// Open the state machine kept in `engine`, with its snapshot files in `snapshot_dir`
     /// (created if missing). Removes what an interrupted install or build left behind.
     pub fn open(engine: E, snapshot_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_stats(engine, snapshot_dir, Arc::new(StoreStats::default()))
+    }
+
+    /// [`open`](Self::open), counting applies, snapshots and errors in `counters` (pass the log
+    /// store's [`LogStore::stats`](crate::LogStore::stats) to have one set of figures).
+    pub fn open_with_stats(
+        engine: E,
+        snapshot_dir: impl AsRef<Path>,
+        counters: Arc<StoreStats>,
+    ) -> Result<Self, StoreError> {
         let backend = engine.backend();
         let dir = snapshot_dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| snapshot_io(&dir, "creating the snapshot directory", e))?;
@@ -228,6 +242,7 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvStateMachine<C, E, K> {
             state: Mutex::new(state),
             current: Mutex::new(None),
             next_file: AtomicU64::new(0),
+            stats: counters,
             _codec: PhantomData,
         };
         let (current, next_file) = shared.load_snapshots()?;
@@ -241,6 +256,11 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> KvStateMachine<C, E, K> {
     /// The engine under the state machine.
     pub fn engine(&self) -> &E {
         &self.shared.engine
+    }
+
+    /// The counters this state machine adds to.
+    pub fn stats(&self) -> Arc<StoreStats> {
+        self.shared.stats.clone()
     }
 
     /// A read handle that stays valid while openraft owns the state machine.
@@ -354,6 +374,8 @@ struct Applying<C: RaftTypeConfig> {
     batch: Batch,
     overlay: HashMap<String, Option<Vec<u8>>>,
     dirty: bool,
+    /// Entries seen since the last commit, counted as applied once it is written.
+    entries: u64,
 }
 
 impl<C: KvTypeConfig> Applying<C> {
@@ -363,6 +385,7 @@ impl<C: KvTypeConfig> Applying<C> {
             batch: Batch::new(),
             overlay: HashMap::new(),
             dirty: false,
+            entries: 0,
         }
     }
 
@@ -376,6 +399,7 @@ impl<C: KvTypeConfig> Applying<C> {
             self.st.last_membership = StoredMembershipOf::<C>::new(Some(entry.log_id()), membership);
         }
         self.dirty = true;
+        self.entries += 1;
         match entry.request() {
             Some(request) => {
                 sm.apply_request(self.st.generation, request, &mut self.batch, &mut self.overlay)
@@ -394,8 +418,25 @@ impl<C: KvTypeConfig> Applying<C> {
             return Ok(());
         }
         let mut guard = lock(&sm.shared.state);
-        sm.shared.put_state(&mut self.batch, &self.st)?;
-        sm.shared.engine.write(&self.batch, Durability::Buffered)?;
+        let written = sm
+            .shared
+            .put_state(&mut self.batch, &self.st)
+            .and_then(|()| Ok(sm.shared.engine.write(&self.batch, Durability::Buffered)?));
+        if let Err(e) = written {
+            sm.shared.stats.record_error("apply", format!("{:?}", e.kind()));
+            sm.shared
+                .stats
+                .record_fatal(|| format!("applying committed entries failed: {e}"));
+            tracing::error!(
+                target: "raft_store::apply",
+                backend = sm.shared.backend,
+                error = %e,
+                "applying committed entries failed"
+            );
+            return Err(e);
+        }
+        sm.shared.stats.record_applied(self.entries);
+        self.entries = 0;
         *guard = self.st.clone();
         self.batch = Batch::new();
         self.overlay.clear();
@@ -600,6 +641,36 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> Shared<C, E, K> {
             remove_quietly(&old.path);
         }
         Ok(())
+    }
+
+    /// Count and log a snapshot built or installed (`installed`), or its failure.
+    fn count_snapshot<T>(
+        &self,
+        result: Result<(SnapshotMetaOf<C>, T), io::Error>,
+        installed: bool,
+    ) -> Result<(SnapshotMetaOf<C>, T), io::Error> {
+        let what = if installed { "installed" } else { "built" };
+        match &result {
+            Ok((meta, _)) => {
+                self.stats.record_snapshot(installed);
+                tracing::info!(
+                    target: "raft_store::snapshot",
+                    backend = self.backend,
+                    last_log_index = meta.last_log_id.as_ref().map(RaftEntryIndex::index_of),
+                    "snapshot {what}"
+                );
+            }
+            Err(e) => {
+                self.stats.record_error("snapshot", format!("{:?}", e.kind()));
+                tracing::error!(
+                    target: "raft_store::snapshot",
+                    backend = self.backend,
+                    error = %e,
+                    "a snapshot could not be {what}"
+                );
+            }
+        }
+        result
     }
 
     /// Build a snapshot file of the current state; blocking.
@@ -911,7 +982,8 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> RaftSnapshotBuilder<C> for KvSnapshot
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, SnapshotFile>, io::Error> {
         let shared = self.shared.clone();
-        let (meta, snapshot) = blocking(move || shared.build()).await?;
+        let built = blocking(move || shared.build()).await;
+        let (meta, snapshot) = self.shared.count_snapshot(built, false)?;
         Ok(SnapshotOf::<C, SnapshotFile> { meta, snapshot })
     }
 }
@@ -964,8 +1036,11 @@ impl<C: KvTypeConfig, E: Engine, K: Codec> RaftStateMachine<C> for KvStateMachin
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
         let shared = self.shared.clone();
-        let meta = meta.clone();
-        blocking(move || shared.install(&meta, snapshot)).await
+        let owned = meta.clone();
+        let installed = blocking(move || shared.install(&owned, snapshot)).await;
+        self.shared
+            .count_snapshot(installed.map(|()| (meta.clone(), ())), true)
+            .map(|_| ())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, SnapshotFile>>, io::Error> {

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::sync::mpsc::TryRecvError;
+use std::time::Instant;
 
 use futures::channel::oneshot;
 use openraft::RaftTypeConfig;
@@ -18,7 +19,10 @@ use super::shared::Shared;
 use crate::engine::Batch;
 use crate::engine::Durability;
 use crate::engine::Engine;
+use crate::engine::Op;
+use crate::engine::Space;
 use crate::error::StoreError;
+use crate::stats::SLOW_SYNC;
 
 /// A group stops growing past this many bytes, so one transaction stays bounded.
 const MAX_GROUP_BYTES: usize = 64 << 20;
@@ -111,6 +115,7 @@ where
     }
 
     if let Some((kind, cause)) = shared.poison.get() {
+        shared.stats.record_error("refused", "Poisoned");
         for done in dones {
             complete(
                 done,
@@ -123,6 +128,9 @@ where
         }
         return stop;
     }
+    let jobs = dones.len();
+    let entries = log_entries(&batch);
+    let started = Instant::now();
     let result = {
         let _exclusive = deletes.then(|| {
             shared
@@ -136,8 +144,10 @@ where
             .map_err(|e| (e.kind(), e.to_string()))
     };
 
+    let took = started.elapsed();
     match result {
         Ok(()) => {
+            record_written(shared, took, jobs, entries, batch.size_bytes());
             if let Some(max_seq) = max_seq {
                 let mut view = shared.view();
                 while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
@@ -152,7 +162,17 @@ where
             // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
             // report success for data that is gone. Refuse everything from now on.
             let _ = shared.poison.set((kind, cause.clone()));
-            tracing::error!(backend = shared.backend, error = %cause, "raft-store write failed; store is now read-only");
+            shared.stats.record_error("write", format!("{kind:?}"));
+            shared
+                .stats
+                .record_fatal(|| format!("a durable log write failed ({kind:?}): {cause}"));
+            tracing::error!(
+                target: "raft_store::sync",
+                backend = shared.backend,
+                error = %cause,
+                kind = ?kind,
+                "durable write failed; the store refuses every write from now on (fail-stop)"
+            );
             for done in dones {
                 complete(
                     done,
@@ -176,5 +196,46 @@ fn complete<C: RaftTypeConfig>(done: Done<C>, result: Result<(), StoreError>) {
             // The waiter may have given up (its future was dropped); nothing to tell then.
             let _ = tx.send(result);
         }
+    }
+}
+
+/// The log entries `batch` writes.
+fn log_entries(batch: &Batch) -> u64 {
+    let n = batch
+        .ops()
+        .iter()
+        .filter(|op| {
+            matches!(
+                op,
+                Op::Put {
+                    space: Space::Log,
+                    ..
+                }
+            )
+        })
+        .count();
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Count a durable write of `jobs` jobs that took `took`, and log it if it was slow: a disk that
+/// slow holds every append behind it.
+fn record_written<C: RaftTypeConfig, E: Engine, K>(
+    shared: &Shared<C, E, K>,
+    took: std::time::Duration,
+    jobs: usize,
+    entries: u64,
+    bytes: usize,
+) {
+    shared.stats.record_sync(took, jobs, entries, bytes);
+    if took > SLOW_SYNC {
+        tracing::warn!(
+            target: "raft_store::sync",
+            backend = shared.backend,
+            millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            jobs,
+            bytes,
+            "slow durable write: the sync took longer than {} ms",
+            SLOW_SYNC.as_millis()
+        );
     }
 }

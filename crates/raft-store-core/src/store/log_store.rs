@@ -43,6 +43,7 @@ use crate::engine::Space;
 use crate::error::StoreError;
 use crate::format::check_or_init;
 use crate::format::meta_key;
+use crate::stats::StoreStats;
 
 /// Durable raft log storage over an [`Engine`], with group commit.
 ///
@@ -153,6 +154,7 @@ where
             }),
             deleting: RwLock::new(()),
             poison: OnceLock::new(),
+            stats: Arc::new(StoreStats::default()),
             _codec: PhantomData,
         });
         let (tx, rx) = std::sync::mpsc::channel();
@@ -182,6 +184,18 @@ where
     /// The engine under the store.
     pub fn engine(&self) -> &E {
         &self.shared.engine
+    }
+
+    /// The store's counters (sync latency, group sizes, bytes, errors), shared: hand the same
+    /// to the state machine with `KvStateMachine::open_with_stats` to count its applies too.
+    pub fn stats(&self) -> Arc<StoreStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Why the store refuses writes, if an earlier write or sync failed: the error kind and the
+    /// engine's message.
+    pub fn poisoned(&self) -> Option<(io::ErrorKind, String)> {
+        self.shared.poison.get().cloned()
     }
 
     /// Whether an earlier failed write or sync made the store refuse writes.

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::sync::OnceLock;
@@ -14,6 +15,7 @@ use openraft::type_config::alias::VoteOf;
 
 use crate::engine::Engine;
 use crate::error::StoreError;
+use crate::stats::StoreStats;
 
 /// An appended entry not yet written to the engine, served to readers from memory.
 pub(crate) struct PendingEntry<C: RaftTypeConfig> {
@@ -69,6 +71,8 @@ pub(crate) struct Shared<C: RaftTypeConfig, E, K> {
     pub deleting: RwLock<()>,
     /// The first write or sync failure; once set, every write is refused (fail-stop).
     pub poison: OnceLock<(io::ErrorKind, String)>,
+    /// What the store did, for metrics.
+    pub stats: Arc<StoreStats>,
     pub _codec: PhantomData<fn() -> K>,
 }
 
@@ -83,11 +87,14 @@ impl<C: RaftTypeConfig, E: Engine, K> Shared<C, E, K> {
 
     pub fn check_poison(&self) -> Result<(), StoreError> {
         match self.poison.get() {
-            Some((kind, cause)) => Err(StoreError::Poisoned {
-                backend: self.backend,
-                kind: *kind,
-                cause: cause.clone(),
-            }),
+            Some((kind, cause)) => {
+                self.stats.record_error("refused", "Poisoned");
+                Err(StoreError::Poisoned {
+                    backend: self.backend,
+                    kind: *kind,
+                    cause: cause.clone(),
+                })
+            }
             None => Ok(()),
         }
     }

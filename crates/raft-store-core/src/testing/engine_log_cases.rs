@@ -216,6 +216,12 @@ async fn fault_then_refused<H: EngineHarness>(s: &EngineStores<H>, sync: bool, f
     {
         let mut store = s.open_store(dir.path())?;
         append(&mut store, entries(1, 1, 6)).await?;
+        let counted = store.stats().snapshot();
+        ensure!(
+            counted.entries_appended == 5 && counted.sync_seconds.count >= 1 && counted.bytes_written > 0,
+            "five durable appends counted as {counted:?}"
+        );
+        ensure!(store.stats().fatal().is_none(), "a fatal error before any fault");
         let faults = store.engine().faults().clone();
         if sync {
             store.engine().track_unsynced(true);
@@ -245,6 +251,26 @@ async fn fault_then_refused<H: EngineHarness>(s: &EngineStores<H>, sync: bool, f
         ensure!(
             store.save_vote(&vote(1, 1)).await.is_err(),
             "save_vote after a failed write was accepted"
+        );
+        // A server learns of the fail-stop from the stats: the cause, and the errors counted.
+        let stats = store.stats();
+        ensure!(
+            stats
+                .fatal()
+                .is_some_and(|cause| cause.contains("durable log write failed")),
+            "a failed durable write left no fatal error in the stats: {:?}",
+            stats.fatal()
+        );
+        let errors = stats.snapshot().errors;
+        ensure!(
+            errors.iter().any(|((op, _), n)| *op == "write" && *n == 1),
+            "the failed write is not counted once: {errors:?}"
+        );
+        ensure!(
+            errors
+                .keys()
+                .any(|(op, kind)| *op == "refused" && kind == "Poisoned"),
+            "the refused writes are not counted: {errors:?}"
         );
         if sync {
             store.engine().drop_unsynced()?;
