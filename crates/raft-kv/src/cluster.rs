@@ -386,6 +386,24 @@ impl Cluster {
     }
 
     /// SIGKILL node `id` and wait for it to die.
+    /// Wait up to `timeout` for node `id` to exit by itself; its exit status.
+    pub async fn wait_exit(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<std::process::ExitStatus, String> {
+        let Some(child) = self.node_mut(id).child.as_mut() else {
+            return Err(format!("node {id} is not running"));
+        };
+        let status = tokio::time::timeout(timeout, child.wait())
+            .await
+            .map_err(|_| format!("node {id} did not exit within {timeout:?}"))?
+            .map_err(|e| format!("waiting for node {id}: {e}"))?;
+        self.node_mut(id).child = None;
+        Ok(status)
+    }
+
+    /// Send SIGKILL to node `id` and wait for it to exit.
     pub async fn kill(&mut self, id: u64) -> Result<(), String> {
         if let Some(mut child) = self.node_mut(id).child.take() {
             child

@@ -204,7 +204,7 @@ pub fn check_file_limit(needed: u64, settings: &str) -> Option<FileLimit> {
     let (soft, hard) = match nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE) {
         Ok(limits) => limits,
         Err(e) => {
-            eprintln!("raft-kv: warning: cannot read the open file limit: {e}");
+            tracing::warn!(target: "raft_kv::node", error = %e, "cannot read the open file limit");
             return None;
         }
     };
@@ -217,18 +217,22 @@ pub fn check_file_limit(needed: u64, settings: &str) -> Option<FileLimit> {
         let raised = needed.min(hard);
         match nix::sys::resource::setrlimit(Resource::RLIMIT_NOFILE, raised, hard) {
             Ok(()) => limit.soft = raised,
-            Err(e) => eprintln!("raft-kv: warning: cannot raise the open file limit to {raised}: {e}"),
+            Err(e) => {
+                tracing::warn!(target: "raft_kv::node", error = %e, "cannot raise the open file limit to {raised}");
+            }
         }
     }
     if limit.soft < needed {
-        eprintln!(
-            "raft-kv: warning: the open file limit is {} (hard {}), below the {needed} that {settings} \
+        tracing::warn!(
+            target: "raft_kv::node",
+            "the open file limit is {} (hard {}), below the {needed} that {settings} \
              and {FILE_RESERVE} for the store and peers need; raise it (ulimit -n) or lower the caps",
             limit.soft, limit.hard
         );
     } else if limit.soft > limit.was {
-        eprintln!(
-            "raft-kv: raised the open file limit from {} to {} for {settings}",
+        tracing::info!(
+            target: "raft_kv::node",
+            "raised the open file limit from {} to {} for {settings}",
             limit.was, limit.soft
         );
     }

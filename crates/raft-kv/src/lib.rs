@@ -31,6 +31,7 @@ pub mod head_guard;
 pub mod json_errors;
 pub mod limits;
 pub mod lincheck;
+pub mod logging;
 pub mod membership;
 pub mod network;
 pub mod node;

@@ -13,6 +13,13 @@ use raft_kv::config::NodeArgs;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Log lines on stderr: `text`, or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t, env = "RAFT_KV_LOG_FORMAT")]
+    log_format: raft_kv::logging::LogFormat,
+    /// Which events to log, as `RUST_LOG` directives (e.g. `info` or `debug,openraft=info`);
+    /// without it `RUST_LOG`, else `info,openraft=warn`.
+    #[arg(long, global = true, env = "RAFT_KV_LOG_LEVEL")]
+    log_level: Option<String>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -27,8 +34,21 @@ enum Command {
     Certs(raft_kv::certs::CertsArgs),
 }
 
+/// The exit code of a node stopped by a fatal error (a store write or apply failed, raft
+/// stopped): a supervisor restarts it. A configuration or start-up error exits with 1.
+const EXIT_FATAL: i32 = 3;
+
+/// How long a node stopped by a fatal error keeps answering (`/status` and `/health` with the
+/// cause, every client request refused as retryable) before it exits, so probes and clients
+/// see why.
+const FATAL_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = raft_kv::logging::init(cli.log_format, cli.log_level.as_deref()) {
+        eprintln!("raft-kv: {e}");
+        std::process::exit(1);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -38,22 +58,36 @@ fn main() {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Bench(args)) => raft_kv::bench::run(args).await,
+            Some(Command::Bench(args)) => raft_kv::bench::run(args).await.map(|()| Stopped::Asked),
             Some(Command::Certs(args)) => raft_kv::certs::generate(&args).map(|written| {
                 for path in written {
                     println!("wrote {}", path.display());
                 }
+                Stopped::Asked
             }),
             None => run_node(cli.node).await,
         }
     });
-    if let Err(e) = result {
-        eprintln!("raft-kv: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(Stopped::Asked) => {}
+        Ok(Stopped::Fatal) => std::process::exit(EXIT_FATAL),
+        Err(e) => {
+            tracing::error!(target: "raft_kv::node", error = %e, "raft-kv failed");
+            eprintln!("raft-kv: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
-async fn run_node(args: NodeArgs) -> Result<(), raft_kv::Error> {
+/// Why a command ended without an error.
+enum Stopped {
+    /// It finished, or the node was asked to stop (SIGINT, SIGTERM).
+    Asked,
+    /// A fatal error stopped the node.
+    Fatal,
+}
+
+async fn run_node(args: NodeArgs) -> Result<Stopped, raft_kv::Error> {
     let config = args.resolve()?;
     let node = raft_kv::node::Node::start(&config).await?;
     // One line on stdout once both servers listen: scripts and tests wait for it.
@@ -72,10 +106,41 @@ async fn run_node(args: NodeArgs) -> Result<(), raft_kv::Error> {
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| raft_kv::Error::Io("installing the SIGTERM handler".into(), e))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    tracing::info!(
+        target: "raft_kv::node",
+        node = config.id,
+        http = %node.info().http,
+        raft = %node.info().raft,
+        grpc = %node.info().grpc,
+        backend = config.backend.name(),
+        "listening"
+    );
+    let fatal = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        _ = term.recv() => None,
+        cause = node.fatal() => Some(cause),
+    };
+    match fatal {
+        None => {
+            tracing::info!(target: "raft_kv::node", node = config.id, "stopping (asked to)");
+            node.shutdown().await.map(|()| Stopped::Asked)
+        }
+        Some(cause) => {
+            tracing::error!(
+                target: "raft_kv::node",
+                node = config.id,
+                cause = %cause,
+                exit_code = EXIT_FATAL,
+                "exiting in {} ms on a fatal error",
+                FATAL_DRAIN.as_millis()
+            );
+            tokio::time::sleep(FATAL_DRAIN).await;
+            // Raft may have stopped already; its answer adds nothing to the cause.
+            if let Err(e) = node.shutdown().await {
+                tracing::warn!(target: "raft_kv::node", error = %e, "shutting raft down after the fatal error");
+            }
+            eprintln!("raft-kv: node {} exiting on a fatal error: {cause}", config.id);
+            Ok(Stopped::Fatal)
+        }
     }
-    eprintln!("raft-kv: node {} stopping", config.id);
-    node.shutdown().await
 }

@@ -17,13 +17,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use openraft::ChangeMembers;
 use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::ClientWriteError;
 use openraft::error::RaftError;
 
+use crate::raft_guard::Members;
 use crate::server::ApiError;
 use crate::server::NodeState;
 use crate::types::NodeInfo;
@@ -49,7 +49,7 @@ pub const MEMBERSHIP_CHANGE_TIMEOUT: Duration =
 pub const REACHABLE_WITHIN: Duration = Duration::from_secs(2);
 
 fn conflict(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::CONFLICT, msg.into())
+    ApiError::conflict(msg)
 }
 
 fn membership_error(e: &RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ApiError {
@@ -57,10 +57,7 @@ fn membership_error(e: &RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> 
         RaftError::APIError(ClientWriteError::ChangeMembershipError(_)) => {
             conflict(format!("membership change refused: {e}"))
         }
-        _ => ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("membership change failed: {e}"),
-        ),
+        _ => ApiError::unknown(format!("membership change failed: {e}")),
     }
 }
 
@@ -92,13 +89,33 @@ where
     }
 }
 
+/// Refuse a new node `id` at an address another member listens on: raft would send that
+/// member's messages to it (or, for the leader's own address, to the leader itself, which
+/// stops openraft's core).
+fn check_addresses_free(membership: &Members, id: u64, node: &NodeInfo) -> Result<(), ApiError> {
+    for (other, at) in membership.nodes() {
+        let clash = if at.raft == node.raft {
+            Some(("raft", &node.raft))
+        } else if at.http == node.http {
+            Some(("HTTP", &node.http))
+        } else if !node.grpc.is_empty() && at.grpc == node.grpc {
+            Some(("gRPC", &node.grpc))
+        } else {
+            None
+        };
+        if let Some((what, address)) = clash {
+            return Err(conflict(format!(
+                "node {id} not added: its {what} address {address} is node {other}'s"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Connect to `raft` (a joining node's raft address) within [`PROBE_TIMEOUT`].
 async fn probe(id: u64, raft: &str) -> Result<(), ApiError> {
     if raft.is_empty() {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("node {id}: an empty raft address"),
-        ));
+        return Err(ApiError::bad_request(format!("node {id}: an empty raft address")));
     }
     match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(raft)).await {
         Ok(Ok(_)) => Ok(()),
@@ -159,6 +176,7 @@ pub async fn add_member(s: &NodeState, id: u64, node: NodeInfo) -> Result<u64, A
         // A learner already (an earlier join that did not finish): wait for it again below.
         Some(_) => {}
         None => {
+            check_addresses_free(membership, id, &node)?;
             probe(id, &node.raft).await?;
             retry_in_progress(|| s.raft.add_learner(id, node.clone(), false)).await?;
             // Two joins of one id with other addresses may both have seen no node above;
@@ -181,7 +199,7 @@ pub async fn add_member(s: &NodeState, id: u64, node: NodeInfo) -> Result<u64, A
         .await;
         let undone = match removed {
             Ok(_) => "removed again".to_string(),
-            Err(e) => format!("removing it again failed: {}", e.1),
+            Err(e) => format!("removing it again failed: {}", e.message),
         };
         return Err(conflict(format!("node {id} not made a voter: {why}; {undone}")));
     }
@@ -198,10 +216,7 @@ pub async fn remove_member(s: &NodeState, id: u64, force: bool) -> Result<u64, A
     let m = s.raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership();
     if membership.get_node(&id).is_none() {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("node {id} is not a member"),
-        ));
+        return Err(ApiError::not_found(format!("node {id} is not a member")));
     }
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
     let change = if voters.contains(&id) {

@@ -153,7 +153,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
         let client = self.client_for(target);
         if let Err(e) = &client {
-            eprintln!("raft-kv: no raft connection to node {target}: {e}");
+            tracing::warn!(target: "raft_kv::network", to = target, error = %e, "no raft connection");
         }
         HttpConnection {
             id: self.id,
@@ -260,7 +260,7 @@ impl HttpConnection {
             self.target,
             raft_guard::MAX_VALUE
         );
-        eprintln!("raft-kv: {message}");
+        tracing::warn!(target: "raft_kv::network", to = self.target, "{message}");
         NetworkError::from_string(message)
     }
 
@@ -306,7 +306,7 @@ async fn read_answer<Resp: DeserializeOwned>(response: reqwest::Response) -> Res
             .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         let message = format!("{url} refused the message (HTTP {status}): {why}");
-        eprintln!("raft-kv: {message}");
+        tracing::warn!(target: "raft_kv::network", "{message}");
         return Err(SendError::Refused(message));
     }
     if !status.is_success() {

@@ -33,7 +33,11 @@ pub struct Node {
     /// Shared state of the request handlers.
     pub state: Arc<NodeState>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+    fatal: tokio::sync::watch::Receiver<Option<String>>,
 }
+
+/// How often the watcher looks at the store's fatal error between raft's metrics changes.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
 
 /// The raft configuration of a node.
 pub fn raft_config(snapshot_after: u64) -> Result<Arc<Config>, Error> {
@@ -80,16 +84,9 @@ impl Node {
         let (log, sm) = raft_store::open_with_kv::<crate::types::TypeConfig>(&store)
             .map_err(|e| Error::Store(format!("opening {}", config.data_dir.display()), e))?;
         let reader = sm.reader();
+        let counters = sm.stats();
         let conns = config.connections;
-        crate::conn_limits::check_file_limit(
-            conns.files_needed(config.grpc.is_some()),
-            &format!(
-                "--max-connections {} (HTTP{}) and --max-raft-connections {}",
-                conns.max_connections,
-                if config.grpc.is_some() { " and gRPC" } else { "" },
-                conns.max_raft_connections
-            ),
-        );
+        check_files(config);
         let raft_listener = bind(&config.raft, "raft").await?;
         let http_listener = bind(&config.http, "HTTP").await?;
         let grpc_listener = match &config.grpc {
@@ -151,17 +148,38 @@ impl Node {
             limits: config.limits,
             auth: config.auth.clone(),
             tls: tls.as_ref().map(|t| t.client.clone()),
+            stats: counters,
+            fatal: std::sync::OnceLock::new(),
         });
-        let servers = serve(
+        let (fatal_tx, fatal) = tokio::sync::watch::channel(None);
+        let mut servers = serve(
             &state,
             conns,
             tls.as_ref(),
             raft_listener,
             http_listener,
             grpc_listener,
-        );
+        )?;
+        servers.push(tokio::spawn(watch(state.clone(), fatal_tx)));
         bootstrap_or_join(config, &state, tls.as_ref()).await?;
-        Ok(Node { state, servers })
+        Ok(Node {
+            state,
+            servers,
+            fatal,
+        })
+    }
+
+    /// Resolves with the cause once a fatal error stopped the node: its store failed a write
+    /// or an apply, or raft stopped. By then `/status` and `/health` show the cause and every
+    /// client request is refused; the caller should exit (non-zero) after a short drain, so a
+    /// supervisor restarts the node on what its disk holds.
+    pub async fn fatal(&self) -> String {
+        let mut fatal = self.fatal.clone();
+        match fatal.wait_for(Option::is_some).await {
+            Ok(cause) => cause.clone().unwrap_or_default(),
+            // The watcher is gone only when the node shuts down: never resolve.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// The addresses the node listens on.
@@ -174,12 +192,27 @@ impl Node {
         for server in &self.servers {
             server.abort();
         }
+        tracing::info!(target: "raft_kv::node", node = self.state.id, "shutting raft down");
         self.state
             .raft
             .shutdown()
             .await
             .map_err(|e| Error::Raft(format!("shutting raft down: {e}")))
     }
+}
+
+/// Raise the open file limit to what the connection caps need, or warn that it is too low.
+fn check_files(config: &NodeConfig) {
+    let conns = config.connections;
+    crate::conn_limits::check_file_limit(
+        conns.files_needed(config.grpc.is_some()),
+        &format!(
+            "--max-connections {} (HTTP{}) and --max-raft-connections {}",
+            conns.max_connections,
+            if config.grpc.is_some() { " and gRPC" } else { "" },
+            conns.max_raft_connections
+        ),
+    );
 }
 
 /// A node with an empty store bootstraps a new cluster, or (with `--join`) asks a member to
@@ -222,9 +255,10 @@ async fn bootstrap_or_join(
 /// at once; without TLS and with `--insecure`, the warning that traffic is plaintext.
 fn load_tls(config: &NodeConfig) -> Result<Option<NodeTls>, Error> {
     if config.plaintext_exposed() {
-        eprintln!(
-            "raft-kv: WARNING: --insecure without TLS: the client API, gRPC and raft traffic of node {} are unauthenticated plaintext; anyone who reaches these ports can read and change the data and the cluster",
-            config.id
+        tracing::warn!(
+            target: "raft_kv::node",
+            node = config.id,
+            "--insecure without TLS: the client API, gRPC and raft traffic of this node are unauthenticated plaintext; anyone who reaches these ports can read and change the data and the cluster"
         );
     }
     config
@@ -255,7 +289,7 @@ fn serve(
     raft_listener: TcpListener,
     http_listener: TcpListener,
     grpc_listener: Option<TcpListener>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> Result<Vec<tokio::task::JoinHandle<()>>, Error> {
     let mut servers = Vec::new();
     let heads = state.limits.head_limits();
     let on = |acceptor: &tokio_rustls::TlsAcceptor, port| ListenerTls {
@@ -300,11 +334,17 @@ fn serve(
             Refuse::Close,
         );
         let acceptor = tls.map(|t| t.grpc.clone());
+        let (reporter, health) = crate::grpc::health_service();
+        let reflection = crate::grpc::reflection_service()
+            .map_err(|e| Error::Config(format!("the gRPC reflection service: {e}")))?;
+        servers.push(tokio::spawn(crate::grpc::report_health(state.clone(), reporter)));
         servers.push(tokio::spawn(async move {
             let router = crate::grpc::server_builder(conns)
                 .layer(crate::conn_limits::busy_layer())
                 .layer(crate::grpc::oversize_layer(limits))
-                .add_service(service);
+                .add_service(service)
+                .add_service(health)
+                .add_service(reflection);
             let stopped = match acceptor {
                 None => {
                     router
@@ -318,11 +358,11 @@ fn serve(
                 }
             };
             if let Err(e) = stopped {
-                eprintln!("raft-kv: gRPC server stopped: {e}");
+                tracing::error!(target: "raft_kv::node", error = %e, "the gRPC server stopped");
             }
         }));
     }
-    servers
+    Ok(servers)
 }
 
 /// Ask `member` to add this node, again and again until it answers yes (the cluster may be
@@ -339,16 +379,106 @@ async fn join_until_done(client: reqwest::Client, url: String, token: Option<Sec
         let answer = post.send().await;
         match answer {
             Ok(r) if r.status().is_success() => {
-                eprintln!("raft-kv: node {} joined through {member}", request.id);
+                tracing::info!(target: "raft_kv::membership", node = request.id, member, "joined the cluster");
                 return;
             }
             Ok(r) => {
                 let status = r.status();
                 let body = r.text().await.unwrap_or_default();
-                eprintln!("raft-kv: join through {member} (attempt {attempt}): HTTP {status}: {body}");
+                tracing::warn!(target: "raft_kv::membership", member, attempt, status = status.as_u16(), answer = %body, "join refused; trying again");
             }
-            Err(e) => eprintln!("raft-kv: join through {member} (attempt {attempt}): {e}"),
+            Err(e) => {
+                tracing::warn!(target: "raft_kv::membership", member, attempt, error = %e, "join failed; trying again");
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What the watcher remembers of raft's metrics, to log what changed.
+#[derive(Default, PartialEq)]
+struct Seen {
+    leader: Option<u64>,
+    term: u64,
+    state: Option<openraft::ServerState>,
+    membership: Option<String>,
+    snapshot: Option<u64>,
+}
+
+/// Log what changes in raft's metrics (leader, term, role, membership, snapshot), and watch
+/// for a fatal error: the store's (a failed durable write or apply) or raft stopping. On the
+/// first one, record it in the node's state (`/status`, `/health`), log it and send it to
+/// [`Node::fatal`]; then stop watching.
+async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<String>>) {
+    use openraft::async_runtime::WatchReceiver as _;
+    let mut metrics = state.raft.metrics();
+    let mut seen = Seen::default();
+    let node = state.id;
+    let mut core_gone = false;
+    loop {
+        let m = metrics.borrow_watched().clone();
+        let membership = m.membership_config.membership();
+        let now = Seen {
+            leader: m.current_leader,
+            term: m.current_term,
+            state: Some(m.state),
+            membership: Some(format!(
+                "voters {:?} learners {:?}",
+                membership.voter_ids().collect::<Vec<_>>(),
+                membership.learner_ids().collect::<Vec<_>>()
+            )),
+            snapshot: m.snapshot.as_ref().map(|l| l.index),
+        };
+        if now.leader != seen.leader || now.term != seen.term {
+            if let Some(leader) = now.leader {
+                tracing::info!(target: "raft_kv::raft", node, leader, term = now.term, "leader changed");
+            } else {
+                tracing::warn!(target: "raft_kv::raft", node, term = now.term, "no leader known");
+            }
+        }
+        if now.state != seen.state {
+            tracing::info!(target: "raft_kv::raft", node, role = ?m.state, term = now.term, "role changed");
+        }
+        if now.membership != seen.membership {
+            tracing::info!(
+                target: "raft_kv::raft",
+                node,
+                membership = now.membership.as_deref().unwrap_or_default(),
+                log_index = m.membership_config.log_id().as_ref().map(|l| l.index),
+                "membership changed"
+            );
+        }
+        if now.snapshot != seen.snapshot && now.snapshot.is_some() {
+            tracing::info!(target: "raft_kv::raft", node, snapshot_index = now.snapshot, "snapshot taken over");
+        }
+        seen = now;
+        let cause = if let Some(cause) = state.stats.fatal() {
+            Some(cause.to_string())
+        } else if core_gone {
+            Some("raft stopped: its core task ended (it panicked); see the log above".to_string())
+        } else if let Err(e) = &m.running_state {
+            Some(format!("raft stopped: {e}"))
+        } else if m.state == openraft::ServerState::Shutdown {
+            Some("raft stopped".to_string())
+        } else {
+            None
+        };
+        if let Some(cause) = cause {
+            let _ = state.fatal.set(cause.clone());
+            tracing::error!(
+                target: "raft_kv::node",
+                node,
+                cause = %cause,
+                "fatal: the node stops serving and exits; restart it (it recovers from what its disk holds) once the cause is fixed"
+            );
+            let _ = fatal.send(Some(cause));
+            return;
+        }
+        // A metrics change, or the next look at the store's fatal error. The metrics channel
+        // closes when raft's core task ends without a shutdown: it panicked, and every call
+        // of raft fails from then on while its last metrics still read as healthy.
+        if let Ok(Err(_)) = tokio::time::timeout(WATCH_EVERY, metrics.changed()).await {
+            core_gone = true;
+        }
     }
 }

@@ -87,6 +87,8 @@ pub struct Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        // A refused raft message is a peer misbehaving or a stranger knocking: worth a line.
+        tracing::warn!(target: "raft_kv::raft_guard", status = self.status.as_u16(), reason = %self.message, "raft message refused");
         (self.status, axum::Json(json!({ "error": self.message }))).into_response()
     }
 }
@@ -241,6 +243,22 @@ fn check_vote_of(
     check_term(vote.leader_id.term, current, rpc.name())
 }
 
+/// Refuse a message that claims to come from this node itself (`own`): a member whose raft
+/// address is this node's makes the leader send its own messages to itself, and openraft
+/// asserts (and its core stops) on a leader that hears from itself.
+pub fn check_not_self(sender: u64, own: u64, rpc: RaftRpc) -> Result<(), Refusal> {
+    if sender == own {
+        return Err(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: format!(
+                "a {} message from node {sender}, which is this node: a member's raft address must not be this node's",
+                rpc.name()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Check a vote or pre-vote request.
 pub fn check_vote(
     rpc: &VoteRequest<TypeConfig>,
@@ -368,5 +386,17 @@ mod tests {
         let refused = check_sender(&members, 9, RaftRpc::Append, &peer).unwrap_err();
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert!(refused.message.contains("node 9"), "{}", refused.message);
+    }
+
+    #[test]
+    fn a_message_from_this_node_itself_is_refused() {
+        let refused = check_not_self(3, 3, RaftRpc::Append).expect_err("from itself");
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(
+            refused.message.contains("node 3, which is this node"),
+            "{}",
+            refused.message
+        );
+        assert!(check_not_self(2, 3, RaftRpc::Append).is_ok());
     }
 }

@@ -102,6 +102,23 @@ fn life_of_a_cluster(backend: &str) {
         cluster.kill(leader).await.expect("kill");
         let new_leader = cluster.leader(SECS).await.expect("new leader");
         assert_ne!(new_leader, leader);
+        // Every survivor logs the change of leader it saw.
+        for id in (1..=3).filter(|&i| i != leader) {
+            let line = format!("leader={new_leader} ");
+            let deadline = std::time::Instant::now() + SECS;
+            while !cluster
+                .log_text(id)
+                .lines()
+                .any(|l| l.contains("leader changed") && l.contains(&line))
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "node {id} logged no change to leader {new_leader}:\n{}",
+                    cluster.log_tail(id)
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
         let client = cluster.client();
         let index = client
             .put(&[("after-kill", "yes")])
@@ -144,7 +161,45 @@ async fn full_stop_and_restart(cluster: &mut Cluster, backend: &str, expected: &
     let status = cluster.status(1).await.expect("status");
     assert_eq!(status["backend"], backend);
     assert_eq!(status["members"].as_array().map(Vec::len), Some(3), "{status}");
-    assert!(status["data_dir_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
+    assert!(status["fatal"].is_null(), "{status}");
+    // The store's own figures, counted as it wrote: every node synced, applied and wrote bytes.
+    for id in 1..=3 {
+        let url = format!("http://{}/metrics", cluster.node(id).http);
+        let text = reqwest::get(&url)
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics");
+        for name in [
+            "raft_kv_store_sync_seconds_count",
+            "raft_kv_store_group_jobs_count",
+            "raft_kv_store_bytes_written_total",
+            "raft_kv_store_entries_appended_total",
+            "raft_kv_store_entries_applied_total",
+        ] {
+            let value = metric(&text, name);
+            // A restarted node counts from its restart, which wrote at least one entry.
+            assert!(value > 0.0, "node {id}: {name} = {value} after writes:\n{text}");
+        }
+        assert!(
+            text.contains("raft_kv_store_sync_seconds_bucket{node=") && text.contains("le=\"+Inf\"}"),
+            "node {id}: no sync latency buckets:\n{text}"
+        );
+        assert!(
+            metric(&text, "raft_kv_fatal") < 0.5,
+            "node {id} is fatal:\n{text}"
+        );
+    }
+}
+
+/// The sum of the samples of metric `name` (every label set) in a Prometheus exposition.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[test]

@@ -605,7 +605,9 @@ fn plaintext_off_loopback_needs_insecure_and_then_warns() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(line.contains("listening"), "{line} {stderr}");
     assert!(
-        stderr.contains("WARNING: --insecure without TLS") && stderr.contains("unauthenticated plaintext"),
+        stderr.lines().any(|l| l.contains(" WARN ")
+            && l.contains("--insecure without TLS")
+            && l.contains("unauthenticated plaintext")),
         "{stderr}"
     );
 }

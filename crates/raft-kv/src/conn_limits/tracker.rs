@@ -427,7 +427,7 @@ impl RateLog {
         Self::roll(&mut state, what);
         if state.printed < LOG_LINES_PER_SEC {
             state.printed += 1;
-            eprintln!("raft-kv: {what}: {message}");
+            tracing::warn!(target: "raft_kv::connections", listener = what, "{message}");
         } else {
             state.suppressed += 1;
         }
@@ -451,8 +451,10 @@ impl RateLog {
             return;
         }
         if state.suppressed > 0 {
-            eprintln!(
-                "raft-kv: {what}: {} more connection messages in the last second (rate-limited)",
+            tracing::warn!(
+                target: "raft_kv::connections",
+                listener = what,
+                "{} more connection messages in the last second (rate-limited)",
                 state.suppressed
             );
         }
