@@ -26,3 +26,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --all-features --no-fail-fast --lib --bins --tests
 fi
+
+# The HTTP API against its OpenAPI document: schemathesis (from PyPI, installed by the script)
+# sends generated requests to a live node of the binary the tests just built, and fails on any
+# answer the document does not describe.
+echo "== the HTTP API against crates/raft-kv/openapi.json (schemathesis, a live node)"
+./scripts/api-check.sh "${CARGO_TARGET_DIR:-target}/debug/raft-kv"
