@@ -193,9 +193,18 @@ pub fn write_identity(data_dir: &Path, identity: &Identity) -> Result<(), Error>
     let tmp = data_dir.join("node.toml.tmp");
     let text = toml::to_string(identity).map_err(|e| Error::Config(e.to_string()))?;
     let io = |what: &str, e| Error::Io(format!("{what} {}", path.display()), e);
-    let file = fs::File::create(&tmp).map_err(|e| io("creating", e))?;
-    std::io::Write::write_all(&mut &file, text.as_bytes()).map_err(|e| io("writing", e))?;
-    file.sync_all().map_err(|e| io("syncing", e))?;
+    // Written whole to a temporary file first; one that could not be (a full disk) is removed,
+    // not left beside the record.
+    let written = fs::File::create(&tmp)
+        .and_then(|file| {
+            std::io::Write::write_all(&mut &file, text.as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(|e| Error::Io(format!("writing {}", tmp.display()), e));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, &path).map_err(|e| io("renaming into", e))?;
     fs::File::open(data_dir)
         .and_then(|d| d.sync_all())

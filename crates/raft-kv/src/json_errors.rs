@@ -52,6 +52,8 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     } else {
         text
     };
+    // The framework's refusals are logged as the handlers' are (see `ApiError`).
+    tracing::info!(target: "raft_kv::api", status = status.as_u16(), error = %message, "request refused");
     let body = json!({ "error": message }).to_string();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts

@@ -28,7 +28,9 @@ pub const DEFAULT_FILTER: &str = "info,openraft=warn";
 /// Send `tracing` events to stderr in `format`, filtered by `level` (directives), else by
 /// `RUST_LOG`, else [`DEFAULT_FILTER`]. A malformed filter is an error naming it.
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), crate::Error> {
-    let directives = match level {
+    // An empty level (`--log-level ''`, an empty variable) means "not given", as an empty
+    // `RUST_LOG` does: an empty filter would silently log nothing, errors included.
+    let directives = match level.filter(|l| !l.trim().is_empty()) {
         Some(level) => level.to_string(),
         None => std::env::var("RUST_LOG")
             .ok()
@@ -42,12 +44,21 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), crate::Error> 
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false);
+    let _ = JSON.set(format == LogFormat::Json);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(false).try_init(),
     };
     installed.map_err(|e| crate::Error::Config(format!("installing the logger: {e}")))
 }
+
+/// Whether log lines are JSON: then a last word printed outside `tracing` (a start-up error,
+/// the fatal exit) goes through it too, so every line of stderr parses.
+pub fn is_json() -> bool {
+    JSON.get().copied().unwrap_or(false)
+}
+
+static JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 #[cfg(test)]
 mod tests {

@@ -72,10 +72,19 @@ fn main() {
         Ok(Stopped::Asked) => {}
         Ok(Stopped::Fatal) => std::process::exit(EXIT_FATAL),
         Err(e) => {
-            tracing::error!(target: "raft_kv::node", error = %e, "raft-kv failed");
-            eprintln!("raft-kv: {e}");
+            last_word(&format!("raft-kv: {e}"));
             std::process::exit(1);
         }
+    }
+}
+
+/// The last line a failing node prints: plain on stderr for a person, or a `tracing` error
+/// event when the logs are JSON, so a log pipeline parses every line.
+fn last_word(message: &str) {
+    if raft_kv::logging::is_json() {
+        tracing::error!(target: "raft_kv::node", "{message}");
+    } else {
+        eprintln!("{message}");
     }
 }
 
@@ -139,7 +148,10 @@ async fn run_node(args: NodeArgs) -> Result<Stopped, raft_kv::Error> {
             if let Err(e) = node.shutdown().await {
                 tracing::warn!(target: "raft_kv::node", error = %e, "shutting raft down after the fatal error");
             }
-            eprintln!("raft-kv: node {} exiting on a fatal error: {cause}", config.id);
+            last_word(&format!(
+                "raft-kv: node {} exiting on a fatal error: {cause}",
+                config.id
+            ));
             Ok(Stopped::Fatal)
         }
     }

@@ -150,6 +150,7 @@ impl Node {
             tls: tls.as_ref().map(|t| t.client.clone()),
             stats: counters,
             fatal: std::sync::OnceLock::new(),
+            leader_seen: std::sync::Mutex::new(None),
         });
         let (fatal_tx, fatal) = tokio::sync::watch::channel(None);
         let mut servers = serve(
@@ -415,6 +416,7 @@ async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<S
     let mut seen = Seen::default();
     let node = state.id;
     let mut core_gone = false;
+    let mut was_serving = false;
     loop {
         let m = metrics.borrow_watched().clone();
         let membership = m.membership_config.membership();
@@ -452,6 +454,17 @@ async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<S
             tracing::info!(target: "raft_kv::raft", node, snapshot_index = now.snapshot, "snapshot taken over");
         }
         seen = now;
+        let serving = matches!(crate::server::Health::of(&state), crate::server::Health::Serving);
+        if serving != was_serving {
+            match crate::server::Health::of(&state) {
+                crate::server::Health::NoLeader(why) => {
+                    tracing::warn!(target: "raft_kv::raft", node, reason = %why, "not serving");
+                }
+                crate::server::Health::Serving => tracing::info!(target: "raft_kv::raft", node, "serving"),
+                crate::server::Health::Fatal(_) => {}
+            }
+            was_serving = serving;
+        }
         let cause = if let Some(cause) = state.stats.fatal() {
             Some(cause.to_string())
         } else if core_gone {

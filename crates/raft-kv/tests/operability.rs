@@ -335,3 +335,123 @@ fn a_join_at_a_members_address_is_refused_and_the_node_keeps_serving() {
         assert_eq!(status["members"].as_array().map(Vec::len), Some(1), "{status}");
     });
 }
+
+/// `GET /health` of the status in `body`, polled until it is `want` (bounded by `within`).
+async fn health_becomes(http: &str, want: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = get_json(&format!("http://{http}/health")).await;
+        if let Ok((_, body)) = &answer
+            && body["status"] == want
+        {
+            return body.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health of {http} is not {want:?} within {within:?}: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A node cut off from the others stops saying it serves: a leader that no quorum acknowledges,
+/// a follower that hears from no leader (pre-vote keeps both believing in the old leader, so
+/// "a leader is known" is not enough); both serve again once the others are back.
+#[test]
+fn health_turns_unhealthy_on_a_node_cut_off_from_its_quorum() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let cluster = Cluster::start(BIN.as_ref(), "redb", 3, dir.path(), &[])
+            .await
+            .expect("start");
+        let leader = cluster.leader(SECS).await.expect("leader");
+        let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
+        let leader_http = cluster.node(leader).http.clone();
+        health_becomes(&leader_http, "serving", SECS).await;
+
+        // The leader alone.
+        for &id in &others {
+            cluster.pause(id).expect("pause");
+        }
+        let cut = health_becomes(&leader_http, "no_leader", Duration::from_secs(10)).await;
+        assert!(
+            cut["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no quorum has acknowledged")),
+            "{cut}"
+        );
+        for &id in &others {
+            cluster.resume(id).expect("resume");
+        }
+        let back = cluster.leader(SECS).await.expect("a leader again");
+        health_becomes(&cluster.node(back).http, "serving", SECS).await;
+
+        // A follower alone: its leader and the other follower stopped.
+        let follower = (1..=3).find(|&i| i != back).expect("a follower");
+        let follower_http = cluster.node(follower).http.clone();
+        health_becomes(&follower_http, "serving", SECS).await;
+        let stopped: Vec<u64> = (1..=3).filter(|&i| i != follower).collect();
+        for &id in &stopped {
+            cluster.pause(id).expect("pause");
+        }
+        let cut = health_becomes(&follower_http, "no_leader", Duration::from_secs(10)).await;
+        assert!(cut["error"].as_str().is_some_and(|e| !e.is_empty()), "{cut}");
+        assert!(
+            cluster
+                .log_text(follower)
+                .lines()
+                .any(|l| l.contains("not serving")),
+            "the follower did not log that it stopped serving:\n{}",
+            cluster.log_tail(follower)
+        );
+        for &id in &stopped {
+            cluster.resume(id).expect("resume");
+        }
+        health_becomes(&follower_http, "serving", SECS).await;
+    });
+}
+
+/// With `--log-format json` every line of stderr is one JSON object, the last word of a node
+/// that fails to start included; an empty `--log-level` means the default, not silence.
+#[test]
+fn json_logs_are_json_to_the_last_line() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let port = busy.local_addr().expect("its address").to_string();
+    let out = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "--log-level",
+            "",
+            "--id",
+            "1",
+            "--raft",
+            "127.0.0.1:0",
+            "--http",
+        ])
+        .arg(&port)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run raft-kv");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "nothing logged");
+    for line in &lines {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            event["level"].is_string() && event["target"].is_string(),
+            "{line}"
+        );
+    }
+    let last: Value = serde_json::from_str(lines[lines.len() - 1]).expect("JSON");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&port)),
+        "the last line does not name the busy address {port}: {last}"
+    );
+}

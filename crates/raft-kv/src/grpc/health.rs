@@ -43,13 +43,13 @@ pub fn reflection_service()
 
 /// Keep the health service's answer for the server as a whole (`""`) and for
 /// [`SERVICE_NAME`] in step with the node: `SERVING` while raft runs with a known leader,
-/// `NOT_SERVING` otherwise. Runs until the task is dropped.
+/// `NOT_SERVING` otherwise (see [`Health`]). Runs until the task is dropped.
 pub async fn report_health(state: Arc<NodeState>, reporter: HealthReporter) {
     let mut last = None;
     loop {
         let status = match Health::of(&state) {
             Health::Serving => ServingStatus::Serving,
-            Health::NoLeader | Health::Fatal(_) => ServingStatus::NotServing,
+            Health::NoLeader(_) | Health::Fatal(_) => ServingStatus::NotServing,
         };
         if last != Some(status) {
             reporter.set_service_status("", status).await;

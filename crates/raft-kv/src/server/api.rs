@@ -83,9 +83,11 @@ pub fn api_router(state: Shared) -> Router {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller(pub Role);
 
-/// The role a request needs: reading (`GET`, `HEAD`) or changing anything (every other method).
+/// The role a request needs: reading (`GET`, `HEAD`, `OPTIONS`) or changing anything (every other
+/// method).
 pub fn needed_role(method: &Method) -> Role {
-    if *method == Method::GET || *method == Method::HEAD {
+    // OPTIONS changes nothing either (and no route serves it: it gets 405, not 403).
+    if *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS {
         Role::Read
     } else {
         Role::Write

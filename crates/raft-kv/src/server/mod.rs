@@ -20,8 +20,11 @@ mod raft_endpoint;
 mod status;
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use std::time::Instant;
 
 use raft_store::StoreStats;
 
@@ -44,6 +47,7 @@ pub use self::ops::linearize;
 pub use self::ops::propose;
 pub use self::ops::read_local;
 pub use self::raft_endpoint::raft_router;
+pub use self::status::CONTACT_WITHIN;
 pub use self::status::Health;
 pub use self::status::MemberStatus;
 pub use self::status::NodeStatus;
@@ -84,12 +88,31 @@ pub struct NodeState {
     /// Why the node stopped serving for good, once a fatal error happened (see
     /// [`crate::node::watch`]); the node exits shortly after.
     pub fatal: OnceLock<String>,
+    /// When this node last took an append-entries or a snapshot from a current leader: how
+    /// [`Health`] tells a follower in contact from one cut off.
+    pub leader_seen: Mutex<Option<Instant>>,
 }
 
 impl NodeState {
     /// The URL scheme of this cluster's HTTP traffic.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// How long ago this node last took a message from a current leader, if it ever did.
+    pub fn leader_contact(&self) -> Option<Duration> {
+        self.leader_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|at| at.elapsed())
+    }
+
+    /// Note a message from a current leader (an append-entries or snapshot raft accepted).
+    pub fn saw_leader(&self) {
+        *self
+            .leader_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
     }
 
     /// The fatal error that stopped the node, if one did.

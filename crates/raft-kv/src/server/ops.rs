@@ -46,7 +46,8 @@ pub async fn linearize(s: &NodeState) -> Result<Option<Option<NodeInfo>>, ApiErr
         Ok(_) => Ok(None),
         Err(e) => match e.forward_to_leader() {
             Some(f) => Ok(Some(f.leader_node.clone())),
-            None => Err(ApiError::unknown(format!("linearizable read failed: {e}"))),
+            // A read that failed changed nothing: it may be sent again, here or elsewhere.
+            None => Err(ApiError::not_sent(format!("linearizable read failed: {e}"))),
         },
     }
 }

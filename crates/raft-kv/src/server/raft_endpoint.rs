@@ -17,6 +17,7 @@ use futures::StreamExt;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::RaftError;
 use openraft::raft::AppendEntriesRequest;
+use openraft::raft::AppendEntriesResponse;
 use openraft::raft::VoteRequest;
 use raft_store::kv::SnapshotFile;
 
@@ -92,7 +93,12 @@ async fn raft_append(State(s): State<Shared>, peer: PeerContext, body: Bytes) ->
             raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::Append)?;
             let (membership, term) = guard_view(&s);
             raft_guard::check_append(&rpc, membership.membership(), term, &peer)?;
-            Ok(wire(&s.raft.append_entries(rpc).await))
+            let answer = s.raft.append_entries(rpc).await;
+            // Any answer but "a higher vote" means the sender is this node's current leader.
+            if matches!(&answer, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+                s.saw_leader();
+            }
+            Ok(wire(&answer))
         },
     )
     .await
@@ -228,12 +234,16 @@ async fn receive_snapshot(s: &NodeState, peer: &PeerContext, body: Body) -> Resu
         meta: header.meta,
         snapshot: file,
     };
-    Ok(wire(
-        &s.raft
-            .install_full_snapshot(header.vote, snapshot)
-            .await
-            .map_err(RaftError::<TypeConfig>::Fatal),
-    ))
+    let sent_vote = header.vote;
+    let installed = s
+        .raft
+        .install_full_snapshot(header.vote, snapshot)
+        .await
+        .map_err(RaftError::<TypeConfig>::Fatal);
+    if installed.as_ref().is_ok_and(|a| a.vote == sent_vote) {
+        s.saw_leader();
+    }
+    Ok(wire(&installed))
 }
 
 // ---------------------------------------------------------------- client API

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
@@ -126,13 +127,20 @@ pub(super) async fn status(State(s): State<Shared>, caller: Option<Extension<Cal
     axum::Json(node_status(&s, caller.is_some())).into_response()
 }
 
+/// How recently a follower must have heard from its leader, and a leader from a quorum, to
+/// count as serving: ten heartbeats (200 ms apart) missed, more than the longest election
+/// timeout (1.6 s), so a normal election reads as not serving only while it runs.
+pub const CONTACT_WITHIN: Duration = Duration::from_secs(2);
+
 /// Whether a node serves, as `/health` and gRPC's health service tell it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
-    /// Raft runs and a leader is known: requests can be answered.
+    /// Raft runs, a leader is known and in contact (a leader with a quorum, a follower with
+    /// its leader): requests can be answered.
     Serving,
-    /// Raft runs but no leader is known (an election, or this node is cut off).
-    NoLeader,
+    /// Raft runs but cannot answer: no leader is known, this follower has not heard from its
+    /// leader within [`CONTACT_WITHIN`], or this leader not from a quorum; why.
+    NoLeader(String),
     /// A fatal error stopped the node; it exits shortly.
     Fatal(String),
 }
@@ -140,6 +148,7 @@ pub enum Health {
 impl Health {
     /// The health of `s` now.
     pub fn of(s: &NodeState) -> Health {
+        use openraft::Instant as _;
         if let Some(cause) = s.fatal() {
             return Health::Fatal(cause.to_string());
         }
@@ -150,9 +159,36 @@ impl Health {
         if m.state == ServerState::Shutdown {
             return Health::Fatal("raft stopped".to_string());
         }
+        let ms = |d: Duration| d.as_millis();
         match m.current_leader {
-            Some(_) => Health::Serving,
-            None => Health::NoLeader,
+            None => Health::NoLeader(
+                "no leader is known: the cluster is electing one, or this node is cut off from it"
+                    .to_string(),
+            ),
+            Some(leader) if leader == s.id => {
+                // A leader that is the only voter is its own quorum.
+                if m.membership_config.membership().voter_ids().all(|v| v == s.id) {
+                    return Health::Serving;
+                }
+                match m.last_quorum_acked.as_deref().map(|t| t.elapsed()) {
+                    Some(since) if since < CONTACT_WITHIN => Health::Serving,
+                    Some(since) => Health::NoLeader(format!(
+                        "this node leads, but no quorum has acknowledged it for {} ms: it is cut off from the other voters",
+                        ms(since)
+                    )),
+                    None => {
+                        Health::NoLeader("this node leads, but no quorum has acknowledged it yet".to_string())
+                    }
+                }
+            }
+            Some(leader) => match s.leader_contact() {
+                Some(since) if since < CONTACT_WITHIN => Health::Serving,
+                Some(since) => Health::NoLeader(format!(
+                    "no message from leader {leader} for {} ms: this node is cut off from it, or it is gone",
+                    ms(since)
+                )),
+                None => Health::NoLeader(format!("no message from leader {leader} yet")),
+            },
         }
     }
 }
@@ -160,13 +196,9 @@ impl Health {
 pub(super) async fn health(State(s): State<Shared>) -> Response {
     match Health::of(&s) {
         Health::Serving => axum::Json(serde_json::json!({ "status": "serving", "id": s.id })).into_response(),
-        Health::NoLeader => (
+        Health::NoLeader(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "status": "no_leader",
-                "id": s.id,
-                "error": "no leader is known: the cluster is electing one, or this node is cut off from it",
-            })),
+            axum::Json(serde_json::json!({ "status": "no_leader", "id": s.id, "error": why })),
         )
             .into_response(),
         Health::Fatal(cause) => (
@@ -236,8 +268,8 @@ pub(super) async fn metrics(State(s): State<Shared>) -> Response {
     e.gauge("raft_kv_term", "Current raft term.", m.current_term);
     e.gauge(
         "raft_kv_is_leader",
-        "1 if this node is the leader.",
-        u64::from(m.current_leader == Some(s.id)),
+        "1 if this node is the leader (0 once a fatal error stopped it).",
+        u64::from(m.current_leader == Some(s.id) && s.fatal().is_none()),
     );
     e.gauge(
         "raft_kv_last_log_index",
