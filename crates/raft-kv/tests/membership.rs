@@ -157,6 +157,8 @@ fn the_raft_port_refuses_non_members_and_wild_terms() {
             }
         }
 
+        refuse_messages_from_the_node_itself(&cluster, term, last).await;
+
         // Every node still answers, the leader and its term are as they were, writes go on,
         // and no node holds the injected key.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -462,4 +464,30 @@ fn snapshots_openraft_would_stop_on_are_refused_and_leave_no_file() {
             .await
             .expect("every node stops cleanly (none panicked)");
     });
+}
+
+/// A message claiming to come from the receiving node itself is refused with 400 on every node:
+/// a member at the leader's own raft address made the leader hear from itself, and openraft's
+/// core panicked.
+async fn refuse_messages_from_the_node_itself(cluster: &Cluster, term: u64, last: u64) {
+    for id in 1..=3 {
+        let raft = cluster.node(id).raft.clone();
+        let (status, body) = raft_post(&raft, "/raft/vote", vote(term + 1, id, last)).await;
+        assert_eq!(status, 400, "a vote from node {id} to itself: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("which is this node"),
+            "{body}"
+        );
+        let from_itself = AppendEntriesRequest::<TypeConfig> {
+            vote: VoteOf::<TypeConfig>::new_committed(term, id),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: vec![],
+        };
+        let (status, body) = raft_post(&raft, "/raft/append", encode(&from_itself).expect("encode")).await;
+        assert_eq!(status, 400, "an append from node {id} to itself: {body}");
+    }
 }

@@ -90,9 +90,9 @@ async fn raft_append(State(s): State<Shared>, peer: PeerContext, body: Bytes) ->
         &body,
         "append-entries",
         |rpc: AppendEntriesRequest<TypeConfig>| async move {
-            raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::Append)?;
             let (membership, term) = guard_view(&s);
             raft_guard::check_append(&rpc, membership.membership(), term, &peer)?;
+            raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::Append)?;
             let answer = s.raft.append_entries(rpc).await;
             // Any answer but "a higher vote" means the sender is this node's current leader.
             if matches!(&answer, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
@@ -106,9 +106,9 @@ async fn raft_append(State(s): State<Shared>, peer: PeerContext, body: Bytes) ->
 
 async fn raft_vote(State(s): State<Shared>, peer: PeerContext, body: Bytes) -> Response {
     raft_rpc(&body, "vote", |rpc: VoteRequest<TypeConfig>| async move {
-        raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::Vote)?;
         let (membership, term) = guard_view(&s);
         raft_guard::check_vote(&rpc, RaftRpc::Vote, membership.membership(), term, &peer)?;
+        raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::Vote)?;
         Ok(wire(&s.raft.vote(rpc).await))
     })
     .await
@@ -116,9 +116,9 @@ async fn raft_vote(State(s): State<Shared>, peer: PeerContext, body: Bytes) -> R
 
 async fn raft_pre_vote(State(s): State<Shared>, peer: PeerContext, body: Bytes) -> Response {
     raft_rpc(&body, "pre-vote", |rpc: VoteRequest<TypeConfig>| async move {
-        raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::PreVote)?;
         let (membership, term) = guard_view(&s);
         raft_guard::check_vote(&rpc, RaftRpc::PreVote, membership.membership(), term, &peer)?;
+        raft_guard::check_not_self(rpc.vote.leader_id.node_id, s.id, RaftRpc::PreVote)?;
         Ok(wire(&s.raft.pre_vote(rpc).await))
     })
     .await
@@ -206,11 +206,11 @@ async fn receive_snapshot(s: &NodeState, peer: &PeerContext, body: Body) -> Resu
             continue;
         }
         let decoded: SnapshotHeader = decode(&head[4..4 + len]).map_err(|e| format!("header: {e}"))?;
-        raft_guard::check_not_self(decoded.vote.leader_id.node_id, s.id, RaftRpc::Snapshot)
-            .map_err(SnapshotError::Refused)?;
         let (membership, term) = guard_view(s);
         let committed = s.raft.metrics().borrow_watched().local_committed;
         raft_guard::check_snapshot(&decoded, membership.membership(), term, committed.as_ref(), peer)
+            .map_err(SnapshotError::Refused)?;
+        raft_guard::check_not_self(decoded.vote.leader_id.node_id, s.id, RaftRpc::Snapshot)
             .map_err(SnapshotError::Refused)?;
         header = Some(decoded);
         let file = receiving.0.insert(
