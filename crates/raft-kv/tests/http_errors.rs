@@ -178,3 +178,72 @@ fn heads_hyper_would_refuse_bare_are_json() {
         cluster.stop_all().await.expect("stop");
     });
 }
+
+/// A body must be one JSON object, with each key once: serde takes an array for a struct
+/// (`[5]` as `{"id": 5}`) and keeps the last of two equal map keys, dropping the other value.
+#[test]
+fn json_bodies_must_be_one_object_with_unique_keys() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let mut cluster = Cluster::start(BIN.as_ref(), "redb", 1, dir.path(), &[])
+            .await
+            .expect("start");
+        let base = format!("http://{}", cluster.node(1).http);
+        let http = reqwest::Client::new();
+        let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+            (
+                http.post(format!("{base}/leave")).body("[5]"),
+                400,
+                "an array for /leave",
+            ),
+            (
+                http.post(format!("{base}/join")).body("[7, \"a:1\", \"b:2\"]"),
+                400,
+                "an array for /join",
+            ),
+            (
+                http.put(format!("{base}/key/k")).body("[\"v\"]"),
+                400,
+                "an array for PUT",
+            ),
+            (
+                http.post(format!("{base}/key")).body(r#"{"a": "1", "a": "2"}"#),
+                400,
+                "a key given twice",
+            ),
+        ];
+        for (request, expected, what) in cases {
+            let response = request
+                .timeout(SECS)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            assert_json_error(status, &body, expected, what);
+        }
+        // Nothing of the refused bodies was written, and the refusal names the twice-given key.
+        let twice = http
+            .post(format!("{base}/key"))
+            .body(r#"{"a": "1", "a": "2"}"#)
+            .send()
+            .await
+            .expect("POST /key");
+        let said: Value = twice.json().await.expect("JSON");
+        assert!(
+            said["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("\"a\" is given twice")),
+            "{said}"
+        );
+        let missing = http
+            .get(format!("{base}/key/a"))
+            .send()
+            .await
+            .expect("GET /key/a");
+        assert_eq!(missing.status().as_u16(), 404);
+        let status = cluster.status(1).await.expect("status");
+        assert_eq!(status["members"].as_array().map(Vec::len), Some(1), "{status}");
+        cluster.stop_all().await.expect("stop");
+    });
+}

@@ -127,8 +127,52 @@ async fn authorize(State(s): State<Shared>, mut request: Request, next: Next) ->
     }
 }
 
+/// Parse a request body that must be one JSON object. serde would also take an array for a
+/// struct (`[5]` as `{"id": 5}`): a body that is not an object is refused, naming what it is.
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        let found = match first {
+            None => "an empty body",
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(_) => "not an object",
+        };
+        return Err(ApiError::bad_request(format!(
+            "{what}: the body is {found}, not a JSON object"
+        )));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+}
+
+/// The pairs of `POST /key`: a JSON object whose keys are unique. serde's map would keep the
+/// last of two equal keys and drop the other value without a word.
+struct UniquePairs(BTreeMap<String, JsonValue>);
+
+impl<'de> Deserialize<'de> for UniquePairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = UniquePairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of keys and values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniquePairs, A::Error> {
+                let mut pairs = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, JsonValue>()? {
+                    if pairs.contains_key(&key) {
+                        let shown: String = key.chars().take(100).collect();
+                        return Err(serde::de::Error::custom(format!(
+                            "the key {shown:?} is given twice"
+                        )));
+                    }
+                    pairs.insert(key, value);
+                }
+                Ok(UniquePairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
+    }
 }
 
 /// A request body of the client API, read up to [`Limits::api_body_bytes`]; a larger one is
@@ -275,7 +319,7 @@ async fn put_many(
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<Response, ApiError> {
-    let pairs: BTreeMap<String, JsonValue> = parse_json(
+    let UniquePairs(pairs) = parse_json(
         &body,
         "POST /key wants a JSON object of string keys and values (strings, or {\"base64\": ...} for bytes)",
     )?;
