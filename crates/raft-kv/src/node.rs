@@ -454,13 +454,15 @@ async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<S
             tracing::info!(target: "raft_kv::raft", node, snapshot_index = now.snapshot, "snapshot taken over");
         }
         seen = now;
-        let serving = matches!(crate::server::Health::of(&state), crate::server::Health::Serving);
+        let health = crate::server::Health::of(&state);
+        let serving = health == crate::server::Health::Serving;
         if serving != was_serving {
-            match crate::server::Health::of(&state) {
+            match &health {
                 crate::server::Health::NoLeader(why) => {
                     tracing::warn!(target: "raft_kv::raft", node, reason = %why, "not serving");
                 }
                 crate::server::Health::Serving => tracing::info!(target: "raft_kv::raft", node, "serving"),
+                // Logged below with its cause.
                 crate::server::Health::Fatal(_) => {}
             }
             was_serving = serving;

@@ -12,17 +12,15 @@ use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
 use super::AUTHORIZATION;
-use super::HOPS;
 use super::proto::key_value_client::KeyValueClient;
 use crate::auth::Role;
 use crate::server::ApiError;
+use crate::server::FORWARD_TIMEOUT;
+use crate::server::HOPS;
+use crate::server::MAX_HOPS;
 use crate::server::NodeState;
 use crate::server::RETRY_METADATA;
 use crate::types::NodeInfo;
-
-const MAX_HOPS: u32 = 3;
-/// How long a forwarded call may take.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a call carries on when it is forwarded: the hops so far and the caller's token.
 pub(super) struct Onward {

@@ -45,6 +45,7 @@ use crate::auth::Role;
 use crate::conn_limits::ConnLimits;
 use crate::limits::LimitError;
 use crate::limits::Limits;
+use crate::server::HOPS;
 use crate::server::NodeState;
 use crate::server::Proposed;
 use crate::tls::GrpcPeer;
@@ -59,8 +60,6 @@ pub mod proto {
 use proto::key_value_server::KeyValue;
 use proto::key_value_server::KeyValueServer;
 
-/// The metadata key counting forwards, as the HTTP header does.
-const HOPS: &str = "x-raft-kv-hops";
 /// The metadata key of the bearer token.
 const AUTHORIZATION: &str = "authorization";
 

@@ -19,7 +19,8 @@ use super::ErrorKind;
 use super::NodeState;
 use crate::types::NodeInfo;
 
-/// A forwarded request carries this header with the number of hops so far; past
+/// A forwarded request carries this header (a forwarded gRPC call this metadata key) with the
+/// number of hops so far; past
 /// [`MAX_HOPS`] it is refused instead of going round while leadership moves.
 pub const HOPS: &str = "x-raft-kv-hops";
 /// The most hops a forwarded request makes.

@@ -96,16 +96,7 @@ pub(super) async fn join(
     let request: JoinRequest = parse_json(&body, "POST /join wants {\"id\", \"raft\", \"http\"}")?;
     check_joiner(&s, peer.map(|Extension(p)| p), hops(&headers) > 0, request.id)?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return forward_within(
-            &s,
-            Some(&leader),
-            Method::POST,
-            &uri,
-            &headers,
-            body,
-            crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
-        )
-        .await;
+        return to_leader(&s, &leader, &uri, &headers, body).await;
     }
     let node = NodeInfo {
         raft: request.raft,
@@ -126,17 +117,28 @@ pub(super) async fn leave(
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("the query: {}", e.body_text())))?;
     let request: LeaveRequest = parse_json(&body, "POST /leave wants {\"id\", \"force\"?}")?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return forward_within(
-            &s,
-            Some(&leader),
-            Method::POST,
-            &uri,
-            &headers,
-            body,
-            crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
-        )
-        .await;
+        return to_leader(&s, &leader, &uri, &headers, body).await;
     }
     let index = remove_member(&s, request.id, request.force || query.force).await?;
     Ok(axum::Json(json!({ "index": index, "left": request.id })).into_response())
+}
+
+/// Forward a membership change to the leader, waiting as long as a change may take there.
+async fn to_leader(
+    s: &NodeState,
+    leader: &NodeInfo,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    forward_within(
+        s,
+        Some(leader),
+        Method::POST,
+        uri,
+        headers,
+        body,
+        crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
+    )
+    .await
 }

@@ -38,6 +38,8 @@ pub use self::error::ApiError;
 pub use self::error::ErrorKind;
 pub use self::error::RETRY_METADATA;
 pub use self::forward::FORWARD_TIMEOUT;
+pub use self::forward::HOPS;
+pub use self::forward::MAX_HOPS;
 pub use self::members::JoinRequest;
 pub use self::members::LeaveRequest;
 pub use self::members::check_joiner;
