@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Each backend feature of the facade builds and passes clippy on its own, and pulls in no
-# other engine: `cargo tree` for one feature names none of the other engine crates.
+# Each backend feature of the facade builds and passes clippy on its own (with the default
+# openraft line), and pulls in no other engine: `cargo tree` for one feature names none of the
+# other engine crates. Then each openraft line alone and both together, and the facade with no
+# backend or no line, which must stop at a `compile_error!` naming the features.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +21,13 @@ source "$(dirname "$0")/rocksdb-lib.sh"
 
 all="redb lmdb rocksdb sled mem"
 for feature in $all; do
-  echo "== raft-store --no-default-features --features $feature"
+  echo "== raft-store --no-default-features --features $feature,openraft-0-10"
   if [ "$feature" = rocksdb ]; then
-    clippy_reusing_rocksdb cargo clippy -q -p raft-store --no-default-features --features "$feature" --all-targets -- -D warnings
+    clippy_reusing_rocksdb cargo clippy -q -p raft-store --no-default-features --features "$feature,openraft-0-10" --all-targets -- -D warnings
   else
-    cargo clippy -q -p raft-store --no-default-features --features "$feature" --all-targets -- -D warnings
+    cargo clippy -q -p raft-store --no-default-features --features "$feature,openraft-0-10" --all-targets -- -D warnings
   fi
-  tree=$(cargo tree -p raft-store --no-default-features --features "$feature" -e normal --prefix none)
+  tree=$(cargo tree -p raft-store --no-default-features --features "$feature,openraft-0-10" -e normal --prefix none)
   for other in $all; do
     [ "$other" = "$feature" ] && continue
     for crate in $(engine_crates "$other"); do
@@ -40,6 +42,50 @@ for feature in $all; do
   done
 done
 echo "every backend feature builds alone and pulls in no other engine"
+
+# Each openraft line alone, and both: the facade's library (its tests need both lines).
+for lines in openraft-0-9 openraft-0-10 openraft-0-9,openraft-0-10; do
+  echo "== raft-store --no-default-features --features redb,$lines (library)"
+  cargo clippy -q -p raft-store --no-default-features --features "redb,$lines" -- -D warnings
+  tree=$(cargo tree -p raft-store --no-default-features --features "redb,$lines" -e normal --prefix none)
+  for line in 0.9 0.10; do
+    want=no
+    case ",$lines," in *",openraft-${line//./-},"*) want=yes ;; esac
+    if grep -qE "^openraft v$line\." <<<"$tree"; then have=yes; else have=no; fi
+    if [ "$want" != "$have" ]; then
+      echo "features redb,$lines: openraft $line in the tree: $have, expected $want" >&2
+      exit 1
+    fi
+  done
+done
+echo "each openraft line builds alone and with the other, and pulls in only its openraft"
+
+# No backend, or no line: the build stops at the `compile_error!` naming the features, and at
+# nothing else.
+expect_compile_error() {
+  local features=$1 message=$2 out
+  if out=$(cargo check -q -p raft-store --no-default-features ${features:+--features "$features"} 2>&1); then
+    echo "raft-store built with features '$features': expected a compile_error! naming the features" >&2
+    exit 1
+  fi
+  if ! grep -qF "$message" <<<"$out"; then
+    echo "raft-store with features '$features' failed without the expected message ($message):" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  local errors
+  errors=$(grep -cE '^error(\[E[0-9]+\])?:' <<<"$out" || true)
+  local others
+  others=$(grep -E '^error' <<<"$out" | grep -vE 'needs a backend|needs an openraft line|could not compile' || true)
+  if [ -n "$others" ]; then
+    echo "raft-store with features '$features': errors besides the compile_error!:" >&2
+    echo "$others" >&2
+    exit 1
+  fi
+  echo "features '$features': stops at the compile_error! ($errors error lines)"
+}
+expect_compile_error "" "enable at least one of its cargo features \`redb\` (the default), \`lmdb\`, \`rocksdb\`, \`sled\` or \`mem\`"
+expect_compile_error "redb" "enable its cargo feature \`openraft-0-10\` (the default) or \`openraft-0-9\`"
 
 # raft-kv built with its defaults (`cargo install raft-kv`, `cargo build -p raft-kv`) has redb
 # alone: no RocksDB C++, no LMDB C, no sled. `--features all` has every engine.

@@ -21,14 +21,18 @@ fn facade_dispatch(c: &mut Criterion) {
         let direct_dir = tempfile::tempdir().expect("temp dir");
         let facade_dir = tempfile::tempdir().expect("temp dir");
         let config = StoreConfig::new(backend, facade_dir.path());
-        let mut facade =
-            StoreTarget::<AnyEngine>::new("facade", config.open_engine().expect("open")).expect("store");
+        let mut facade = StoreTarget::<raft_store_bench::Line10, AnyEngine>::new(
+            "facade",
+            config.open_engine().expect("open"),
+        )
+        .expect("store");
         let mut direct: Box<dyn Target> = match backend {
-            Backend::Mem => {
-                Box::new(StoreTarget::new("direct", raft_store_core::MemEngine::new()).expect("store"))
-            }
+            Backend::Mem => Box::new(
+                StoreTarget::<raft_store_bench::Line10, _>::new("direct", raft_store_core::MemEngine::new())
+                    .expect("store"),
+            ),
             _ => Box::new(
-                StoreTarget::new(
+                StoreTarget::<raft_store_bench::Line10, _>::new(
                     "direct",
                     raft_store_redb::RedbEngine::open(
                         direct_dir.path(),

@@ -9,9 +9,10 @@ use raft_store_bench::Target;
 use raft_store_lmdb::LmdbEngine;
 use raft_store_lmdb::LmdbOptions;
 
-fn open(dir: &std::path::Path, append_mode: bool) -> StoreTarget<LmdbEngine> {
+fn open(dir: &std::path::Path, append_mode: bool) -> StoreTarget<raft_store_bench::Line10, LmdbEngine> {
     let engine = LmdbEngine::open(dir, &LmdbOptions::default().append_mode(append_mode)).expect("open lmdb");
-    StoreTarget::new(if append_mode { "append" } else { "put" }, engine).expect("open store")
+    StoreTarget::<raft_store_bench::Line10, _>::new(if append_mode { "append" } else { "put" }, engine)
+        .expect("open store")
 }
 
 fn lmdb_append_mode(c: &mut Criterion) {

@@ -32,6 +32,9 @@ pub mod report;
 mod store;
 
 use std::io;
+// openraft 0.9's `declare_raft_types!` names its default `SnapshotData` as plain `Cursor`.
+#[allow(unused_imports)]
+use std::io::Cursor;
 use std::path::Path;
 
 pub use floor::Floor;
@@ -41,11 +44,20 @@ use openraft::type_config::alias::LogIdOf;
 pub use ops::Op;
 pub use ops::Samples;
 pub use peer::RaftLogPeer;
+pub use raft_store_core::OpenraftLine;
+pub use store::Glue;
+pub use store::Line09;
+pub use store::Line10;
 pub use store::StoreTarget;
 
 openraft::declare_raft_types!(
     /// The type config of the benchmarks: string payloads (serialized as raw bytes).
     pub BenchConfig: D = String, R = String
+);
+
+openraft_09::declare_raft_types!(
+    /// The same type config on openraft 0.9, for the `--openraft 0.9` runs.
+    pub BenchConfig09: D = String, R = String
 );
 
 /// What a target is, for grouping in reports.
@@ -144,6 +156,19 @@ pub fn log_id(index: u64) -> LogIdOf<BenchConfig> {
     )
 }
 
+/// The openraft 0.9 log id of `index` (term 1, node 0).
+pub fn log_id09(index: u64) -> openraft_09::LogId<u64> {
+    openraft_09::LogId::new(openraft_09::CommittedLeaderId::new(1, 0), index)
+}
+
+/// The openraft 0.9 entry of `index` with `size` payload bytes: the same bytes as [`entry`].
+pub fn entry09(index: u64, size: usize) -> openraft_09::Entry<BenchConfig09> {
+    openraft_09::Entry {
+        log_id: log_id09(index),
+        payload: openraft_09::EntryPayload::Normal(payload(size)),
+    }
+}
+
 /// The payload of every benchmark entry: `size` bytes.
 pub fn payload(size: usize) -> String {
     "x".repeat(size)
@@ -176,8 +201,54 @@ fn boxed<T: Target + 'static>(t: T) -> Box<dyn Target> {
     Box::new(t)
 }
 
-/// Every target, in report order: the floor, each backend, the in-memory engine, the peer.
+/// Every target, in report order, with the backends' log stores on openraft 0.10.
 pub fn targets() -> Vec<TargetSpec> {
+    targets_on(OpenraftLine::V0_10)
+}
+
+fn redb<G: Glue>(dir: &Path) -> io::Result<Box<dyn Target>> {
+    let open = |dir: &Path| {
+        raft_store_redb::RedbEngine::open(dir, &raft_store_redb::RedbOptions::default())
+            .map_err(|e| io::Error::new(e.kind(), e))
+    };
+    Ok(boxed(StoreTarget::<G, _>::reopenable("redb", dir, open)?))
+}
+
+fn lmdb<G: Glue>(dir: &Path) -> io::Result<Box<dyn Target>> {
+    let open = |dir: &Path| {
+        raft_store_lmdb::LmdbEngine::open(dir, &raft_store_lmdb::LmdbOptions::default())
+            .map_err(|e| io::Error::new(e.kind(), e))
+    };
+    Ok(boxed(StoreTarget::<G, _>::reopenable("lmdb", dir, open)?))
+}
+
+fn rocksdb<G: Glue>(dir: &Path) -> io::Result<Box<dyn Target>> {
+    let open = |dir: &Path| {
+        raft_store_rocksdb::RocksEngine::open(dir, &raft_store_rocksdb::RocksOptions::default())
+            .map_err(|e| io::Error::new(e.kind(), e))
+    };
+    Ok(boxed(StoreTarget::<G, _>::reopenable("rocksdb", dir, open)?))
+}
+
+fn sled<G: Glue>(dir: &Path) -> io::Result<Box<dyn Target>> {
+    let open = |dir: &Path| {
+        raft_store_sled::SledEngine::open(dir, &raft_store_sled::SledOptions::default())
+            .map_err(|e| io::Error::new(e.kind(), e))
+    };
+    Ok(boxed(StoreTarget::<G, _>::reopenable("sled", dir, open)?))
+}
+
+fn mem<G: Glue>(_dir: &Path) -> io::Result<Box<dyn Target>> {
+    Ok(boxed(StoreTarget::<G, _>::new(
+        "mem",
+        raft_store_core::MemEngine::new(),
+    )?))
+}
+
+/// Every target, in report order: the floor, each backend, the in-memory engine, the peer; the
+/// backends' log stores (and the in-memory one) through the storage traits of `line`.
+pub fn targets_on(line: OpenraftLine) -> Vec<TargetSpec> {
+    let v09 = line == OpenraftLine::V0_9;
     vec![
         TargetSpec {
             name: "floor",
@@ -191,13 +262,7 @@ pub fn targets() -> Vec<TargetSpec> {
             kind: Kind::Backend,
             engine: concat!("redb ", env!("BENCH_VERSION_REDB")),
             fsync: "write transaction committed with Durability::Immediate (fsync of raft.redb) per group",
-            open: |dir| {
-                let open = |dir: &Path| {
-                    raft_store_redb::RedbEngine::open(dir, &raft_store_redb::RedbOptions::default())
-                        .map_err(|e| io::Error::new(e.kind(), e))
-                };
-                Ok(boxed(StoreTarget::reopenable("redb", dir, open)?))
-            },
+            open: if v09 { redb::<Line09> } else { redb::<Line10> },
         },
         TargetSpec {
             name: "lmdb",
@@ -210,13 +275,7 @@ pub fn targets() -> Vec<TargetSpec> {
                 ")"
             ),
             fsync: "mdb_txn_commit without NO_SYNC (fdatasync of data.mdb, then of its meta page) per group",
-            open: |dir| {
-                let open = |dir: &Path| {
-                    raft_store_lmdb::LmdbEngine::open(dir, &raft_store_lmdb::LmdbOptions::default())
-                        .map_err(|e| io::Error::new(e.kind(), e))
-                };
-                Ok(boxed(StoreTarget::reopenable("lmdb", dir, open)?))
-            },
+            open: if v09 { lmdb::<Line09> } else { lmdb::<Line10> },
         },
         TargetSpec {
             name: "rocksdb",
@@ -229,33 +288,21 @@ pub fn targets() -> Vec<TargetSpec> {
                 ")"
             ),
             fsync: "WriteBatch with WriteOptions::sync (WAL append + fdatasync) per group",
-            open: |dir| {
-                let open = |dir: &Path| {
-                    raft_store_rocksdb::RocksEngine::open(dir, &raft_store_rocksdb::RocksOptions::default())
-                        .map_err(|e| io::Error::new(e.kind(), e))
-                };
-                Ok(boxed(StoreTarget::reopenable("rocksdb", dir, open)?))
-            },
+            open: if v09 { rocksdb::<Line09> } else { rocksdb::<Line10> },
         },
         TargetSpec {
             name: "sled",
             kind: Kind::Backend,
             engine: concat!("sled ", env!("BENCH_VERSION_SLED")),
             fsync: "transaction, flush(), then fsync of the db file and new blobs per group",
-            open: |dir| {
-                let open = |dir: &Path| {
-                    raft_store_sled::SledEngine::open(dir, &raft_store_sled::SledOptions::default())
-                        .map_err(|e| io::Error::new(e.kind(), e))
-                };
-                Ok(boxed(StoreTarget::reopenable("sled", dir, open)?))
-            },
+            open: if v09 { sled::<Line09> } else { sled::<Line10> },
         },
         TargetSpec {
             name: "mem",
             kind: Kind::Memory,
             engine: "raft-store-core MemEngine",
             fsync: "none: memory only (the cost of LogStore itself)",
-            open: |_dir| Ok(boxed(StoreTarget::new("mem", raft_store_core::MemEngine::new())?)),
+            open: if v09 { mem::<Line09> } else { mem::<Line10> },
         },
         TargetSpec {
             name: "raft-log",

@@ -235,6 +235,8 @@ pub fn filesystem_of(dir: &Path, mounts: &str) -> String {
 pub struct Report {
     /// `quick` or `full`.
     pub mode: String,
+    /// The openraft line whose storage traits drove the log stores (`0.10` or `0.9`).
+    pub openraft: String,
     /// The command that produced it.
     pub command: String,
     /// When it was produced (UTC).
@@ -425,7 +427,11 @@ fn at_least(goal: &str, measured: &str, value: f64, min: f64) -> Check {
 pub fn markdown(r: &Report) -> String {
     let mut md = String::new();
     let w = &mut md;
-    let _ = writeln!(w, "# raft-store benchmark report ({} mode)\n", r.mode);
+    let _ = writeln!(
+        w,
+        "# raft-store benchmark report ({} mode, log stores on openraft {})\n",
+        r.mode, r.openraft
+    );
     let _ = writeln!(
         w,
         "Generated {} in {:.0} s by\n\n```sh\n{}\n```\n",
@@ -855,6 +861,7 @@ mod tests {
         let m = |t: &str, op, us| Measurement::new(t, op, &samples(&[us; 5]));
         Report {
             mode: "test".into(),
+            openraft: "0.10".into(),
             command: "test".into(),
             generated_utc: utc_now(),
             elapsed_s: 0.0,

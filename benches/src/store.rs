@@ -1,29 +1,58 @@
-//! A raft-store backend as a benchmark target: a `LogStore` over an engine, driven through the
-//! `RaftLogStorage` methods openraft calls.
+//! A raft-store backend as a benchmark target: a log store over an engine, driven through the
+//! `RaftLogStorage` methods openraft calls, of either openraft line ([`Glue`]).
 
+use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::path::PathBuf;
 
-use openraft::RaftLogReader;
-use openraft::storage::IOFlushed;
-use openraft::storage::RaftLogStorage;
-use openraft::type_config::TypeConfigExt;
 use raft_store_core::Engine;
-use raft_store_core::LogStore;
+use raft_store_core::OpenraftLine;
 
-use crate::BenchConfig;
 use crate::Target;
-use crate::entry;
-use crate::log_id;
 
 type Reopen<E> = Box<dyn Fn(&Path) -> io::Result<E>>;
 
-/// A [`LogStore`] over an engine, driven from a current-thread runtime.
-pub struct StoreTarget<E: Engine> {
+/// One openraft line's log store as the benchmarks drive it: the storage trait methods openraft
+/// calls on that line.
+pub trait Glue: 'static {
+    /// The line.
+    const LINE: OpenraftLine;
+    /// The log store over engine `E`.
+    type Store<E: Engine>;
+    /// Open the log store in `engine`.
+    fn open<E: Engine>(engine: E) -> io::Result<Self::Store<E>>;
+    /// The index of the last entry.
+    fn last_index<E: Engine>(store: &mut Self::Store<E>) -> impl Future<Output = io::Result<Option<u64>>>;
+    /// Append entries `from..to` of `size` payload bytes; the future resolves once they are
+    /// durable.
+    fn append<E: Engine>(
+        store: &mut Self::Store<E>,
+        from: u64,
+        to: u64,
+        size: usize,
+    ) -> impl Future<Output = io::Result<impl Future<Output = io::Result<()>> + use<Self, E>>>;
+    /// Read entries `from..to`; how many there were.
+    fn read<E: Engine>(
+        store: &mut Self::Store<E>,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = io::Result<usize>>;
+    /// Keep the entries up to `index`, durably.
+    fn truncate_after<E: Engine>(
+        store: &mut Self::Store<E>,
+        index: u64,
+    ) -> impl Future<Output = io::Result<()>>;
+    /// Remove the entries up to `index`, durably.
+    fn purge<E: Engine>(store: &mut Self::Store<E>, index: u64) -> impl Future<Output = io::Result<()>>;
+}
+
+/// A log store over an engine, driven from a current-thread runtime through the storage traits
+/// of openraft line `G`.
+pub struct StoreTarget<G: Glue, E: Engine> {
     name: String,
     /// `None` only while reopening.
-    store: Option<LogStore<BenchConfig, E>>,
+    store: Option<G::Store<E>>,
     /// The engine's directory and how to open it again from its files; `None` for an engine
     /// that has no files.
     files: Option<(PathBuf, Reopen<E>)>,
@@ -31,7 +60,7 @@ pub struct StoreTarget<E: Engine> {
     rt: tokio::runtime::Runtime,
 }
 
-impl<E: Engine> StoreTarget<E> {
+impl<G: Glue, E: Engine> StoreTarget<G, E> {
     /// Wrap an opened engine; the target cannot be reopened.
     pub fn new(name: impl Into<String>, engine: E) -> io::Result<Self> {
         Self::build(name.into(), engine, None)
@@ -53,7 +82,7 @@ impl<E: Engine> StoreTarget<E> {
             .build()?;
         let mut target = Self {
             name,
-            store: Some(LogStore::open(engine)?),
+            store: Some(G::open(engine)?),
             files,
             next: 1,
             rt,
@@ -66,20 +95,17 @@ impl<E: Engine> StoreTarget<E> {
     fn read_next(&mut self) -> io::Result<u64> {
         let Self { store, rt, name, .. } = self;
         let store = open_store(store.as_mut(), name)?;
-        let state = rt.block_on(store.get_log_state())?;
-        Ok(state.last_log_id.map_or(1, |id| id.index + 1))
+        let last = rt.block_on(G::last_index(store))?;
+        Ok(last.map_or(1, |index| index + 1))
     }
 }
 
 /// The store, or an error naming the target if an earlier reopen failed and left none.
-fn open_store<'a, E: Engine>(
-    store: Option<&'a mut LogStore<BenchConfig, E>>,
-    name: &str,
-) -> io::Result<&'a mut LogStore<BenchConfig, E>> {
+fn open_store<'a, S>(store: Option<&'a mut S>, name: &str) -> io::Result<&'a mut S> {
     store.ok_or_else(|| io::Error::other(format!("{name}: the store failed to reopen")))
 }
 
-impl<E: Engine> Target for StoreTarget<E> {
+impl<G: Glue, E: Engine> Target for StoreTarget<G, E> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -89,15 +115,11 @@ impl<E: Engine> Target for StoreTarget<E> {
     }
 
     fn append(&mut self, n: u64, size: usize) -> io::Result<()> {
-        let entries: Vec<_> = (self.next..self.next + n).map(|i| entry(i, size)).collect();
+        let from = self.next;
         self.next += n;
         let Self { store, rt, name, .. } = self;
         let store = open_store(store.as_mut(), name)?;
-        rt.block_on(async {
-            let (tx, rx) = BenchConfig::oneshot();
-            store.append(entries, IOFlushed::signal(tx)).await?;
-            rx.await.map_err(|_| io::Error::other("flush callback dropped"))?
-        })
+        rt.block_on(async { G::append(store, from, from + n, size).await?.await })
     }
 
     fn append_pipelined(&mut self, n: u64, size: usize) -> io::Result<()> {
@@ -107,26 +129,20 @@ impl<E: Engine> Target for StoreTarget<E> {
     fn get_log(&mut self, from: u64, to: u64) -> io::Result<usize> {
         let Self { store, rt, name, .. } = self;
         let store = open_store(store.as_mut(), name)?;
-        rt.block_on(async { Ok(store.try_get_log_entries(from..to).await?.len()) })
+        rt.block_on(G::read(store, from, to))
     }
 
     fn truncate_after(&mut self, index: u64) -> io::Result<()> {
         self.next = index + 1;
         let Self { store, rt, name, .. } = self;
         let store = open_store(store.as_mut(), name)?;
-        rt.block_on(async {
-            store.truncate_after(Some(log_id(index))).await?;
-            Ok(store.flush().await?)
-        })
+        rt.block_on(G::truncate_after(store, index))
     }
 
     fn purge_upto(&mut self, index: u64) -> io::Result<()> {
         let Self { store, rt, name, .. } = self;
         let store = open_store(store.as_mut(), name)?;
-        rt.block_on(async {
-            store.purge(log_id(index)).await?;
-            Ok(store.flush().await?)
-        })
+        rt.block_on(G::purge(store, index))
     }
 
     fn reopen(&mut self) -> io::Result<()> {
@@ -136,7 +152,7 @@ impl<E: Engine> Target for StoreTarget<E> {
         // Close first: the engine's files are locked while the store is open.
         self.store = None;
         let engine = open(dir)?;
-        self.store = Some(LogStore::open(engine)?);
+        self.store = Some(G::open(engine)?);
         self.next = self.read_next()?;
         Ok(())
     }
@@ -157,7 +173,7 @@ impl<E: Engine> Target for StoreTarget<E> {
     }
 }
 
-impl<E: Engine> StoreTarget<E> {
+impl<G: Glue, E: Engine> StoreTarget<G, E> {
     /// Append `n` entries in calls of `per_call` entries without waiting between them, then
     /// wait for the last callback.
     fn pipelined(&mut self, n: u64, per_call: u64, size: usize) -> io::Result<()> {
@@ -170,17 +186,121 @@ impl<E: Engine> StoreTarget<E> {
             let mut i = first;
             while i < first + n {
                 let end = (i + per_call).min(first + n);
-                let (tx, rx) = BenchConfig::oneshot();
-                store
-                    .append((i..end).map(|j| entry(j, size)), IOFlushed::signal(tx))
-                    .await?;
-                last = Some(rx);
+                last = Some(G::append(store, i, end, size).await?);
                 i = end;
             }
             match last {
-                Some(rx) => rx.await.map_err(|_| io::Error::other("flush callback dropped"))?,
+                Some(durable) => durable.await,
                 None => Ok(()),
             }
         })
+    }
+}
+
+/// openraft 0.10: its `RaftLogStorage`, with `IOFlushed` callbacks as openraft makes them.
+pub struct Line10;
+
+impl Glue for Line10 {
+    const LINE: OpenraftLine = OpenraftLine::V0_10;
+    type Store<E: Engine> = raft_store_core::LogStore<crate::BenchConfig, E>;
+
+    fn open<E: Engine>(engine: E) -> io::Result<Self::Store<E>> {
+        Ok(raft_store_core::LogStore::open(engine)?)
+    }
+
+    async fn last_index<E: Engine>(store: &mut Self::Store<E>) -> io::Result<Option<u64>> {
+        use openraft::storage::RaftLogStorage;
+        Ok(store.get_log_state().await?.last_log_id.map(|id| id.index))
+    }
+
+    async fn append<E: Engine>(
+        store: &mut Self::Store<E>,
+        from: u64,
+        to: u64,
+        size: usize,
+    ) -> io::Result<impl Future<Output = io::Result<()>> + use<E>> {
+        use openraft::storage::IOFlushed;
+        use openraft::storage::RaftLogStorage;
+        use openraft::type_config::TypeConfigExt;
+        let (tx, rx) = crate::BenchConfig::oneshot();
+        store
+            .append((from..to).map(|i| crate::entry(i, size)), IOFlushed::signal(tx))
+            .await?;
+        Ok(async move { rx.await.map_err(|_| io::Error::other("flush callback dropped"))? })
+    }
+
+    async fn read<E: Engine>(store: &mut Self::Store<E>, from: u64, to: u64) -> io::Result<usize> {
+        use openraft::RaftLogReader;
+        Ok(store.try_get_log_entries(from..to).await?.len())
+    }
+
+    async fn truncate_after<E: Engine>(store: &mut Self::Store<E>, index: u64) -> io::Result<()> {
+        use openraft::storage::RaftLogStorage;
+        store.truncate_after(Some(crate::log_id(index))).await?;
+        Ok(store.flush().await?)
+    }
+
+    async fn purge<E: Engine>(store: &mut Self::Store<E>, index: u64) -> io::Result<()> {
+        use openraft::storage::RaftLogStorage;
+        store.purge(crate::log_id(index)).await?;
+        Ok(store.flush().await?)
+    }
+}
+
+/// openraft 0.9: its `RaftLogStorage`, except for the append callback: 0.9's `LogFlushed` can
+/// only be made inside openraft, so appends go through the store's own queued append, which is
+/// the same path minus that callback object (it queues the same job and completes a oneshot).
+pub struct Line09;
+
+impl Glue for Line09 {
+    const LINE: OpenraftLine = OpenraftLine::V0_9;
+    type Store<E: Engine> = raft_store_core::openraft09::LogStore<crate::BenchConfig09, E>;
+
+    fn open<E: Engine>(engine: E) -> io::Result<Self::Store<E>> {
+        Ok(raft_store_core::openraft09::LogStore::open(engine)?)
+    }
+
+    async fn last_index<E: Engine>(store: &mut Self::Store<E>) -> io::Result<Option<u64>> {
+        use openraft_09::storage::RaftLogStorage;
+        let state = store.get_log_state().await.map_err(io::Error::other)?;
+        Ok(state.last_log_id.map(|id| id.index))
+    }
+
+    async fn append<E: Engine>(
+        store: &mut Self::Store<E>,
+        from: u64,
+        to: u64,
+        size: usize,
+    ) -> io::Result<impl Future<Output = io::Result<()>> + use<E>> {
+        let durable = store.append_queued((from..to).map(|i| crate::entry09(i, size)).collect())?;
+        Ok(async move { Ok(durable.await?) })
+    }
+
+    async fn read<E: Engine>(store: &mut Self::Store<E>, from: u64, to: u64) -> io::Result<usize> {
+        use openraft_09::RaftLogReader;
+        Ok(store
+            .try_get_log_entries(from..to)
+            .await
+            .map_err(io::Error::other)?
+            .len())
+    }
+
+    async fn truncate_after<E: Engine>(store: &mut Self::Store<E>, index: u64) -> io::Result<()> {
+        use openraft_09::storage::RaftLogStorage;
+        // 0.9 names the first entry to remove.
+        store
+            .truncate(crate::log_id09(index + 1))
+            .await
+            .map_err(io::Error::other)?;
+        Ok(store.flush().await?)
+    }
+
+    async fn purge<E: Engine>(store: &mut Self::Store<E>, index: u64) -> io::Result<()> {
+        use openraft_09::storage::RaftLogStorage;
+        store
+            .purge(crate::log_id09(index))
+            .await
+            .map_err(io::Error::other)?;
+        Ok(store.flush().await?)
     }
 }

@@ -2,8 +2,11 @@
 //! `REPORT.md`, `latency.svg`, `throughput.svg` and `report.json` (every raw sample).
 //!
 //! ```sh
-//! cargo run --release -p raft-store-bench --bin report -- [--quick] [--out DIR] [--only a,b]
+//! cargo run --release -p raft-store-bench --bin report -- [--quick] [--out DIR] [--only a,b] [--openraft 0.9]
 //! ```
+//!
+//! `--openraft 0.9` drives the backends' log stores through openraft 0.9's storage traits (the
+//! glue of feature `openraft-0-9`) instead of 0.10's, for the figures a 0.9 application gets.
 //!
 //! `--quick` (17-27 s on the project machine, the limit is 2 minutes) runs every operation with
 //! fewer runs and a 100,000-entry store for the large-store figures; the full mode (under 4
@@ -31,7 +34,6 @@ use raft_store_bench::report::Measurement;
 use raft_store_bench::report::NotApplicable;
 use raft_store_bench::report::Report;
 use raft_store_bench::report::Summary;
-use raft_store_bench::targets;
 
 /// How many runs of what: the two modes differ only here.
 struct Plan {
@@ -249,7 +251,7 @@ fn timed(op: impl FnOnce() -> io::Result<()>) -> io::Result<Duration> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: report [--quick] [--out DIR] [--only target,target]");
+    eprintln!("usage: report [--quick] [--out DIR] [--only target,target] [--openraft 0.10|0.9]");
     std::process::exit(2)
 }
 
@@ -258,6 +260,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut plan = &FULL;
     let mut out = PathBuf::from("target/report");
     let mut only: Option<Vec<String>> = None;
+    let mut line = raft_store_bench::OpenraftLine::V0_10;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -269,10 +272,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .map_or_else(|| usage(), |v| v.split(',').map(String::from).collect()),
                 );
             }
+            "--openraft" => {
+                line = match it.next().map(String::as_str) {
+                    Some("0.10") => raft_store_bench::OpenraftLine::V0_10,
+                    Some("0.9") => raft_store_bench::OpenraftLine::V0_9,
+                    _ => usage(),
+                };
+            }
             _ => usage(),
         }
     }
-    let mut specs = targets();
+    let mut specs = raft_store_bench::targets_on(line);
     if let Some(only) = &only {
         if let Some(unknown) = only.iter().find(|o| !specs.iter().any(|s| s.name == o.as_str())) {
             let known: Vec<_> = specs.iter().map(|s| s.name).collect();
@@ -288,6 +298,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started: Instant::now(),
         report: Report {
             mode: plan.mode.into(),
+            openraft: line.name().into(),
             command: std::iter::once("cargo run --release -p raft-store-bench --bin report --".to_string())
                 .chain(args.iter().cloned())
                 .collect::<Vec<_>>()

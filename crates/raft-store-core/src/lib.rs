@@ -41,43 +41,66 @@
 //! }
 //! ```
 //!
-//! - [`Engine`]: what an adapter implements: keyspaces, atomic batches, a durability point.
-//! - [`LogStore`]: openraft's `RaftLogStorage` + `RaftLogReader` with group commit.
-//! - [`codec`]: the value envelope (version, CRC32C, payload) and the [`Codec`]s.
+//! - [`LogStore`]: openraft's `RaftLogStorage` + `RaftLogReader` with group commit (0.10).
 //! - [`kv`]: a durable key-value state machine (`RaftStateMachine`) in the same engine, with
-//!   streamed snapshots.
-//! - [`MemEngine`]: the in-memory reference engine, with simulated power loss.
+//!   streamed snapshots (0.10).
+//! - `openraft09` (feature `openraft-0-9`): the same log store and state machine for openraft
+//!   0.9, the stable line, with the same guarantees and the same layout on disk.
+//! - [`Engine`], [`codec`], [`format`], [`MemEngine`], [`error`]: the engine layer, re-exported
+//!   from `raft-store-engine` (which has no openraft dependency).
 //! - `testing` (feature `testing`): the conformance suite to run against any engine or store.
+//!
+//! Features: `openraft-0-10` (default) and `openraft-0-9` select the glue; both can be on at
+//! once.
 //!
 //! [openraft]: https://docs.rs/openraft
 
 #![forbid(unsafe_code)]
 
-pub mod codec;
-pub mod dir;
-pub mod engine;
-pub mod error;
-pub mod format;
-pub mod kv;
-mod mem;
-pub mod stats;
-mod store;
+#[doc(hidden)]
+pub use raft_store_engine as __engine;
+pub use raft_store_engine::Batch;
+pub use raft_store_engine::Bincode;
+pub use raft_store_engine::Codec;
+pub use raft_store_engine::Durability;
+pub use raft_store_engine::Engine;
+pub use raft_store_engine::EngineError;
+pub use raft_store_engine::KeyRange;
+pub use raft_store_engine::MemEngine;
+pub use raft_store_engine::Op;
+pub use raft_store_engine::OpenraftLine;
+pub use raft_store_engine::Postcard;
+pub use raft_store_engine::Space;
+pub use raft_store_engine::StoreDir;
+pub use raft_store_engine::StoreError;
+pub use raft_store_engine::codec;
+pub use raft_store_engine::dir;
+pub use raft_store_engine::engine;
 #[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use raft_store_engine::ensure;
+pub use raft_store_engine::error;
+pub use raft_store_engine::format;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub mod kv;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub mod line;
+#[cfg(feature = "migrate")]
+pub mod migrate;
+#[cfg(feature = "openraft-0-9")]
+pub mod openraft09;
+#[cfg(feature = "openraft-0-10")]
+pub mod openraft10;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub mod stats;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub mod store;
+#[cfg(all(feature = "testing", feature = "openraft-0-10"))]
 pub mod testing;
 
-pub use codec::Bincode;
-pub use codec::Codec;
-pub use codec::Postcard;
-pub use dir::StoreDir;
-pub use engine::Batch;
-pub use engine::Durability;
-pub use engine::Engine;
-pub use engine::KeyRange;
-pub use engine::Op;
-pub use engine::Space;
-pub use error::EngineError;
-pub use error::StoreError;
-pub use mem::MemEngine;
+#[cfg(feature = "openraft-0-10")]
+pub use openraft10::LogReader;
+#[cfg(feature = "openraft-0-10")]
+pub use openraft10::LogStore;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use stats::StoreStats;
-pub use store::LogReader;
-pub use store::LogStore;

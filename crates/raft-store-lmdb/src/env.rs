@@ -7,13 +7,13 @@ use std::path::Path;
 use heed::Env;
 use heed::EnvOpenOptions;
 use heed::WithoutTls;
-use raft_store_core::Space;
+use raft_store_engine::Space;
 
 use crate::options::LmdbOptions;
 
 /// Open the environment in `dir` with a map of `map_size` bytes.
 ///
-/// The caller must hold the store directory's [`StoreDir`](raft_store_core::StoreDir) lock for
+/// The caller must hold the store directory's [`StoreDir`](raft_store_engine::StoreDir) lock for
 /// `dir` and must have closed (and waited for the closing of) any environment it opened there
 /// before.
 #[allow(unsafe_code)]

@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use raft_store_core::EngineError;
+use raft_store_engine::EngineError;
 
 use crate::engine::BACKEND;
 

@@ -1,28 +1,24 @@
-//! LMDB backend for raft-store: durable [openraft] log storage on an LMDB environment through
+//! LMDB backend for raft-store: the raft-store engine on an LMDB environment through
 //! [heed], with group commit, checksummed values and fail-stop on I/O errors.
 //!
 //! ```no_run
-//! use std::sync::Arc;
+//! use raft_store_engine::Engine;
+//! use raft_store_lmdb::{LmdbEngine, LmdbOptions};
 //!
-//! use openraft::network::{NetSnapshot, RaftNetworkFactory};
-//! use openraft::storage::RaftStateMachine;
-//! use openraft::{Config, Raft};
-//! use raft_store_lmdb::LmdbOptions;
-//!
-//! openraft::declare_raft_types!(pub TypeConfig: D = String, R = String);
-//!
-//! async fn start<N, SM>(network: N, state_machine: SM) -> Result<Raft<TypeConfig, SM>, Box<dyn std::error::Error>>
-//! where
-//!     N: RaftNetworkFactory<TypeConfig>,
-//!     N::Network: NetSnapshot<TypeConfig, SnapshotData = SM::SnapshotData>,
-//!     SM: RaftStateMachine<TypeConfig>,
-//! {
-//!     // One call: creates the directory on first use, checks and locks it, opens the log.
-//!     let log_store = raft_store_lmdb::open::<TypeConfig>("/var/lib/my-node/raft", LmdbOptions::default())?;
-//!     let config = Arc::new(Config::default().validate()?);
-//!     Ok(Raft::new(1, config, network, log_store, state_machine).await?)
-//! }
+//! # fn main() -> Result<(), raft_store_engine::EngineError> {
+//! // Creates the directory on first use, checks and locks it, opens the database.
+//! let engine = LmdbEngine::open("/var/lib/my-node/raft", &LmdbOptions::default())?;
+//! assert_eq!(engine.backend(), raft_store_lmdb::BACKEND);
+//! // Hand it to the log store of your openraft line (crate raft-store-core):
+//! // raft_store_core::LogStore::<TypeConfig, _>::open(engine)             openraft 0.10
+//! // raft_store_core::openraft09::LogStore::<TypeConfig, _>::open(engine)  openraft 0.9
+//! // or open both in one call with `raft_store::lmdb::open` of the facade.
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! This crate depends on the engine layer (`raft-store-engine`) only, not on openraft: the same
+//! engine serves the glue of every openraft line.
 //!
 //! See [`LmdbEngine`] for the layout and durability, and [`LmdbOptions`] for the map size and
 //! its growth. The crate forbids `unsafe` code everywhere but the one function that opens the
@@ -30,7 +26,6 @@
 //! crate meets heed's conditions, chiefly one open per path per process, enforced by the store
 //! directory lock.
 //!
-//! [openraft]: https://docs.rs/openraft
 //! [heed]: https://docs.rs/heed
 
 #![deny(unsafe_code)]
@@ -41,23 +36,6 @@ mod env;
 mod error;
 mod options;
 
-use std::path::Path;
-
 pub use engine::BACKEND;
 pub use engine::LmdbEngine;
-use openraft::RaftTypeConfig;
 pub use options::LmdbOptions;
-use raft_store_core::LogStore;
-use raft_store_core::StoreError;
-
-/// The log store type of this backend.
-pub type LmdbLogStore<C> = LogStore<C, LmdbEngine>;
-
-/// Open (or create) the raft log store in directory `dir`, ready for `openraft::Raft::new`.
-pub fn open<C>(dir: impl AsRef<Path>, options: LmdbOptions) -> Result<LmdbLogStore<C>, StoreError>
-where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
-{
-    LogStore::open(LmdbEngine::open(dir, &options)?)
-}

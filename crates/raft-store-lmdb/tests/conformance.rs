@@ -12,3 +12,14 @@ raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(|dir: &P
 raft_store_core::bad_input_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
     LmdbEngine::open(dir, &LmdbOptions::default())
 }));
+
+/// openraft 0.9's suite and raft-store's 0.9 cases, on the same engine.
+mod openraft_0_9 {
+    use std::path::Path;
+
+    use super::*;
+
+    raft_store_core::openraft09_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+        LmdbEngine::open(dir, &LmdbOptions::default())
+    }));
+}

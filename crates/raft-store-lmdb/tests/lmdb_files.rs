@@ -17,7 +17,7 @@ fn a_store_outgrowing_its_map_grows_it_and_goes_on() {
     let options = LmdbOptions::default().map_size(1 << 20);
     let payload = "p".repeat(4096);
     run(async {
-        let mut store = raft_store_lmdb::open::<TestConfig>(tmp.path(), options).unwrap();
+        let mut store = open_store(tmp.path(), options).unwrap();
         let initial = store.engine().map_size();
         assert_eq!(initial, 1 << 20);
         // About 12 MiB of entries into a 1 MiB map, in batches of 50.
@@ -46,7 +46,7 @@ fn a_store_outgrowing_its_map_grows_it_and_goes_on() {
     });
     // Reopened with the small initial size: the store keeps its data and keeps growing.
     run(async {
-        let mut store = raft_store_lmdb::open::<TestConfig>(tmp.path(), options).unwrap();
+        let mut store = open_store(tmp.path(), options).unwrap();
         assert_eq!(
             store.get_log_state().await.unwrap().last_log_id.map(|l| l.index),
             Some(3000)
@@ -101,7 +101,7 @@ fn write_sample_store(dir: &std::path::Path) -> Vec<u8> {
     let small = "s".repeat(200);
     let big = "b".repeat(10_000);
     run(async {
-        let mut store = raft_store_lmdb::open::<TestConfig>(dir, LmdbOptions::default()).expect("open");
+        let mut store = open_store(dir, LmdbOptions::default()).expect("open");
         let entries = (1..=400u64)
             .map(|i| entry_with(1, i, if i % 100 == 0 { big.clone() } else { small.clone() }))
             .collect();
@@ -300,4 +300,12 @@ fn a_file_ending_before_its_unwritten_free_pages_opens_and_a_cut_one_is_refused(
         .err()
         .expect("opened a file without its trees");
     assert!(err.to_string().contains("cut short"), "{err}");
+}
+
+/// The log store of the openraft 0.10 line on this backend, as the facade's `open` builds it.
+fn open_store(
+    dir: impl AsRef<std::path::Path>,
+    options: LmdbOptions,
+) -> Result<raft_store_core::LogStore<TestConfig, LmdbEngine>, raft_store_core::StoreError> {
+    raft_store_core::LogStore::open(LmdbEngine::open(dir, &options)?)
 }

@@ -4,15 +4,15 @@ use std::ops::Bound;
 use std::path::Path;
 use std::path::PathBuf;
 
-use raft_store_core::Batch;
-use raft_store_core::Durability;
-use raft_store_core::Engine;
-use raft_store_core::EngineError;
-use raft_store_core::KeyRange;
-use raft_store_core::Op;
-use raft_store_core::Space;
-use raft_store_core::StoreDir;
-use raft_store_core::engine::Visitor;
+use raft_store_engine::Batch;
+use raft_store_engine::Durability;
+use raft_store_engine::Engine;
+use raft_store_engine::EngineError;
+use raft_store_engine::KeyRange;
+use raft_store_engine::Op;
+use raft_store_engine::Space;
+use raft_store_engine::StoreDir;
+use raft_store_engine::engine::Visitor;
 use redb::ReadableDatabase;
 use redb::ReadableTable;
 use redb::TableDefinition;
@@ -54,7 +54,7 @@ pub struct RedbEngine {
 
 /// Run a redb call, turning a panic into an error.
 fn guard<T>(context: &str, f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    raft_store_core::error::catch_panic(BACKEND, context, f)
+    raft_store_engine::error::catch_panic(BACKEND, context, f)
 }
 
 impl RedbEngine {

@@ -1,6 +1,6 @@
 //! Mapping redb's errors to [`EngineError`], keeping redb's error as the source.
 
-use raft_store_core::EngineError;
+use raft_store_engine::EngineError;
 
 use crate::engine::BACKEND;
 

@@ -1,34 +1,29 @@
-//! redb backend for raft-store: durable [openraft] log storage on a [redb] database, with group
+//! redb backend for raft-store: the raft-store engine on a [redb] database, with group
 //! commit, checksummed values and fail-stop on I/O errors.
 //!
 //! ```no_run
-//! use std::sync::Arc;
+//! use raft_store_engine::Engine;
+//! use raft_store_redb::{RedbEngine, RedbOptions};
 //!
-//! use openraft::network::{NetSnapshot, RaftNetworkFactory};
-//! use openraft::storage::RaftStateMachine;
-//! use openraft::{Config, Raft};
-//! use raft_store_redb::RedbOptions;
-//!
-//! openraft::declare_raft_types!(pub TypeConfig: D = String, R = String);
-//!
-//! async fn start<N, SM>(network: N, state_machine: SM) -> Result<Raft<TypeConfig, SM>, Box<dyn std::error::Error>>
-//! where
-//!     N: RaftNetworkFactory<TypeConfig>,
-//!     N::Network: NetSnapshot<TypeConfig, SnapshotData = SM::SnapshotData>,
-//!     SM: RaftStateMachine<TypeConfig>,
-//! {
-//!     // One call: creates the directory on first use, checks and locks it, opens the log.
-//!     let log_store = raft_store_redb::open::<TypeConfig>("/var/lib/my-node/raft", RedbOptions::default())?;
-//!     let config = Arc::new(Config::default().validate()?);
-//!     Ok(Raft::new(1, config, network, log_store, state_machine).await?)
-//! }
+//! # fn main() -> Result<(), raft_store_engine::EngineError> {
+//! // Creates the directory on first use, checks and locks it, opens the database.
+//! let engine = RedbEngine::open("/var/lib/my-node/raft", &RedbOptions::default())?;
+//! assert_eq!(engine.backend(), raft_store_redb::BACKEND);
+//! // Hand it to the log store of your openraft line (crate raft-store-core):
+//! // raft_store_core::LogStore::<TypeConfig, _>::open(engine)             openraft 0.10
+//! // raft_store_core::openraft09::LogStore::<TypeConfig, _>::open(engine)  openraft 0.9
+//! // or open both in one call with `raft_store::redb::open` of the facade.
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! This crate depends on the engine layer (`raft-store-engine`) only, not on openraft: the same
+//! engine serves the glue of every openraft line.
 //!
 //! The store is a directory holding the raft-store marker and lock and one redb file with a
 //! table per keyspace; see [`RedbEngine`] for how writes map to redb transactions and
 //! [`RedbOptions`] for the knobs and their defaults.
 //!
-//! [openraft]: https://docs.rs/openraft
 //! [redb]: https://docs.rs/redb
 
 #![forbid(unsafe_code)]
@@ -37,24 +32,7 @@ mod engine;
 mod error;
 mod options;
 
-use std::path::Path;
-
 pub use engine::BACKEND;
 pub use engine::FILE_NAME;
 pub use engine::RedbEngine;
-use openraft::RaftTypeConfig;
 pub use options::RedbOptions;
-use raft_store_core::LogStore;
-use raft_store_core::StoreError;
-
-/// The log store type of this backend.
-pub type RedbLogStore<C> = LogStore<C, RedbEngine>;
-
-/// Open (or create) the raft log store in directory `dir`, ready for `openraft::Raft::new`.
-pub fn open<C>(dir: impl AsRef<Path>, options: RedbOptions) -> Result<RedbLogStore<C>, StoreError>
-where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
-{
-    LogStore::open(RedbEngine::open(dir, &options)?)
-}

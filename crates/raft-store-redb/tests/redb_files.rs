@@ -34,7 +34,7 @@ fn a_file_that_is_not_a_redb_database_is_refused_and_kept() {
 fn a_truncated_database_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     run(async {
-        let mut store = raft_store_redb::open::<TestConfig>(tmp.path(), RedbOptions::default()).unwrap();
+        let mut store = open_store(tmp.path(), RedbOptions::default()).unwrap();
         raft_store_core::testing::append(&mut store, entries(1, 1, 200))
             .await
             .unwrap();
@@ -45,10 +45,16 @@ fn a_truncated_database_is_an_error_not_a_panic() {
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         f.set_len(cut).unwrap();
         drop(f);
-        let result = std::panic::catch_unwind(|| {
-            raft_store_redb::open::<TestConfig>(tmp.path(), RedbOptions::default())
-        });
+        let result = std::panic::catch_unwind(|| open_store(tmp.path(), RedbOptions::default()));
         let opened = result.unwrap_or_else(|_| panic!("opening a database cut to {cut} bytes panicked"));
         assert!(opened.is_err(), "a database cut to {cut} bytes opened");
     }
+}
+
+/// The log store of the openraft 0.10 line on this backend, as the facade's `open` builds it.
+fn open_store(
+    dir: impl AsRef<std::path::Path>,
+    options: RedbOptions,
+) -> Result<raft_store_core::LogStore<TestConfig, RedbEngine>, raft_store_core::StoreError> {
+    raft_store_core::LogStore::open(RedbEngine::open(dir, &options)?)
 }

@@ -6,15 +6,15 @@ use std::sync::Mutex;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
-use raft_store_core::Batch;
-use raft_store_core::Durability;
-use raft_store_core::Engine;
-use raft_store_core::EngineError;
-use raft_store_core::KeyRange;
-use raft_store_core::Op;
-use raft_store_core::Space;
-use raft_store_core::StoreDir;
-use raft_store_core::engine::Visitor;
+use raft_store_engine::Batch;
+use raft_store_engine::Durability;
+use raft_store_engine::Engine;
+use raft_store_engine::EngineError;
+use raft_store_engine::KeyRange;
+use raft_store_engine::Op;
+use raft_store_engine::Space;
+use raft_store_engine::StoreDir;
+use raft_store_engine::engine::Visitor;
 use rocksdb::BlockBasedOptions;
 use rocksdb::Cache;
 use rocksdb::ColumnFamily;
@@ -194,9 +194,9 @@ enum Compact {
 fn last_log_key_below(end: &[u8]) -> Option<[u8; 8]> {
     match end.len() {
         // A log key: the one before it.
-        8 => raft_store_core::codec::log_index(end)?
+        8 => raft_store_engine::codec::log_index(end)?
             .checked_sub(1)
-            .map(raft_store_core::codec::log_key),
+            .map(raft_store_engine::codec::log_key),
         // `end_after_last` appends a zero byte to the last key: that key itself is the last one
         // below.
         9 if end.last() == Some(&0) => end.get(..8)?.try_into().ok(),

@@ -1,6 +1,6 @@
 //! Mapping RocksDB's errors to [`EngineError`].
 
-use raft_store_core::EngineError;
+use raft_store_engine::EngineError;
 
 use crate::engine::BACKEND;
 

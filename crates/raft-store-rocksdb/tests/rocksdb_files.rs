@@ -32,7 +32,7 @@ fn space_comes_back_after_a_large_purge() {
     let options = RocksOptions::default().write_buffer_size(1 << 20);
     let payload = "r".repeat(1024);
     run(async {
-        let mut store = raft_store_rocksdb::open::<TestConfig>(tmp.path(), &options).unwrap();
+        let mut store = open_store(tmp.path(), &options).unwrap();
         for batch in 0..40u64 {
             let entries = (batch * 500 + 1..=batch * 500 + 500)
                 .map(|i| entry_with(1, i, payload.clone()))
@@ -134,7 +134,7 @@ fn a_closed_wal_cut_at_a_record_boundary_is_refused() {
     let dir = tmp.path().join("store");
     let options = RocksOptions::default();
     run(async {
-        let mut store = raft_store_rocksdb::open::<TestConfig>(&dir, &options).unwrap();
+        let mut store = open_store(&dir, &options).unwrap();
         store.save_vote(&vote(1, 1)).await.unwrap();
         for first in (1..=200u64).step_by(10) {
             append(&mut store, entries(1, first, first + 10)).await.unwrap();
@@ -186,7 +186,7 @@ fn a_closed_wal_cut_at_a_record_boundary_is_refused() {
                 .unwrap()
                 .set_len(end as u64)
                 .unwrap();
-            match raft_store_rocksdb::open::<TestConfig>(&case, &options) {
+            match open_store(&case, &options) {
                 Err(_) => refused += 1,
                 Ok(mut store) => run(async {
                     // Opened: then it must be the whole state, never a mix.
@@ -232,4 +232,12 @@ fn a_directory_that_is_not_a_rocksdb_database_is_refused() {
         std::fs::read(rocks.join("MANIFEST-000099")).unwrap(),
         b"not a manifest at all"
     );
+}
+
+/// The log store of the openraft 0.10 line on this backend, as the facade's `open` builds it.
+fn open_store(
+    dir: impl AsRef<std::path::Path>,
+    options: &RocksOptions,
+) -> Result<raft_store_core::LogStore<TestConfig, RocksEngine>, raft_store_core::StoreError> {
+    raft_store_core::LogStore::open(RocksEngine::open(dir, options)?)
 }

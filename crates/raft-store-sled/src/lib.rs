@@ -1,28 +1,24 @@
-//! sled backend for raft-store (**experimental**): durable [openraft] log storage on
+//! sled backend for raft-store (**experimental**): the raft-store engine on
 //! [sled] 0.34.7, with group commit, checksummed values and fail-stop on I/O errors.
 //!
 //! ```no_run
-//! use std::sync::Arc;
+//! use raft_store_engine::Engine;
+//! use raft_store_sled::{SledEngine, SledOptions};
 //!
-//! use openraft::network::{NetSnapshot, RaftNetworkFactory};
-//! use openraft::storage::RaftStateMachine;
-//! use openraft::{Config, Raft};
-//! use raft_store_sled::SledOptions;
-//!
-//! openraft::declare_raft_types!(pub TypeConfig: D = String, R = String);
-//!
-//! async fn start<N, SM>(network: N, state_machine: SM) -> Result<Raft<TypeConfig, SM>, Box<dyn std::error::Error>>
-//! where
-//!     N: RaftNetworkFactory<TypeConfig>,
-//!     N::Network: NetSnapshot<TypeConfig, SnapshotData = SM::SnapshotData>,
-//!     SM: RaftStateMachine<TypeConfig>,
-//! {
-//!     // One call: creates the directory on first use, checks and locks it, opens the log.
-//!     let log_store = raft_store_sled::open::<TypeConfig>("/var/lib/my-node/raft", SledOptions::default())?;
-//!     let config = Arc::new(Config::default().validate()?);
-//!     Ok(Raft::new(1, config, network, log_store, state_machine).await?)
-//! }
+//! # fn main() -> Result<(), raft_store_engine::EngineError> {
+//! // Creates the directory on first use, checks and locks it, opens the database.
+//! let engine = SledEngine::open("/var/lib/my-node/raft", &SledOptions::default())?;
+//! assert_eq!(engine.backend(), raft_store_sled::BACKEND);
+//! // Hand it to the log store of your openraft line (crate raft-store-core):
+//! // raft_store_core::LogStore::<TypeConfig, _>::open(engine)             openraft 0.10
+//! // raft_store_core::openraft09::LogStore::<TypeConfig, _>::open(engine)  openraft 0.9
+//! // or open both in one call with `raft_store::sled::open` of the facade.
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! This crate depends on the engine layer (`raft-store-engine`) only, not on openraft: the same
+//! engine serves the glue of every openraft line.
 //!
 //! **Experimental**, for these reasons (each detailed in [`SledEngine`]'s docs with what the
 //! adapter does about it): the sled 0.34 line is unmaintained; it is known for memory use
@@ -30,7 +26,6 @@
 //! unmaintained; and its `flush()` is not a full `fsync` on Linux, so the adapter adds one.
 //! Prefer redb or LMDB for production.
 //!
-//! [openraft]: https://docs.rs/openraft
 //! [sled]: https://docs.rs/sled/0.34.7
 
 #![forbid(unsafe_code)]
@@ -39,25 +34,8 @@ mod engine;
 mod error;
 mod options;
 
-use std::path::Path;
-
 pub use engine::BACKEND;
 pub use engine::SLED_DIR;
 pub use engine::SledEngine;
-use openraft::RaftTypeConfig;
 pub use options::SledMode;
 pub use options::SledOptions;
-use raft_store_core::LogStore;
-use raft_store_core::StoreError;
-
-/// The log store type of this backend.
-pub type SledLogStore<C> = LogStore<C, SledEngine>;
-
-/// Open (or create) the raft log store in directory `dir`, ready for `openraft::Raft::new`.
-pub fn open<C>(dir: impl AsRef<Path>, options: SledOptions) -> Result<SledLogStore<C>, StoreError>
-where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
-{
-    LogStore::open(SledEngine::open(dir, &options)?)
-}

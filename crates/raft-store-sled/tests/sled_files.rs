@@ -15,7 +15,7 @@ use raft_store_sled::SledOptions;
 fn blob_files_of_large_entries_are_synced_before_the_callback() {
     let tmp = tempfile::tempdir().unwrap();
     run(async {
-        let mut store = raft_store_sled::open::<TestConfig>(tmp.path(), SledOptions::default()).unwrap();
+        let mut store = open_store(tmp.path(), SledOptions::default()).unwrap();
         assert_eq!(store.engine().synced_blob_files(), 0);
         let big = "b".repeat(1 << 20);
         append(
@@ -59,4 +59,12 @@ fn a_directory_that_is_not_a_sled_database_is_refused() {
         garbage,
         "the file was changed"
     );
+}
+
+/// The log store of the openraft 0.10 line on this backend, as the facade's `open` builds it.
+fn open_store(
+    dir: impl AsRef<std::path::Path>,
+    options: SledOptions,
+) -> Result<raft_store_core::LogStore<TestConfig, SledEngine>, raft_store_core::StoreError> {
+    raft_store_core::LogStore::open(SledEngine::open(dir, &options)?)
 }

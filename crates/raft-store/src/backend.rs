@@ -25,6 +25,17 @@ pub enum Backend {
     /// The in-memory engine: nothing survives the process (feature `mem`).
     #[cfg(feature = "mem")]
     Mem,
+    /// No backend is compiled in: the crate's `compile_error!` says which features to turn on,
+    /// and this keeps that the only error.
+    #[doc(hidden)]
+    #[cfg(not(any(
+        feature = "redb",
+        feature = "lmdb",
+        feature = "rocksdb",
+        feature = "sled",
+        feature = "mem"
+    )))]
+    NoBackend(std::convert::Infallible),
 }
 
 impl Backend {
@@ -57,6 +68,14 @@ impl Backend {
             Backend::Sled => "sled",
             #[cfg(feature = "mem")]
             Backend::Mem => "mem",
+            #[cfg(not(any(
+                feature = "redb",
+                feature = "lmdb",
+                feature = "rocksdb",
+                feature = "sled",
+                feature = "mem"
+            )))]
+            Backend::NoBackend(never) => match never {},
         }
     }
 }

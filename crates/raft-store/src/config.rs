@@ -65,6 +65,14 @@ impl StoreConfig {
                 let _ = path;
                 AnyEngine::Mem(raft_store_core::MemEngine::new())
             }
+            #[cfg(not(any(
+                feature = "redb",
+                feature = "lmdb",
+                feature = "rocksdb",
+                feature = "sled",
+                feature = "mem"
+            )))]
+            Backend::NoBackend(never) => match never {},
         })
     }
 }

@@ -30,6 +30,17 @@ pub enum AnyEngine {
     /// In memory.
     #[cfg(feature = "mem")]
     Mem(raft_store_core::MemEngine),
+    /// No backend is compiled in: the crate's `compile_error!` says which features to turn on,
+    /// and this keeps that the only error.
+    #[doc(hidden)]
+    #[cfg(not(any(
+        feature = "redb",
+        feature = "lmdb",
+        feature = "rocksdb",
+        feature = "sled",
+        feature = "mem"
+    )))]
+    NoBackend(std::convert::Infallible),
 }
 
 macro_rules! dispatch {
@@ -45,6 +56,14 @@ macro_rules! dispatch {
             AnyEngine::Sled($e) => $call,
             #[cfg(feature = "mem")]
             AnyEngine::Mem($e) => $call,
+            #[cfg(not(any(
+                feature = "redb",
+                feature = "lmdb",
+                feature = "rocksdb",
+                feature = "sled",
+                feature = "mem"
+            )))]
+            AnyEngine::NoBackend(never) => match *never {},
         }
     };
 }

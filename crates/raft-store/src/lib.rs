@@ -29,12 +29,16 @@
 //! Every backend passes the same conformance suite; every one has group commit (appends that
 //! arrive during a sync share the next one), checksummed values and fail-stop on I/O errors.
 //!
+//! Both openraft lines are served, by feature: `openraft-0-10` (the default) gives the items at
+//! the crate root, `openraft-0-9` gives the same items in [`openraft09`] for openraft 0.9, the
+//! stable line. Both can be on at once; a store remembers its line and the other refuses it.
+//!
 //! Choosing by cargo feature only, with one engine compiled in and no run-time choice:
 //!
 //! ```no_run
 //! # openraft::declare_raft_types!(pub TypeConfig: D = String, R = String);
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // raft-store = { version = "0.1", default-features = false, features = ["redb"] }
+//! // raft-store = { version = "0.1", default-features = false, features = ["redb", "openraft-0-10"] }
 //! let store = raft_store::redb::open::<TypeConfig>("/var/lib/my-node/raft", raft_store::RedbOptions::default())?;
 //! # drop(store);
 //! # Ok(())
@@ -73,26 +77,63 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// With no backend the `compile_error!` below is the one thing to read; what it leaves unused
+// is not worth a warning.
+#![cfg_attr(
+    not(any(
+        feature = "redb",
+        feature = "lmdb",
+        feature = "rocksdb",
+        feature = "sled",
+        feature = "mem"
+    )),
+    allow(unused, unreachable_code)
+)]
+
+#[cfg(not(any(
+    feature = "redb",
+    feature = "lmdb",
+    feature = "rocksdb",
+    feature = "sled",
+    feature = "mem"
+)))]
+compile_error!(
+    "raft-store needs a backend: enable at least one of its cargo features `redb` (the default), `lmdb`, `rocksdb`, `sled` or `mem`"
+);
+
+#[cfg(not(any(feature = "openraft-0-10", feature = "openraft-0-9")))]
+compile_error!(
+    "raft-store needs an openraft line: enable its cargo feature `openraft-0-10` (the default) or `openraft-0-9`, or both"
+);
 
 mod backend;
 mod config;
 mod engine;
+// Before the modules that use it: `macro_rules!` macros are in scope from their definition on.
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+#[macro_use]
+mod macros;
+#[cfg(feature = "openraft-0-9")]
+pub mod openraft09;
+#[cfg(feature = "openraft-0-10")]
+mod openraft10;
 
 pub use backend::ALL_BACKENDS;
 pub use backend::Backend;
 pub use backend::BackendError;
 pub use config::StoreConfig;
 pub use engine::AnyEngine;
-use openraft::RaftTypeConfig;
+#[cfg(feature = "openraft-0-10")]
+pub use openraft10::*;
 pub use raft_store_core::Bincode;
 pub use raft_store_core::Codec;
 pub use raft_store_core::Engine;
 pub use raft_store_core::EngineError;
-pub use raft_store_core::LogReader;
-pub use raft_store_core::LogStore;
 pub use raft_store_core::MemEngine;
+pub use raft_store_core::OpenraftLine;
 pub use raft_store_core::Postcard;
 pub use raft_store_core::StoreError;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::StoreStats;
 #[cfg(feature = "testing")]
 pub use raft_store_core::bad_input_suite;
@@ -100,51 +141,22 @@ pub use raft_store_core::bad_input_suite;
 pub use raft_store_core::codec_suite;
 #[cfg(feature = "testing")]
 pub use raft_store_core::conformance_suite;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::kv;
 #[cfg(feature = "testing")]
 pub use raft_store_core::log_store_suite;
+#[cfg(all(feature = "testing", feature = "openraft-0-9"))]
+pub use raft_store_core::openraft09_suite;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::stats;
 /// The conformance suite (feature `testing`), to run against stores of your own.
 #[cfg(feature = "testing")]
 pub use raft_store_core::testing;
 #[cfg(feature = "lmdb")]
-pub use raft_store_lmdb::{self as lmdb, LmdbOptions};
+pub use raft_store_lmdb::LmdbOptions;
 #[cfg(feature = "redb")]
-pub use raft_store_redb::{self as redb, RedbOptions};
+pub use raft_store_redb::RedbOptions;
 #[cfg(feature = "rocksdb")]
-pub use raft_store_rocksdb::{self as rocksdb, RocksOptions};
+pub use raft_store_rocksdb::RocksOptions;
 #[cfg(feature = "sled")]
-pub use raft_store_sled::{self as sled, SledOptions};
-
-/// The one log store type for every compiled backend.
-pub type Store<C> = LogStore<C, AnyEngine>;
-
-/// Open (or create) the store `config` names.
-pub fn open<C>(config: &StoreConfig) -> Result<Store<C>, StoreError>
-where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
-{
-    LogStore::open(config.open_engine()?)
-}
-
-/// The log store of [`open_with_kv`]: it shares its engine with the state machine.
-pub type SharedStore<C> = LogStore<C, std::sync::Arc<AnyEngine>>;
-
-/// The key-value state machine of [`open_with_kv`], in the same engine as the log.
-pub type KvStore<C> = kv::KvStateMachine<C, std::sync::Arc<AnyEngine>>;
-
-/// Open (or create) the store `config` names together with a key-value state machine in the
-/// same engine; its snapshot files go to `snapshots/` inside the store directory.
-pub fn open_with_kv<C>(config: &StoreConfig) -> Result<(SharedStore<C>, KvStore<C>), StoreError>
-where
-    C: kv::KvTypeConfig,
-    C::Entry: Clone,
-{
-    let engine = std::sync::Arc::new(config.open_engine()?);
-    // The log store first: it writes the format record and the store's marker.
-    let log = LogStore::open(engine.clone())?;
-    // One set of counters for both: a node's metrics show its syncs and applies together.
-    let sm = kv::KvStateMachine::open_with_stats(engine, config.path.join("snapshots"), log.stats())?;
-    Ok((log, sm))
-}
+pub use raft_store_sled::SledOptions;

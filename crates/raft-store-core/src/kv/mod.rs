@@ -2,7 +2,7 @@
 //! the raft log.
 //!
 //! ```
-//! use raft_store_core::kv::{KvRequest, KvResponse, KvStateMachine};
+//! use raft_store_core::kv::{KvRequest, KvResponse, KvStateMachine}; // openraft 0.10
 //! use raft_store_core::{LogStore, MemEngine};
 //! use std::sync::Arc;
 //!
@@ -36,21 +36,73 @@
 //!   then deletes the old generation in small batches; a crash at any point leaves either the old
 //!   state or the new one, and leftovers are removed on the next open. Memory stays bounded by
 //!   the batch size whatever the data size.
+//!
+//! The state machine is written once over [`KvLine`]; [`KvStateMachine`] (here) is it for
+//! openraft 0.10, `openraft09::kv::KvStateMachine` for openraft 0.9. Both keep the same records
+//! under the same keys.
 
+pub(crate) mod apply;
+mod generations;
+mod machine;
+mod reader;
 mod snapshot;
-mod state_machine;
+pub(crate) mod snapshot_files;
+pub(crate) mod state;
 
 use std::fmt;
 
 use serde::Deserialize;
 use serde::Serialize;
 
+pub use machine::SnapshotBuilder;
+pub use machine::StateMachine;
+pub use machine::StateReader;
 pub use snapshot::SnapshotFile;
-pub use state_machine::KvEntry;
-pub use state_machine::KvReader;
-pub use state_machine::KvSnapshotBuilder;
-pub use state_machine::KvStateMachine;
-pub use state_machine::KvTypeConfig;
+
+use crate::line::Line;
+#[cfg(feature = "openraft-0-10")]
+pub use crate::openraft10::kv::KvEntry;
+#[cfg(feature = "openraft-0-10")]
+pub use crate::openraft10::kv::KvReader;
+#[cfg(feature = "openraft-0-10")]
+pub use crate::openraft10::kv::KvSnapshotBuilder;
+#[cfg(feature = "openraft-0-10")]
+pub use crate::openraft10::kv::KvStateMachine;
+#[cfg(feature = "openraft-0-10")]
+pub use crate::openraft10::kv::KvTypeConfig;
+
+/// What the state machine needs of one openraft line beyond the log's types: memberships,
+/// snapshot metas and the request inside an entry. Implemented by the line markers
+/// ([`V0_10`](crate::line::V0_10), [`V0_9`](crate::line::V0_9)) for the type configs the key-value
+/// state machine works with.
+pub trait KvLine: Line {
+    /// The stored membership (the last membership config and the log id it came from).
+    type Membership: Serialize + serde::de::DeserializeOwned + Clone + Default + Send + Sync + 'static;
+    /// The meta of a snapshot.
+    type SnapshotMeta: Serialize
+        + serde::de::DeserializeOwned
+        + Clone
+        + PartialEq
+        + fmt::Display
+        + Send
+        + Sync
+        + 'static;
+
+    /// The request of a normal entry; `None` for blank and membership entries.
+    fn request(entry: &Self::Entry) -> Option<&KvRequest>;
+    /// The membership a membership entry sets, stored with the entry's log id.
+    fn membership(entry: &Self::Entry) -> Option<Self::Membership>;
+    /// The meta of a snapshot of everything up to `last_applied`.
+    fn snapshot_meta(
+        last_applied: Option<Self::LogId>,
+        membership: Self::Membership,
+        snapshot_id: String,
+    ) -> Self::SnapshotMeta;
+    /// The last log id a snapshot covers.
+    fn meta_last_applied(meta: &Self::SnapshotMeta) -> Option<&Self::LogId>;
+    /// The membership a snapshot holds.
+    fn meta_membership(meta: &Self::SnapshotMeta) -> &Self::Membership;
+}
 
 /// A client request to the key-value state machine: the `D` of the raft type config. Keys
 /// are strings, values any bytes.

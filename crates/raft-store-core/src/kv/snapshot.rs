@@ -105,6 +105,63 @@ impl Seek for SnapshotFile {
     }
 }
 
+/// openraft 0.9 moves snapshot data through tokio's I/O traits (its `SnapshotData` must be
+/// `AsyncRead + AsyncWrite + AsyncSeek`). The file is local and each call moves at most the
+/// caller's buffer, so each runs the file operation in place and is ready at once, as tokio's
+/// own `std::fs` wrappers would after a hop to a blocking thread.
+#[cfg(feature = "openraft-0-9")]
+mod tokio_io {
+    use std::io;
+    use std::io::Read;
+    use std::io::Seek;
+    use std::io::SeekFrom;
+    use std::io::Write;
+    use std::pin::Pin;
+    use std::task::Context;
+    use std::task::Poll;
+
+    use tokio::io::ReadBuf;
+
+    use super::SnapshotFile;
+
+    impl tokio::io::AsyncRead for SnapshotFile {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let n = this.file.read(buf.initialize_unfilled())?;
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for SnapshotFile {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(self.get_mut().file.write(buf))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(self.get_mut().file.flush())
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(self.get_mut().file.flush())
+        }
+    }
+
+    impl tokio::io::AsyncSeek for SnapshotFile {
+        fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+            self.get_mut().file.seek(position).map(|_| ())
+        }
+
+        fn poll_complete(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<u64>> {
+            Poll::Ready(self.get_mut().file.stream_position())
+        }
+    }
+}
+
 /// Why a snapshot file could not be read: its bytes (`Format`) or the file system (`Io`).
 #[derive(Debug)]
 pub(super) enum ReadError {

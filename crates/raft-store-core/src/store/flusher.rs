@@ -11,9 +11,8 @@ use std::sync::mpsc::Receiver;
 use std::sync::mpsc::TryRecvError;
 use std::time::Instant;
 
+use crate::line::Line;
 use futures::channel::oneshot;
-use openraft::RaftTypeConfig;
-use openraft::storage::IOFlushed;
 
 use super::shared::Shared;
 use crate::engine::Batch;
@@ -28,17 +27,17 @@ use crate::stats::SLOW_SYNC;
 const MAX_GROUP_BYTES: usize = 64 << 20;
 
 /// Who to tell when a job is durable.
-pub(crate) enum Done<C: RaftTypeConfig> {
+pub(crate) enum Done<C: Line> {
     /// Nobody: the job rides along with the next group.
     Nothing,
     /// openraft's append callback.
-    Flushed(IOFlushed<C>),
+    Flushed(C::Flushed),
     /// A waiting caller (`save_vote`, `flush`).
     Notify(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// One queued write.
-pub(crate) enum Job<C: RaftTypeConfig> {
+pub(crate) enum Job<C: Line> {
     Write {
         batch: Batch,
         /// Highest sequence number of the entries this job appends.
@@ -53,7 +52,7 @@ pub(crate) enum Job<C: RaftTypeConfig> {
 
 pub(crate) fn run<C, E, K>(shared: &Arc<Shared<C, E, K>>, rx: &Receiver<Job<C>>)
 where
-    C: RaftTypeConfig,
+    C: Line,
     E: Engine,
 {
     let mut group: Vec<Job<C>> = Vec::new();
@@ -86,7 +85,7 @@ where
 /// Write one group and complete its callbacks. Returns whether a shutdown was requested.
 fn commit_group<C, E, K>(shared: &Shared<C, E, K>, group: &mut Vec<Job<C>>) -> bool
 where
-    C: RaftTypeConfig,
+    C: Line,
     E: Engine,
 {
     let mut batch = Batch::new();
@@ -114,15 +113,15 @@ where
         return stop;
     }
 
-    if let Some((kind, cause)) = shared.poison.get() {
+    if let Some(first) = shared.poison.get() {
         shared.stats.record_error("refused", "Poisoned");
         for done in dones {
             complete(
                 done,
                 Err(StoreError::Poisoned {
                     backend: shared.backend,
-                    kind: *kind,
-                    cause: cause.clone(),
+                    kind: first.kind(),
+                    source: first.clone(),
                 }),
             );
         }
@@ -138,10 +137,7 @@ where
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         });
-        shared
-            .engine
-            .write(&batch, Durability::Durable)
-            .map_err(|e| (e.kind(), e.to_string()))
+        shared.engine.write(&batch, Durability::Durable).map_err(Arc::new)
     };
 
     let took = started.elapsed();
@@ -158,10 +154,11 @@ where
                 complete(done, Ok(()));
             }
         }
-        Err((kind, cause)) => {
+        Err(cause) => {
             // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
             // report success for data that is gone. Refuse everything from now on.
-            let _ = shared.poison.set((kind, cause.clone()));
+            let kind = cause.kind();
+            let _ = shared.poison.set(cause.clone());
             shared.stats.record_error("write", format!("{kind:?}"));
             shared
                 .stats
@@ -179,7 +176,7 @@ where
                     Err(StoreError::WriteFailed {
                         backend: shared.backend,
                         kind,
-                        cause: cause.clone(),
+                        source: cause.clone(),
                     }),
                 );
             }
@@ -188,10 +185,10 @@ where
     stop
 }
 
-fn complete<C: RaftTypeConfig>(done: Done<C>, result: Result<(), StoreError>) {
+fn complete<C: Line>(done: Done<C>, result: Result<(), StoreError>) {
     match done {
         Done::Nothing => {}
-        Done::Flushed(cb) => cb.io_completed(result.map_err(std::io::Error::from)),
+        Done::Flushed(cb) => C::flushed(cb, result.map_err(std::io::Error::from)),
         Done::Notify(tx) => {
             // The waiter may have given up (its future was dropped); nothing to tell then.
             let _ = tx.send(result);
@@ -219,7 +216,7 @@ fn log_entries(batch: &Batch) -> u64 {
 
 /// Count a durable write of `jobs` jobs that took `took`, and log it if it was slow: a disk that
 /// slow holds every append behind it.
-fn record_written<C: RaftTypeConfig, E: Engine, K>(
+fn record_written<C: Line, E: Engine, K>(
     shared: &Shared<C, E, K>,
     took: std::time::Duration,
     jobs: usize,

@@ -1,10 +1,7 @@
-//! [`LogStore`]: openraft's `RaftLogStorage` over any [`Engine`].
+//! [`LogStore`]: the raft log over any [`Engine`], for either openraft line.
 
 use std::collections::VecDeque;
-use std::fmt::Debug;
-use std::io;
 use std::marker::PhantomData;
-use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::OnceLock;
@@ -12,16 +9,8 @@ use std::sync::RwLock;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
+use crate::line::Line;
 use futures::channel::oneshot;
-use openraft::LogState;
-use openraft::OptionalSend;
-use openraft::RaftLogReader;
-use openraft::RaftTypeConfig;
-use openraft::entry::RaftEntry;
-use openraft::storage::IOFlushed;
-use openraft::storage::RaftLogStorage;
-use openraft::type_config::alias::LogIdOf;
-use openraft::type_config::alias::VoteOf;
 
 use super::flusher;
 use super::flusher::Done;
@@ -60,7 +49,7 @@ use crate::stats::StoreStats;
 ///   back is refused by `append` ([`StoreError::Encode`]) instead of being acknowledged.
 ///
 /// Dropping the store finishes every queued write, then stops the flusher thread.
-pub struct LogStore<C: RaftTypeConfig, E: Engine, K: Codec = Bincode> {
+pub struct LogStore<C: Line, E: Engine, K: Codec = Bincode> {
     shared: Arc<Shared<C, E, K>>,
     tx: Sender<Job<C>>,
     flusher: Option<JoinHandle<()>>,
@@ -69,8 +58,7 @@ pub struct LogStore<C: RaftTypeConfig, E: Engine, K: Codec = Bincode> {
 
 impl<C, E, K> LogStore<C, E, K>
 where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
+    C: Line,
     E: Engine,
     K: Codec,
 {
@@ -78,7 +66,7 @@ where
     /// load vote, committed and last purged ids and rebuild the log state.
     pub fn open(engine: E) -> Result<Self, StoreError> {
         let backend = engine.backend();
-        check_or_init(&engine, K::NAME)?;
+        check_or_init(&engine, K::NAME, C::LINE)?;
         let meta =
             |key: &'static [u8]| -> Result<Option<Vec<u8>>, StoreError> { Ok(engine.get(Space::Meta, key)?) };
         let corrupt = |index: Option<u64>, space: Space, reason: String| StoreError::Corrupt {
@@ -87,19 +75,19 @@ where
             index,
             reason,
         };
-        let vote: Option<VoteOf<C>> = meta(meta_key::VOTE)?
+        let vote: Option<C::Vote> = meta(meta_key::VOTE)?
             .map(|b| decode_meta::<K, _>(backend, "vote", &b))
             .transpose()?;
-        let committed: Option<LogIdOf<C>> = meta(meta_key::COMMITTED)?
-            .map(|b| decode_meta::<K, Option<LogIdOf<C>>>(backend, "committed", &b))
+        let committed: Option<C::LogId> = meta(meta_key::COMMITTED)?
+            .map(|b| decode_meta::<K, Option<C::LogId>>(backend, "committed", &b))
             .transpose()?
             .flatten();
-        let last_purged: Option<LogIdOf<C>> = meta(meta_key::PURGED)?
+        let last_purged: Option<C::LogId> = meta(meta_key::PURGED)?
             .map(|b| decode_meta::<K, _>(backend, "last purged", &b))
             .transpose()?;
 
         let mut last_log_id = last_purged.clone();
-        let mut log_start = last_purged.as_ref().map_or(0, |p| p.index().saturating_add(1));
+        let mut log_start = last_purged.as_ref().map_or(0, |p| C::index(p).saturating_add(1));
         if last_purged.is_none() {
             let mut first = None;
             engine.scan(Space::Log, crate::KeyRange::ALL, &mut |k, _| {
@@ -119,24 +107,24 @@ where
                     format!("log key of {} bytes, expected 8", key.len()),
                 )
             })?;
-            let above_purged = last_purged.as_ref().is_none_or(|p| index > p.index());
+            let above_purged = last_purged.as_ref().is_none_or(|p| index > C::index(p));
             if above_purged {
                 let bytes = engine
                     .get(Space::Log, &key)?
                     .ok_or(StoreError::Missing { backend, index })?;
                 let entry: C::Entry =
                     unseal::<K, _>(&bytes).map_err(|r| corrupt(Some(index), Space::Log, r))?;
-                if entry.index() != index {
+                if C::entry_index(&entry) != index {
                     return Err(corrupt(
                         Some(index),
                         Space::Log,
                         format!(
                             "entry stored under index {index} says it is index {}",
-                            entry.index()
+                            C::entry_index(&entry)
                         ),
                     ));
                 }
-                last_log_id = Some(entry.log_id());
+                last_log_id = Some(C::entry_log_id(&entry));
             }
         }
 
@@ -192,9 +180,9 @@ where
         self.shared.stats.clone()
     }
 
-    /// Why the store refuses writes, if an earlier write or sync failed: the error kind and the
-    /// engine's message.
-    pub fn poisoned(&self) -> Option<(io::ErrorKind, String)> {
+    /// Why the store refuses writes, if an earlier write or sync failed: the engine's error
+    /// (its [`kind`](crate::EngineError::kind) says `StorageFull` for a full disk).
+    pub fn poisoned(&self) -> Option<Arc<crate::EngineError>> {
         self.shared.poison.get().cloned()
     }
 
@@ -207,6 +195,26 @@ where
     pub async fn flush(&mut self) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         self.write_and_wait(Batch::new()).await
+    }
+
+    /// Append `entries` and wait until they are durable, without an openraft callback: for
+    /// tools (a migration, a replay) and tests. The same checks as openraft's `append`: the
+    /// entries must continue the log, and each must decode again.
+    pub async fn append_and_wait(&mut self, entries: Vec<C::Entry>) -> Result<(), StoreError> {
+        self.append_queued(entries)?.await
+    }
+
+    /// Queue `entries` as [`append_and_wait`](Self::append_and_wait) does, without waiting: the
+    /// future resolves once they are durable. Appends queued one after another share syncs
+    /// (group commit), as openraft's appends do; their entries are readable at once.
+    pub fn append_queued(
+        &mut self,
+        entries: Vec<C::Entry>,
+    ) -> Result<impl Future<Output = Result<(), StoreError>> + Send + use<C, E, K>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.append_entries(entries, Done::Notify(tx))?;
+        let backend = self.backend();
+        Ok(async move { rx.await.map_err(|_| StoreError::Closed { backend })? })
     }
 
     /// Queue `batch` behind everything queued so far and wait until it is durable.
@@ -255,26 +263,26 @@ where
                     what: "log entry",
                     reason: format!(
                         "entry {} encodes to {} bytes that {} cannot decode again ({reason}); nothing was written",
-                        entry.index(),
+                        C::entry_index(entry),
                         value.len(),
                         K::NAME
                     ),
                 });
             }
-            batch.put(Space::Log, log_key(entry.index()), value);
+            batch.put(Space::Log, log_key(C::entry_index(entry)), value);
         }
         let mut view = self.shared.view();
         if let Some(first) = entries.first() {
             let mut want = view
                 .last_log_id
                 .as_ref()
-                .map_or(first.index(), |l| l.index().saturating_add(1));
+                .map_or(C::entry_index(first), |l| C::index(l).saturating_add(1));
             for entry in &entries {
-                if entry.index() != want {
+                if C::entry_index(entry) != want {
                     return Err(StoreError::NotContiguous {
                         backend: self.shared.backend,
                         expected: want,
-                        got: entry.index(),
+                        got: C::entry_index(entry),
                     });
                 }
                 want = want.saturating_add(1);
@@ -283,16 +291,16 @@ where
         if view.last_log_id.is_none()
             && let Some(first) = entries.first()
         {
-            view.log_start = first.index();
+            view.log_start = C::entry_index(first);
         }
         let mut max_seq = None;
         for entry in entries {
             let seq = view.next_seq;
             view.next_seq += 1;
             max_seq = Some(seq);
-            view.last_log_id = Some(entry.log_id());
+            view.last_log_id = Some(C::entry_log_id(&entry));
             view.pending.push_back(PendingEntry {
-                index: entry.index(),
+                index: C::entry_index(&entry),
                 seq,
                 entry,
             });
@@ -306,11 +314,11 @@ where
         })
     }
 
-    fn truncate(&mut self, after: Option<LogIdOf<C>>) -> Result<(), StoreError> {
+    fn truncate(&mut self, after: Option<C::LogId>) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let mut view = self.shared.view();
-        let first_gone = after.as_ref().map_or(0, |l| l.index().saturating_add(1));
-        let last = view.last_log_id.as_ref().map(openraft::LogId::index);
+        let first_gone = after.as_ref().map_or(0, |l| C::index(l).saturating_add(1));
+        let last = view.last_log_id.as_ref().map(C::index);
         if last.is_none_or(|last| last < first_gone) {
             return Ok(());
         }
@@ -333,24 +341,28 @@ where
         })
     }
 
-    fn purge_upto(&mut self, upto: LogIdOf<C>) -> Result<(), StoreError> {
+    fn purge_upto(&mut self, upto: C::LogId) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let value = seal::<K, _>(&upto).map_err(self.encode_err("last purged log id"))?;
         let mut view = self.shared.view();
         if view
             .last_purged
             .as_ref()
-            .is_some_and(|p| p.index() >= upto.index())
+            .is_some_and(|p| C::index(p) >= C::index(&upto))
         {
             return Ok(());
         }
-        while view.pending.front().is_some_and(|p| p.index <= upto.index()) {
+        while view.pending.front().is_some_and(|p| p.index <= C::index(&upto)) {
             view.pending.pop_front();
         }
-        if view.last_log_id.as_ref().is_none_or(|l| l.index() < upto.index()) {
+        if view
+            .last_log_id
+            .as_ref()
+            .is_none_or(|l| C::index(l) < C::index(&upto))
+        {
             view.last_log_id = Some(upto.clone());
         }
-        let end = upto.index().checked_add(1).map(|i| log_key(i).to_vec());
+        let end = C::index(&upto).checked_add(1).map(|i| log_key(i).to_vec());
         view.last_purged = Some(upto);
         view.log_start = view.after_purged();
         let mut batch = Batch::new();
@@ -379,7 +391,7 @@ fn decode_meta<K: Codec, T: serde::de::DeserializeOwned>(
     })
 }
 
-impl<C: RaftTypeConfig, E: Engine, K: Codec> Drop for LogStore<C, E, K> {
+impl<C: Line, E: Engine, K: Codec> Drop for LogStore<C, E, K> {
     fn drop(&mut self) {
         // Finish what is queued (its callbacks are still waited on), then stop the thread so the
         // engine is released once the last reader is gone.
@@ -395,51 +407,26 @@ impl<C: RaftTypeConfig, E: Engine, K: Codec> Drop for LogStore<C, E, K> {
     }
 }
 
-impl<C, E, K> RaftLogReader<C> for LogStore<C, E, K>
+/// What each line's `RaftLogStorage` impl calls: the trait methods without openraft's types.
+impl<C, E, K> LogStore<C, E, K>
 where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
+    C: Line,
     E: Engine,
     K: Codec,
 {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<C::Entry>, io::Error> {
-        self.reader.try_get_log_entries(range).await
+    /// The reader the store serves reads through.
+    pub(crate) fn reader_ref(&self) -> &LogReader<C, E, K> {
+        &self.reader
     }
 
-    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
-        self.reader.read_vote().await
-    }
-
-    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<C::Entry>, io::Error> {
-        self.reader.limited_get_log_entries(start, end).await
-    }
-}
-
-impl<C, E, K> RaftLogStorage<C> for LogStore<C, E, K>
-where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
-    E: Engine,
-    K: Codec,
-{
-    type LogReader = LogReader<C, E, K>;
-
-    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
+    /// Last purged and last log id.
+    pub(crate) fn log_state(&self) -> (Option<C::LogId>, Option<C::LogId>) {
         let view = self.shared.view();
-        Ok(LogState {
-            last_purged_log_id: view.last_purged.clone(),
-            last_log_id: view.last_log_id.clone(),
-        })
+        (view.last_purged.clone(), view.last_log_id.clone())
     }
 
-    async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.reader.clone()
-    }
-
-    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
+    /// Write the vote and wait until it is durable.
+    pub(crate) async fn save_vote_durable(&mut self, vote: &C::Vote) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let value = seal::<K, _>(vote).map_err(self.encode_err("vote"))?;
         let mut batch = Batch::new();
@@ -449,7 +436,8 @@ where
         Ok(())
     }
 
-    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+    /// Queue the committed log id; durable with the next group.
+    pub(crate) fn queue_committed(&mut self, committed: Option<C::LogId>) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let value = seal::<K, _>(&committed).map_err(self.encode_err("committed log id"))?;
         let mut batch = Batch::new();
@@ -461,27 +449,70 @@ where
             max_seq: None,
             deletes: false,
             done: Done::Nothing,
-        })?;
-        Ok(())
+        })
     }
 
-    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
-        Ok(self.shared.view().committed.clone())
+    /// The last saved committed log id.
+    pub(crate) fn committed(&self) -> Option<C::LogId> {
+        self.shared.view().committed.clone()
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
-    where
-        I: IntoIterator<Item = C::Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        Ok(self.append_entries(entries.into_iter().collect(), Done::Flushed(callback))?)
+    /// Append `entries`; openraft's `callback` is told once they are durable.
+    pub(crate) fn append_with_callback(
+        &mut self,
+        entries: Vec<C::Entry>,
+        callback: C::Flushed,
+    ) -> Result<(), StoreError> {
+        self.append_entries(entries, Done::Flushed(callback))
     }
 
-    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
-        Ok(self.truncate(last_log_id)?)
+    /// Delete every entry after `after` (all of them for `None`).
+    #[cfg_attr(not(feature = "openraft-0-10"), allow(dead_code))]
+    pub(crate) fn truncate_after_id(&mut self, after: Option<C::LogId>) -> Result<(), StoreError> {
+        self.truncate(after)
     }
 
-    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
-        Ok(self.purge_upto(log_id)?)
+    /// Delete every entry at or after index `first_gone` (openraft 0.9's `truncate`), keeping
+    /// the log id of the entry before it as the last one.
+    #[cfg_attr(not(feature = "openraft-0-9"), allow(dead_code))]
+    pub(crate) fn truncate_from(&mut self, first_gone: u64) -> Result<(), StoreError> {
+        let Some(prev) = first_gone.checked_sub(1) else {
+            return self.truncate(None);
+        };
+        let after = {
+            let view = self.shared.view();
+            let last = view.last_log_id.as_ref().map(C::index);
+            if last.is_none_or(|last| last < first_gone) {
+                return Ok(());
+            }
+            if let Some(p) = view.pending.iter().find(|p| p.index == prev) {
+                Some(Some(C::entry_log_id(&p.entry)))
+            } else if let Some(purged) = view.last_purged.as_ref().filter(|p| C::index(p) >= prev) {
+                // The entry before the cut is purged: the log starts again after the last purged id.
+                (C::index(purged) == prev)
+                    .then(|| Some(purged.clone()))
+                    .or(Some(None))
+            } else if prev < view.log_start {
+                Some(None)
+            } else {
+                None
+            }
+        };
+        let after = if let Some(after) = after {
+            after
+        } else {
+            let entries = self.reader.read_range(prev, first_gone, usize::MAX)?;
+            let entry = entries.first().ok_or(StoreError::Missing {
+                backend: self.shared.backend,
+                index: prev,
+            })?;
+            Some(C::entry_log_id(entry))
+        };
+        self.truncate(after)
+    }
+
+    /// Delete every entry up to and including `upto`, remembering it as the last purged id.
+    pub(crate) fn purge_up_to(&mut self, upto: C::LogId) -> Result<(), StoreError> {
+        self.purge_upto(upto)
     }
 }

@@ -1,4 +1,5 @@
-//! The openraft glue: [`LogStore`] and [`LogReader`].
+//! The log store, written once for both openraft lines over [`Line`](crate::line::Line); each
+//! line's module implements that line's storage traits on it.
 
 mod flusher;
 mod log_store;

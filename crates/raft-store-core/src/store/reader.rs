@@ -1,18 +1,12 @@
 //! [`LogReader`]: reads entries from the engine plus the not-yet-written tail in memory.
 
-use std::fmt::Debug;
-use std::io;
 use std::ops::Bound;
 use std::ops::ControlFlow;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::sync::Weak;
 
-use openraft::OptionalSend;
-use openraft::RaftLogReader;
-use openraft::RaftTypeConfig;
-use openraft::entry::RaftEntry;
-use openraft::type_config::alias::VoteOf;
+use crate::line::Line;
 
 use super::shared::Shared;
 use crate::codec::Codec;
@@ -28,7 +22,7 @@ use crate::error::StoreError;
 /// so one replication message stays bounded.
 const LIMITED_READ_BYTES: usize = 8 << 20;
 
-/// A read handle to a [`LogStore`](crate::LogStore)'s log, cheap to clone.
+/// A read handle to a log store's log, cheap to clone.
 ///
 /// It sees every appended entry as soon as `append` returns, durable or not. Each read is one
 /// consistent view: a concurrent truncate or purge is seen entirely or not at all.
@@ -37,12 +31,12 @@ const LIMITED_READ_BYTES: usize = 8 << 20;
 /// when the `Raft` shuts down), the engine closes and releases its directory, and reads through
 /// readers still around fail with [`StoreError::Closed`]. So a store can be reopened right
 /// after shutdown, whatever tasks still hold readers.
-pub struct LogReader<C: RaftTypeConfig, E, K> {
+pub struct LogReader<C: Line, E, K> {
     shared: Weak<Shared<C, E, K>>,
     backend: &'static str,
 }
 
-impl<C: RaftTypeConfig, E, K> Clone for LogReader<C, E, K> {
+impl<C: Line, E, K> Clone for LogReader<C, E, K> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -53,8 +47,7 @@ impl<C: RaftTypeConfig, E, K> Clone for LogReader<C, E, K> {
 
 impl<C, E, K> LogReader<C, E, K>
 where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
+    C: Line,
     E: Engine,
     K: Codec,
 {
@@ -87,7 +80,7 @@ where
             let last_plus_one = view
                 .last_log_id
                 .as_ref()
-                .map_or(0, |l| l.index().saturating_add(1));
+                .map_or(0, |l| C::index(l).saturating_add(1));
             let hi = end.min(last_plus_one);
             if lo >= hi {
                 return Ok(Vec::new());
@@ -146,14 +139,14 @@ where
                 index: Some(index),
                 reason,
             })?;
-            if entry.index() != index {
+            if C::entry_index(&entry) != index {
                 return Err(StoreError::Corrupt {
                     backend,
                     space: Space::Log,
                     index: Some(index),
                     reason: format!(
                         "entry stored under index {index} says it is index {}",
-                        entry.index()
+                        C::entry_index(&entry)
                     ),
                 });
             }
@@ -171,7 +164,8 @@ where
     }
 }
 
-fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
+/// `(start, end)` of a range of log indexes, `end` exclusive.
+pub(crate) fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
     let start = match range.start_bound() {
         Bound::Included(&s) => s,
         Bound::Excluded(&s) => s.saturating_add(1),
@@ -185,26 +179,20 @@ fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
     (start, end)
 }
 
-impl<C, E, K> RaftLogReader<C> for LogReader<C, E, K>
-where
-    C: RaftTypeConfig,
-    C::Entry: Clone,
-    E: Engine,
-    K: Codec,
-{
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<C::Entry>, io::Error> {
-        let (start, end) = bounds(&range);
-        Ok(self.read_range(start, end, usize::MAX)?)
+impl<C: Line, E: Engine, K: Codec> LogReader<C, E, K> {
+    /// Entries in `range` that the log holds, all of them.
+    pub(crate) fn read_bounds(&self, range: &impl RangeBounds<u64>) -> Result<Vec<C::Entry>, StoreError> {
+        let (start, end) = bounds(range);
+        self.read_range(start, end, usize::MAX)
     }
 
-    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+    /// Entries with `start <= index < end`, bounded to about one replication message of bytes.
+    pub(crate) fn read_limited(&self, start: u64, end: u64) -> Result<Vec<C::Entry>, StoreError> {
+        self.read_range(start, end, LIMITED_READ_BYTES)
+    }
+
+    /// The last saved vote.
+    pub(crate) fn vote(&self) -> Result<Option<C::Vote>, StoreError> {
         Ok(self.shared()?.view().vote.clone())
-    }
-
-    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<C::Entry>, io::Error> {
-        Ok(self.read_range(start, end, LIMITED_READ_BYTES)?)
     }
 }

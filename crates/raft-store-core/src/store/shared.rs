@@ -1,7 +1,6 @@
 //! State shared by the log store, its readers and its flusher thread.
 
 use std::collections::VecDeque;
-use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -9,16 +8,15 @@ use std::sync::MutexGuard;
 use std::sync::OnceLock;
 use std::sync::RwLock;
 
-use openraft::RaftTypeConfig;
-use openraft::type_config::alias::LogIdOf;
-use openraft::type_config::alias::VoteOf;
+use crate::line::Line;
 
 use crate::engine::Engine;
+use crate::error::EngineError;
 use crate::error::StoreError;
 use crate::stats::StoreStats;
 
 /// An appended entry not yet written to the engine, served to readers from memory.
-pub(crate) struct PendingEntry<C: RaftTypeConfig> {
+pub(crate) struct PendingEntry<C: Line> {
     pub index: u64,
     /// Increases with every appended entry; the flusher drops pending entries up to the highest
     /// sequence number it has written.
@@ -27,20 +25,20 @@ pub(crate) struct PendingEntry<C: RaftTypeConfig> {
 }
 
 /// The logical state of the log: what reads and `get_log_state` see, ahead of the engine.
-pub(crate) struct LogView<C: RaftTypeConfig> {
+pub(crate) struct LogView<C: Line> {
     /// Index of the first entry the log holds (or will hold, while it is empty): reads below it
     /// find nothing by design, reads at or above it must find every entry up to the last.
     pub log_start: u64,
-    pub last_purged: Option<LogIdOf<C>>,
-    pub last_log_id: Option<LogIdOf<C>>,
+    pub last_purged: Option<C::LogId>,
+    pub last_log_id: Option<C::LogId>,
     /// A contiguous suffix of the log that is not written yet, in index (and sequence) order.
     pub pending: VecDeque<PendingEntry<C>>,
     pub next_seq: u64,
-    pub vote: Option<VoteOf<C>>,
-    pub committed: Option<LogIdOf<C>>,
+    pub vote: Option<C::Vote>,
+    pub committed: Option<C::LogId>,
 }
 
-impl<C: RaftTypeConfig> LogView<C> {
+impl<C: Line> LogView<C> {
     /// The index of the first entry still to come from the engine (everything at or above it is
     /// pending or does not exist).
     pub fn pending_start(&self) -> u64 {
@@ -49,7 +47,7 @@ impl<C: RaftTypeConfig> LogView<C> {
             None => self
                 .last_log_id
                 .as_ref()
-                .map_or(0, |l| l.index().saturating_add(1)),
+                .map_or(0, |l| C::index(l).saturating_add(1)),
         }
     }
 
@@ -57,11 +55,11 @@ impl<C: RaftTypeConfig> LogView<C> {
     pub fn after_purged(&self) -> u64 {
         self.last_purged
             .as_ref()
-            .map_or(0, |p| p.index().saturating_add(1))
+            .map_or(0, |p| C::index(p).saturating_add(1))
     }
 }
 
-pub(crate) struct Shared<C: RaftTypeConfig, E, K> {
+pub(crate) struct Shared<C: Line, E, K> {
     pub engine: E,
     pub backend: &'static str,
     pub view: Mutex<LogView<C>>,
@@ -70,13 +68,13 @@ pub(crate) struct Shared<C: RaftTypeConfig, E, K> {
     /// combined with a view taken before it.
     pub deleting: RwLock<()>,
     /// The first write or sync failure; once set, every write is refused (fail-stop).
-    pub poison: OnceLock<(io::ErrorKind, String)>,
+    pub poison: OnceLock<Arc<EngineError>>,
     /// What the store did, for metrics.
     pub stats: Arc<StoreStats>,
     pub _codec: PhantomData<fn() -> K>,
 }
 
-impl<C: RaftTypeConfig, E: Engine, K> Shared<C, E, K> {
+impl<C: Line, E: Engine, K> Shared<C, E, K> {
     pub fn view(&self) -> MutexGuard<'_, LogView<C>> {
         // The view is only mutated by short, non-panicking sections; a poisoned lock still holds
         // a consistent view.
@@ -87,12 +85,12 @@ impl<C: RaftTypeConfig, E: Engine, K> Shared<C, E, K> {
 
     pub fn check_poison(&self) -> Result<(), StoreError> {
         match self.poison.get() {
-            Some((kind, cause)) => {
+            Some(first) => {
                 self.stats.record_error("refused", "Poisoned");
                 Err(StoreError::Poisoned {
                     backend: self.backend,
-                    kind: *kind,
-                    cause: cause.clone(),
+                    kind: first.kind(),
+                    source: first.clone(),
                 })
             }
             None => Ok(()),

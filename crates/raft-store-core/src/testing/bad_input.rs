@@ -15,6 +15,7 @@ use super::EngineHarness;
 use super::TestConfig;
 use super::util::UnwritableDir;
 use super::util::tempdir;
+use crate::LogStore;
 use crate::dir::MARKER;
 use crate::engine::Batch;
 use crate::engine::Durability;
@@ -26,7 +27,6 @@ use crate::error::StoreError;
 use crate::format::FormatRecord;
 use crate::format::STORE_FORMAT_VERSION;
 use crate::format::meta_key;
-use crate::store::LogStore;
 
 fn open_err<H: EngineHarness>(h: &H, dir: &Path) -> Result<EngineError, String> {
     match h.open(dir) {
@@ -124,6 +124,7 @@ pub fn format_record_of_another_backend<H: EngineHarness>(h: &H) -> CaseResult {
             version: STORE_FORMAT_VERSION,
             backend: "other".into(),
             codec: "bincode2".into(),
+            openraft: "0.10".into(),
         },
     )?;
     match LogStore::<TestConfig, _>::open(engine) {
@@ -145,6 +146,7 @@ pub fn newer_format_version<H: EngineHarness>(h: &H) -> CaseResult {
                 version: STORE_FORMAT_VERSION + 1,
                 backend: backend.clone(),
                 codec: "bincode2".into(),
+                openraft: "0.10".into(),
             },
         )?;
         backend

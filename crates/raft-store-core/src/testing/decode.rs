@@ -69,6 +69,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
             version: crate::format::STORE_FORMAT_VERSION,
             backend: "redb".into(),
             codec: Bincode::NAME.into(),
+            openraft: "0.10".into(),
         }
         .encode(),
     );

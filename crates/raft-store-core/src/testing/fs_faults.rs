@@ -36,10 +36,10 @@ use super::util::append_nowait;
 use super::util::entry_with;
 use super::util::same_entries;
 use super::util::vote;
+use crate::LogStore;
 use crate::ensure;
 use crate::error::EngineError;
 use crate::error::StoreError;
-use crate::store::LogStore;
 
 type Store<H> = LogStore<TestConfig, <H as EngineHarness>::Engine>;
 type Entry = EntryOf<TestConfig>;

@@ -41,12 +41,12 @@ use super::kv_cases::kv_entry;
 use super::kv_cases::open_kv;
 use super::util;
 use super::util::tempdir;
+use crate::LogStore;
 use crate::codec::Codec;
 use crate::codec::seal;
 use crate::codec::unseal;
 use crate::engine::Engine;
 use crate::kv::KvRequest;
-use crate::store::LogStore;
 
 fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
     tokio::runtime::Builder::new_multi_thread()

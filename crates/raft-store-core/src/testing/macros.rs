@@ -142,22 +142,7 @@ macro_rules! __conformance_suite_body {
             $crate::testing::EngineStores(__raft_store_harness())
         }
 
-        /// Engine cases.
-        mod engine {
-            $crate::__engine_tests!(
-                put_get_delete,
-                batch_applies_in_order,
-                delete_range_bounds,
-                scan_is_ordered_and_stops,
-                scan_bounds,
-                last_key_per_space,
-                last_key_after_inner_range_delete,
-                spaces_are_separate,
-                reopen_keeps_durable_writes,
-                large_values_and_binary_keys,
-                scan_sees_one_state_during_writes,
-            );
-        }
+        $crate::__engine::__engine_cases!(__raft_store_harness);
 
         /// Store cases through `LogStore`.
         mod log {
@@ -306,19 +291,6 @@ macro_rules! __log_store_suite_body {
                 ));
             }
         }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __engine_tests {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::testing::check($crate::testing::engine_cases::$case(&super::__raft_store_harness()));
-            }
-        )*
     };
 }
 
@@ -559,6 +531,132 @@ macro_rules! __kv_tests {
             fn $case() {
                 let harness = super::__raft_store_harness();
                 $crate::testing::check($crate::testing::run($crate::testing::kv_cases::$case(&harness)));
+            }
+        )*
+    };
+}
+
+/// Expand the suite of the openraft 0.9 glue for an engine into named tests: module
+/// `openraft09_suite` (openraft 0.9's own `testing::Suite` case by case, with the 0.9 log store
+/// and key-value state machine, and its `test_all` once as `all_cases_at_once`) and module
+/// `openraft09_store` (raft-store's cases for the 0.9 glue). Needs features `testing` and
+/// `openraft-0-9`.
+///
+/// ```
+/// raft_store_core::openraft09_suite!(raft_store_core::testing::MemHarness::new());
+/// # fn main() {}
+/// ```
+#[cfg(feature = "openraft-0-9")]
+#[macro_export]
+macro_rules! openraft09_suite {
+    ($harness:expr) => {
+        fn __raft_store_09_harness() -> impl $crate::testing::EngineHarness {
+            $harness
+        }
+
+        /// openraft 0.9's own storage suite, with the key-value state machine.
+        mod openraft09_suite {
+            #[test]
+            fn transfer_snapshot() {
+                $crate::testing::openraft09::run_transfer_snapshot(super::__raft_store_09_harness());
+            }
+
+            // openraft 0.9's `test_all` stops at the case below (see `run_refused_gap_case`);
+            // this checks every case before it passes in one go and it stops for that reason.
+            #[test]
+            fn all_cases_at_once() {
+                $crate::testing::openraft09::run_all(super::__raft_store_09_harness());
+            }
+
+            /// Appends below the purged entries; refused, as every append that does not
+            /// continue the log is.
+            #[test]
+            fn get_initial_state_membership_from_log_and_sm() {
+                $crate::testing::openraft09::run_refused_gap_case(super::__raft_store_09_harness());
+            }
+
+            $crate::__openraft09_cases!(
+                last_membership_in_log_initial,
+                last_membership_in_log,
+                last_membership_in_log_multi_step,
+                get_membership_initial,
+                get_membership_from_log_and_empty_sm,
+                get_membership_from_empty_log_and_sm,
+                get_membership_from_log_le_sm_last_applied,
+                get_membership_from_log_gt_sm_last_applied_1,
+                get_membership_from_log_gt_sm_last_applied_2,
+                get_initial_state_without_init,
+                get_initial_state_with_state,
+                get_initial_state_last_log_gt_sm,
+                get_initial_state_last_log_lt_sm,
+                get_initial_state_log_ids,
+                get_initial_state_re_apply_committed,
+                save_vote,
+                get_log_entries,
+                limited_get_log_entries,
+                try_get_log_entry,
+                initial_logs,
+                get_log_state,
+                get_log_id,
+                last_id_in_log,
+                last_applied_state,
+                purge_logs_upto_0,
+                purge_logs_upto_5,
+                purge_logs_upto_20,
+                delete_logs_since_11,
+                delete_logs_since_0,
+                append_to_log,
+                snapshot_meta,
+                apply_single,
+                apply_multiple,
+            );
+        }
+
+        /// raft-store's cases for the openraft 0.9 glue.
+        mod openraft09_store {
+            $crate::__openraft09_store_cases!(
+                reopen_keeps_log_vote_and_committed,
+                truncate_deletes_from_the_given_entry,
+                power_loss_keeps_acknowledged_entries,
+                kv_apply_reopen_and_snapshot,
+                the_other_line_is_refused,
+            );
+        }
+    };
+}
+
+#[cfg(feature = "openraft-0-9")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __openraft09_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                fn harness() -> impl $crate::testing::EngineHarness {
+                    super::__raft_store_09_harness()
+                }
+                fn typed<H: $crate::testing::EngineHarness>(h: H) {
+                    $crate::testing::openraft09::run_case(
+                        h,
+                        $crate::testing::openraft09::Suite09::<H>::$case,
+                    );
+                }
+                typed(harness());
+            }
+        )*
+    };
+}
+
+#[cfg(feature = "openraft-0-9")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __openraft09_store_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testing::check($crate::testing::openraft09::$case(&super::__raft_store_09_harness()));
             }
         )*
     };

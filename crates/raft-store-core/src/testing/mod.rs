@@ -45,9 +45,7 @@
 
 pub mod bad_input;
 pub mod decode;
-pub mod engine_cases;
 pub mod engine_log_cases;
-mod fault;
 pub mod fs_faults;
 pub mod generate;
 pub mod generated_cases;
@@ -55,21 +53,27 @@ mod harness;
 pub mod kv_cases;
 pub mod log_cases;
 mod macros;
+#[cfg(feature = "openraft-0-9")]
+pub mod openraft09;
 pub mod openraft_suite;
 pub mod power_cut;
 pub mod process;
-pub mod rng;
 mod sm;
 pub mod util;
 
-pub use fault::Fault;
-pub use fault::FaultEngine;
-pub use fault::Faults;
-pub use harness::EngineHarness;
 pub use harness::EngineStores;
-pub use harness::FnHarness;
-pub use harness::MemHarness;
 pub use harness::StoreOpener;
+pub use raft_store_engine::testing::CaseError;
+pub use raft_store_engine::testing::CaseResult;
+pub use raft_store_engine::testing::EngineHarness;
+pub use raft_store_engine::testing::Fault;
+pub use raft_store_engine::testing::FaultEngine;
+pub use raft_store_engine::testing::Faults;
+pub use raft_store_engine::testing::FnHarness;
+pub use raft_store_engine::testing::InjectedFault;
+pub use raft_store_engine::testing::MemHarness;
+pub use raft_store_engine::testing::engine_cases;
+pub use raft_store_engine::testing::rng;
 pub use sm::MemStateMachine;
 pub use util::*;
 
@@ -80,20 +84,3 @@ openraft::declare_raft_types!(
         D = String,
         R = String,
 );
-
-/// What a case returns: `Err` says which check failed and why.
-pub type CaseResult = Result<(), CaseError>;
-
-/// A failed check of a case.
-pub type CaseError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Fail the case with a message unless `cond` holds.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+).into());
-        }
-    };
-}

@@ -6,6 +6,7 @@ fn record(version: u32) -> FormatRecord {
         version,
         backend: "mem".into(),
         codec: "bincode2".into(),
+        openraft: "0.10".into(),
     }
 }
 
@@ -23,8 +24,8 @@ fn newer_version_is_reported_even_if_the_rest_is_unreadable() {
     let matched = matches!(
         err,
         StoreError::FormatTooNew {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
             ..
         }
     );
@@ -50,10 +51,10 @@ fn damaged_record_is_corrupt_not_a_panic() {
 #[test]
 fn first_open_writes_and_later_opens_check() {
     let engine = MemEngine::new();
-    check_or_init(&engine, "bincode2").unwrap();
+    check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap();
     assert!(engine.get(Space::Meta, meta_key::FORMAT).unwrap().is_some());
-    check_or_init(&engine, "bincode2").unwrap();
-    let err = check_or_init(&engine, "postcard1").unwrap_err();
+    check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap();
+    let err = check_or_init(&engine, "postcard1", OpenraftLine::V0_10).unwrap_err();
     assert!(matches!(err, StoreError::WrongCodec { .. }), "{err}");
 }
 
@@ -62,13 +63,14 @@ fn foreign_backend_record_is_refused() {
     let engine = MemEngine::new();
     let mut batch = Batch::new();
     let foreign = FormatRecord {
+        openraft: "0.10".into(),
         version: 1,
         backend: "lmdb".into(),
         codec: "bincode2".into(),
     };
     batch.put(Space::Meta, meta_key::FORMAT, foreign.encode());
     engine.write(&batch, Durability::Durable).unwrap();
-    let err = check_or_init(&engine, "bincode2").unwrap_err();
+    let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap_err();
     assert!(err.to_string().contains("lmdb"), "{err}");
 }
 
@@ -78,6 +80,39 @@ fn data_without_record_is_refused() {
     let mut batch = Batch::new();
     batch.put(Space::Log, 1u64.to_be_bytes(), b"x".to_vec());
     engine.write(&batch, Durability::Durable).unwrap();
-    let err = check_or_init(&engine, "bincode2").unwrap_err();
+    let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap_err();
     assert!(matches!(err, StoreError::NoFormatRecord { .. }), "{err}");
+}
+
+#[test]
+fn a_version_1_record_is_read_as_openraft_0_10() {
+    let v1 = record(1);
+    let bytes = v1.encode();
+    let decoded = FormatRecord::decode("mem", &bytes).unwrap();
+    assert_eq!(decoded.openraft, "0.10");
+    assert_eq!(decoded.version, 1);
+    // A version 1 record has no third name: the bytes end after the codec.
+    assert_eq!(bytes.len(), MAGIC.len() + 8 + 1 + 3 + 1 + 8);
+    let engine = MemEngine::new();
+    let mut batch = Batch::new();
+    batch.put(Space::Meta, meta_key::FORMAT, bytes);
+    engine.write(&batch, Durability::Durable).unwrap();
+    check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap();
+    let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_9).unwrap_err();
+    assert!(matches!(err, StoreError::WrongOpenraftLine { .. }), "{err}");
+}
+
+#[test]
+fn the_other_line_is_refused_naming_both() {
+    let engine = MemEngine::new();
+    let written = check_or_init(&engine, "bincode2", OpenraftLine::V0_9).unwrap();
+    assert_eq!((written.version, written.openraft.as_str()), (2, "0.9"));
+    check_or_init(&engine, "bincode2", OpenraftLine::V0_9).unwrap();
+    let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::WrongOpenraftLine { .. }), "{msg}");
+    assert!(
+        msg.contains("openraft 0.9 types") && msg.contains("openraft 0.10 types"),
+        "{msg}"
+    );
 }

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use super::CaseResult;
 use super::EngineHarness;
-use super::util::tempdir;
+use super::tempdir;
 use crate::engine::Batch;
 use crate::engine::Durability;
 use crate::engine::Engine;

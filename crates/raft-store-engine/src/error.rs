@@ -6,6 +6,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::engine::Space;
 
@@ -89,14 +90,6 @@ pub enum EngineError {
         /// What was wrong.
         detail: String,
     },
-    /// An error injected by [`crate::testing::FaultEngine`].
-    #[error("{backend}: injected fault: {what}")]
-    Injected {
-        /// The backend name of the wrapped engine.
-        backend: &'static str,
-        /// Which fault.
-        what: String,
-    },
 }
 
 /// Run an engine call, turning a panic inside the engine's crate into an error.
@@ -152,12 +145,13 @@ impl EngineError {
             EngineError::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             EngineError::Locked { .. } => io::ErrorKind::WouldBlock,
             EngineError::ForeignStore { .. } | EngineError::NotAStore { .. } => io::ErrorKind::InvalidData,
-            EngineError::Backend { .. } | EngineError::Injected { .. } => io::ErrorKind::Other,
+            EngineError::Backend { .. } => io::ErrorKind::Other,
         }
     }
 }
 
-/// An error of [`LogStore`](crate::LogStore).
+/// An error of a raft-store log store or state machine (`raft_store_core::LogStore`, its
+/// readers, the key-value state machine) and of the format record.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -205,25 +199,27 @@ pub enum StoreError {
         reason: String,
     },
     /// This write or its sync failed; the store now refuses every later write (fail-stop).
-    #[error("{backend}: write or sync failed, the store now refuses writes: {cause}")]
+    #[error("{backend}: write or sync failed, the store now refuses writes: {source}")]
     WriteFailed {
         /// The backend name.
         backend: &'static str,
         /// The kind of the engine's error (`StorageFull` for a full disk, ...).
         kind: io::ErrorKind,
-        /// The engine's error.
-        cause: String,
+        /// The engine's error, shared by every write of the failed group.
+        #[source]
+        source: Arc<EngineError>,
     },
     /// A write or sync failed earlier; the store refuses every later write (fail-stop).
-    #[error("{backend}: store refuses writes after an earlier failed write or sync: {cause}")]
+    #[error("{backend}: store refuses writes after an earlier failed write or sync: {source}")]
     Poisoned {
         /// The backend name.
         backend: &'static str,
         /// The kind of the first failure (`StorageFull` for a full disk, ...), so a caller that
         /// only learns of it now (a flush after a truncate) still knows what went wrong.
         kind: io::ErrorKind,
-        /// The first failure.
-        cause: String,
+        /// The first failure: the engine's error.
+        #[source]
+        source: Arc<EngineError>,
     },
     /// The store was written by a newer format version than this build reads.
     #[error("{backend}: store format version {found} is newer than the supported version {supported}")]
@@ -252,6 +248,18 @@ pub enum StoreError {
         found: String,
         /// The codec the store was opened with.
         expected: &'static str,
+    },
+    /// The store was written by the glue of another openraft line than the one opening it.
+    #[error(
+        "{backend}: the store was written with openraft {found} types and is opened with {expected} types; a store is only opened by the line that wrote it (a 0.9 store moves to 0.10 with raft_store_core::migrate::openraft_0_9_to_0_10)"
+    )]
+    WrongOpenraftLine {
+        /// The backend name.
+        backend: &'static str,
+        /// The line in the format record (`"0.9"`, `"0.10"`).
+        found: String,
+        /// The line of the glue opening the store.
+        expected: crate::format::OpenraftLine,
     },
     /// The store holds log data but no format record.
     #[error("{backend}: the store holds data but no format record; it was not written by raft-store")]
@@ -312,6 +320,7 @@ impl StoreError {
             | StoreError::FormatTooNew { .. }
             | StoreError::WrongBackend { .. }
             | StoreError::WrongCodec { .. }
+            | StoreError::WrongOpenraftLine { .. }
             | StoreError::NoFormatRecord { .. }
             | StoreError::FormatRecordLost { .. }
             | StoreError::SnapshotFile { .. } => io::ErrorKind::InvalidData,
@@ -320,6 +329,45 @@ impl StoreError {
             StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
             StoreError::Closed { .. } => io::ErrorKind::Other,
         }
+    }
+}
+
+impl StoreError {
+    /// The store's error inside `err`, if there is one: `err` itself, or the error an
+    /// [`io::Error`] from a store wraps, or one of their sources.
+    ///
+    /// openraft's storage traits of 0.10 return [`io::Error`], which a store's error becomes
+    /// with `From<StoreError> for io::Error`; this gets it back, typed:
+    ///
+    /// ```
+    /// use raft_store_engine::StoreError;
+    ///
+    /// let io: std::io::Error = StoreError::Missing { backend: "redb", index: 7 }.into();
+    /// let found = StoreError::find(&io);
+    /// assert!(matches!(found, Some(StoreError::Missing { index: 7, .. })));
+    /// ```
+    ///
+    /// openraft itself keeps only the message of a storage error once it stops raft on it
+    /// (`Fatal::StorageError` holds an `AnyError`, a serializable copy of the message and of
+    /// the chain of sources), so from `Raft`'s errors the message is what is left.
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
+        let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+        while let Some(e) = current {
+            if let Some(found) = e.downcast_ref::<StoreError>() {
+                return Some(found);
+            }
+            // `io::Error::source` skips the error it wraps (it returns that error's source), so
+            // look inside an `io::Error` explicitly.
+            if let Some(inner) = e
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
+                .and_then(|inner| inner.downcast_ref::<StoreError>())
+            {
+                return Some(inner);
+            }
+            current = e.source();
+        }
+        None
     }
 }
 

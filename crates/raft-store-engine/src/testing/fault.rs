@@ -242,9 +242,12 @@ impl<E: Engine> Engine for FaultEngine<E> {
     fn write(&self, batch: &Batch, durability: Durability) -> Result<(), EngineError> {
         let f = &*self.faults;
         let backend = self.inner.backend();
-        let power_cut = || EngineError::Injected {
-            backend,
-            what: "power is cut".into(),
+        let power_cut = || {
+            EngineError::backend(
+                backend,
+                "writing after the power was cut",
+                InjectedFault("power is cut"),
+            )
         };
         if f.power_is_cut() {
             return Err(power_cut());
@@ -316,3 +319,10 @@ impl<E: Engine> Engine for FaultEngine<E> {
         self.inner.compact()
     }
 }
+
+/// The error a [`FaultEngine`] returns for a write after its simulated power cut, wrapped as
+/// the source of an [`EngineError::Backend`]. Failed writes and syncs are plain I/O errors
+/// (`EIO`, `ENOSPC`), as the kernel would report them.
+#[derive(Debug, thiserror::Error)]
+#[error("injected fault: {0}")]
+pub struct InjectedFault(pub &'static str);

@@ -4,7 +4,12 @@
 //!
 //! ```text
 //! "raft-store" | version: u32 BE | crc32c of the rest: u32 BE | len: u8, backend | len: u8, codec
+//!              | len: u8, openraft line (version 2 and later)
 //! ```
+//!
+//! Version 1 records (written before raft-store had a glue for more than one openraft line)
+//! name no line: every one of them was written by the openraft 0.10 glue, so that is what they
+//! are read as. This build writes version 2.
 
 use crate::engine::Batch;
 use crate::engine::Durability;
@@ -14,7 +19,38 @@ use crate::engine::Space;
 use crate::error::StoreError;
 
 /// The newest store format this build reads and the one it writes.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+pub const STORE_FORMAT_VERSION: u32 = 2;
+
+/// The openraft release line whose types a store's entries, vote and log ids are encoded with.
+///
+/// The two lines' types differ (0.10's are generic over the type config, 0.9's over the node
+/// id), and whether one line's bytes decode as the other's depends on the application's own
+/// type config, so a store is opened only by the glue of the line that wrote it; a 0.9 store
+/// moves to 0.10 with `raft_store_core::migrate::openraft_0_9_to_0_10`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenraftLine {
+    /// openraft 0.9, the stable line.
+    V0_9,
+    /// openraft 0.10, the pre-release line.
+    V0_10,
+}
+
+impl OpenraftLine {
+    /// How the format record names the line: `"0.9"` or `"0.10"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpenraftLine::V0_9 => "0.9",
+            OpenraftLine::V0_10 => "0.10",
+        }
+    }
+}
+
+impl std::fmt::Display for OpenraftLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "openraft {}", self.name())
+    }
+}
 
 /// Meta keys of the raft state. Each value is an envelope (see [`crate::codec`]).
 pub mod meta_key {
@@ -39,13 +75,21 @@ pub struct FormatRecord {
     pub backend: String,
     /// The codec of its values.
     pub codec: String,
+    /// The openraft line of its entries ([`OpenraftLine::name`]); `"0.10"` for a version 1
+    /// record, which names none.
+    pub openraft: String,
 }
 
 impl FormatRecord {
     /// Encode the record.
     pub fn encode(&self) -> Vec<u8> {
         let mut rest = Vec::new();
-        for name in [&self.backend, &self.codec] {
+        let names: &[&String] = if self.version >= 2 {
+            &[&self.backend, &self.codec, &self.openraft]
+        } else {
+            &[&self.backend, &self.codec]
+        };
+        for name in names {
             // Names are short constants; cut defensively so the length always fits a byte.
             let bytes = &name.as_bytes()[..name.len().min(255)];
             rest.push(bytes.len() as u8);
@@ -90,6 +134,11 @@ impl FormatRecord {
         }
         let (name_a, rest) = take_name(rest).ok_or_else(|| corrupt("format record backend name".into()))?;
         let (name_b, rest) = take_name(rest).ok_or_else(|| corrupt("format record codec name".into()))?;
+        let (line, rest) = if version >= 2 {
+            take_name(rest).ok_or_else(|| corrupt("format record openraft line".into()))?
+        } else {
+            (OpenraftLine::V0_10.name().to_string(), rest)
+        };
         if !rest.is_empty() {
             return Err(corrupt("format record has trailing bytes".into()));
         }
@@ -97,6 +146,7 @@ impl FormatRecord {
             version,
             backend: name_a,
             codec: name_b,
+            openraft: line,
         })
     }
 }
@@ -116,8 +166,15 @@ fn take_name(bytes: &[u8]) -> Option<(String, &[u8])> {
 /// A store that holds raft data but no record was not written by this crate and is refused; so
 /// is a store whose directory says it was initialized but whose record is gone (lost files),
 /// and one whose meta keyspace holds a key this crate never writes (a damaged key).
-pub fn check_or_init<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRecord, StoreError> {
-    let record = check_or_write(engine, codec)?;
+///
+/// A store written by the glue of another openraft line than `line` is refused
+/// ([`StoreError::WrongOpenraftLine`]).
+pub fn check_or_init<E: Engine>(
+    engine: &E,
+    codec: &'static str,
+    line: OpenraftLine,
+) -> Result<FormatRecord, StoreError> {
+    let record = check_or_write(engine, codec, line)?;
     refuse_unknown_keys(
         engine,
         Space::Meta,
@@ -134,7 +191,11 @@ pub fn check_or_init<E: Engine>(engine: &E, codec: &'static str) -> Result<Forma
     Ok(record)
 }
 
-fn check_or_write<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRecord, StoreError> {
+fn check_or_write<E: Engine>(
+    engine: &E,
+    codec: &'static str,
+    line: OpenraftLine,
+) -> Result<FormatRecord, StoreError> {
     let backend = engine.backend();
     if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
         let record = FormatRecord::decode(backend, &bytes)?;
@@ -149,6 +210,13 @@ fn check_or_write<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRe
                 backend,
                 found: record.codec,
                 expected: codec,
+            });
+        }
+        if record.openraft != line.name() {
+            return Err(StoreError::WrongOpenraftLine {
+                backend,
+                found: record.openraft,
+                expected: line,
             });
         }
         return Ok(record);
@@ -173,6 +241,7 @@ fn check_or_write<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRe
         version: STORE_FORMAT_VERSION,
         backend: backend.to_string(),
         codec: codec.to_string(),
+        openraft: line.name().to_string(),
     };
     let mut batch = Batch::new();
     batch.put(Space::Meta, meta_key::FORMAT, record.encode());
@@ -185,11 +254,7 @@ fn check_or_write<E: Engine>(engine: &E, codec: &'static str) -> Result<FormatRe
 /// hand it back as it is): the record itself is then missing under its name, and opening
 /// would silently go on without it (a vote forgotten, a state machine emptied). Scans the
 /// space, which holds a handful of records.
-pub(crate) fn refuse_unknown_keys<E: Engine>(
-    engine: &E,
-    space: Space,
-    known: &[&[u8]],
-) -> Result<(), StoreError> {
+pub fn refuse_unknown_keys<E: Engine>(engine: &E, space: Space, known: &[&[u8]]) -> Result<(), StoreError> {
     let mut unknown = None;
     engine.scan(space, KeyRange::ALL, &mut |key, _| {
         if known.contains(&key) {

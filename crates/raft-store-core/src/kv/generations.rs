@@ -1,0 +1,117 @@
+//! Generations of keys: loading a snapshot into a new one, and removing old ones in small
+//! steps.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use super::KvLine;
+use super::snapshot::SnapshotReader;
+use super::snapshot_files::snapshot_read;
+use super::state::BATCH_BYTES;
+use super::state::DELETE_CHUNK;
+use super::state::SYNC_EVERY_BYTES;
+use super::state::Shared;
+use super::state::gen_prefix;
+use crate::codec::Codec;
+use crate::codec::seal_bytes;
+use crate::engine::Batch;
+use crate::engine::Durability;
+use crate::engine::Engine;
+use crate::engine::KeyRange;
+use crate::engine::Space;
+use crate::error::StoreError;
+
+impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
+    pub(super) fn load_generation(
+        &self,
+        generation: u64,
+        reader: &mut SnapshotReader,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        let mut batch = Batch::new();
+        let mut since_sync = 0usize;
+        let mut last_key: Option<Vec<u8>> = None;
+        while let Some((key, value)) = reader.next_record().map_err(|e| snapshot_read(path, e))? {
+            if last_key.as_ref().is_some_and(|last| *last >= key) {
+                return Err(StoreError::SnapshotFile {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "its keys are not in ascending order at key {:?}",
+                        String::from_utf8_lossy(&key)
+                    ),
+                });
+            }
+            if std::str::from_utf8(&key).is_err() {
+                return Err(StoreError::SnapshotFile {
+                    path: path.to_path_buf(),
+                    reason: format!("key {:?} is not UTF-8", String::from_utf8_lossy(&key)),
+                });
+            }
+            let mut k = Vec::with_capacity(8 + key.len());
+            k.extend_from_slice(&gen_prefix(generation));
+            k.extend_from_slice(&key);
+            batch.put(Space::Data, k, seal_bytes(&value));
+            last_key = Some(key);
+            if batch.size_bytes() >= BATCH_BYTES {
+                since_sync += batch.size_bytes();
+                let durability = if since_sync >= SYNC_EVERY_BYTES {
+                    since_sync = 0;
+                    Durability::Durable
+                } else {
+                    Durability::Buffered
+                };
+                self.engine.write(&batch, durability)?;
+                batch = Batch::new();
+            }
+        }
+        if !batch.is_empty() {
+            self.engine.write(&batch, Durability::Buffered)?;
+        }
+        Ok(())
+    }
+}
+
+/// Remove every key of [`Space::Data`] in `start..end`, a bounded number per batch so that an
+/// old generation of any size is removed in small steps.
+pub(crate) fn delete_keys<E: Engine>(
+    engine: &E,
+    start: Vec<u8>,
+    end: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    let mut start = start;
+    loop {
+        let mut seen = 0usize;
+        let mut last: Option<Vec<u8>> = None;
+        let range = match &end {
+            Some(end) => KeyRange::half_open(&start, end),
+            None => KeyRange::from(&start),
+        };
+        if range.is_empty() {
+            return Ok(());
+        }
+        engine.scan(Space::Data, range, &mut |k, _| {
+            seen += 1;
+            if seen >= DELETE_CHUNK {
+                last = Some(k.to_vec());
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        if seen == 0 {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        if let Some(mut last) = last {
+            // A full chunk: delete up to and including its last key, then go on after it.
+            last.push(0);
+            batch.delete_range(Space::Data, start, Some(last.clone()));
+            engine.write(&batch, Durability::Buffered)?;
+            start = last;
+        } else {
+            batch.delete_range(Space::Data, start, end);
+            engine.write(&batch, Durability::Buffered)?;
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The state machine, its read handle and its snapshot builder, and opening one.
+
+use std::fs;
+use std::io;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+
+use super::KvLine;
+use super::SnapshotFile;
+use super::generations::delete_keys;
+use super::snapshot_files::snapshot_io;
+use super::state::STATE_KEY;
+use super::state::Shared;
+use super::state::SmState;
+use super::state::gen_prefix;
+use super::state::lock;
+use crate::codec::Bincode;
+use crate::codec::Codec;
+use crate::codec::unseal;
+use crate::engine::Batch;
+use crate::engine::Durability;
+use crate::engine::Engine;
+use crate::engine::Space;
+use crate::error::StoreError;
+use crate::stats::StoreStats;
+
+/// A durable key-value map replicated by openraft: `RaftStateMachine` + `RaftSnapshotBuilder`
+/// over an [`Engine`], usually the same engine (through an `Arc`) as the [`LogStore`](crate::LogStore).
+///
+/// See the [module docs](super) for the layout and the crash-safety argument. Snapshot files
+/// live in the directory given to [`open`](Self::open).
+pub struct StateMachine<C: KvLine, E: Engine, K: Codec = Bincode> {
+    pub(crate) shared: Arc<Shared<C, E, K>>,
+}
+
+/// A read handle on a [`StateMachine`]; cheap to clone, usable while openraft owns the state
+/// machine.
+pub struct StateReader<C: KvLine, E: Engine, K: Codec = Bincode> {
+    pub(crate) shared: Arc<Shared<C, E, K>>,
+}
+
+impl<C: KvLine, E: Engine, K: Codec> Clone for StateReader<C, E, K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The snapshot builder of a [`StateMachine`].
+pub struct SnapshotBuilder<C: KvLine, E: Engine, K: Codec = Bincode> {
+    pub(crate) shared: Arc<Shared<C, E, K>>,
+}
+
+impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
+    /// Open the state machine kept in `engine`, with its snapshot files in `snapshot_dir`
+    /// (created if missing). Removes what an interrupted install or build left behind.
+    pub fn open(engine: E, snapshot_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_stats(engine, snapshot_dir, Arc::new(StoreStats::default()))
+    }
+
+    /// [`open`](Self::open), counting applies, snapshots and errors in `counters` (pass the log
+    /// store's [`LogStore::stats`](crate::LogStore::stats) to have one set of figures).
+    pub fn open_with_stats(
+        engine: E,
+        snapshot_dir: impl AsRef<Path>,
+        counters: Arc<StoreStats>,
+    ) -> Result<Self, StoreError> {
+        let backend = engine.backend();
+        let dir = snapshot_dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| snapshot_io(&dir, "creating the snapshot directory", e))?;
+        // Without this a damaged state key would read as a fresh state machine and the
+        // generation cleanup below would delete all its data.
+        crate::format::refuse_unknown_keys(&engine, Space::DataMeta, &[STATE_KEY])?;
+        let state: SmState<C> = match engine.get(Space::DataMeta, STATE_KEY)? {
+            Some(bytes) => unseal::<K, _>(&bytes).map_err(|reason| StoreError::Corrupt {
+                backend,
+                space: Space::DataMeta,
+                index: None,
+                reason: format!("state machine state record: {reason}"),
+            })?,
+            None => SmState {
+                generation: 0,
+                last_applied: None,
+                last_membership: C::Membership::default(),
+            },
+        };
+        // Keys of any other generation belong to an install that did not finish or to the
+        // generation an install replaced: remove them.
+        let current = gen_prefix(state.generation);
+        delete_keys(&engine, Vec::new(), Some(current.to_vec()))?;
+        if let Some(next) = state.generation.checked_add(1) {
+            delete_keys(&engine, gen_prefix(next).to_vec(), None)?;
+        }
+        let shared = Shared {
+            engine,
+            backend,
+            dir,
+            state: Mutex::new(state),
+            current: Mutex::new(None),
+            next_file: AtomicU64::new(0),
+            stats: counters,
+            _codec: PhantomData,
+        };
+        let (current, next_file) = shared.load_snapshots()?;
+        *lock(&shared.current) = current;
+        shared.next_file.store(next_file, Ordering::Relaxed);
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// A snapshot builder over the same data.
+    pub(crate) fn snapshot_builder(&self) -> SnapshotBuilder<C, E, K> {
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The engine under the state machine.
+    pub fn engine(&self) -> &E {
+        &self.shared.engine
+    }
+
+    /// The counters this state machine adds to.
+    pub fn stats(&self) -> Arc<StoreStats> {
+        self.shared.stats.clone()
+    }
+
+    /// A read handle that stays valid while openraft owns the state machine.
+    pub fn reader(&self) -> StateReader<C, E, K> {
+        StateReader {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A new empty file in the snapshot directory to receive a snapshot from a leader into;
+    /// pass it to `Raft::install_full_snapshot` once complete. Files of receives that never
+    /// finished are removed on the next open.
+    pub fn receive_snapshot(&self) -> io::Result<SnapshotFile> {
+        self.shared.receive_snapshot()
+    }
+
+    /// The last applied log id and membership as stored.
+    pub fn applied(&self) -> (Option<C::LogId>, C::Membership) {
+        let st = lock(&self.shared.state);
+        (st.last_applied.clone(), st.last_membership.clone())
+    }
+
+    /// Make every applied change durable now (the log store's syncs normally do this).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let st = lock(&self.shared.state).clone();
+        let mut batch = Batch::new();
+        self.shared.put_state(&mut batch, &st)?;
+        self.shared.engine.write(&batch, Durability::Durable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! The same store for openraft 0.9, the stable line (feature `openraft-0-9`): every item the
+//! crate root has for 0.10, with openraft 0.9's types and traits.
+//!
+//! ```no_run
+//! use raft_store::openraft09::openraft; // or your own `openraft = "0.9"`
+//! use raft_store::openraft09::kv::{KvRequest, KvResponse, SnapshotFile};
+//! use raft_store::{Backend, StoreConfig};
+//!
+//! openraft::declare_raft_types!(
+//!     pub KvConfig: D = KvRequest, R = KvResponse, SnapshotData = SnapshotFile
+//! );
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = StoreConfig::new(Backend::Redb, "/var/lib/my-node/raft");
+//! let (log_store, state_machine) = raft_store::openraft09::open_with_kv::<KvConfig>(&config)?;
+//! // openraft::Raft::new(node_id, raft_config, network, log_store, state_machine).await?
+//! # drop((log_store, state_machine));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A store written under one line is refused by the other (its format record names the line);
+//! see `raft_store_core::migrate` to move a 0.9 store to 0.10.
+
+use openraft::RaftTypeConfig;
+pub use openraft_09 as openraft;
+pub use raft_store_core::openraft09::LogReader;
+pub use raft_store_core::openraft09::LogStore;
+use serde_bounds::Serde;
+
+use crate::AnyEngine;
+use crate::StoreConfig;
+use crate::StoreError;
+
+/// The key-value state machine for openraft 0.9, and its requests and responses.
+pub mod kv {
+    pub use raft_store_core::kv::KvRequest;
+    pub use raft_store_core::kv::KvResponse;
+    pub use raft_store_core::kv::SnapshotFile;
+    pub use raft_store_core::openraft09::kv::KvReader;
+    pub use raft_store_core::openraft09::kv::KvSnapshotBuilder;
+    pub use raft_store_core::openraft09::kv::KvStateMachine;
+    pub use raft_store_core::openraft09::kv::KvTypeConfig;
+}
+
+pub(crate) mod serde_bounds {
+    /// What the 0.9 glue needs of an entry: cloning and serde (openraft 0.9's `serde` feature
+    /// gives its own entry both).
+    pub trait Serde: Clone + serde::Serialize + serde::de::DeserializeOwned {}
+    impl<T: Clone + serde::Serialize + serde::de::DeserializeOwned> Serde for T {}
+}
+
+/// The one log store type for every compiled backend.
+pub type Store<C> = LogStore<C, AnyEngine>;
+
+/// Open (or create) the store `config` names.
+pub fn open<C>(config: &StoreConfig) -> Result<Store<C>, StoreError>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serde,
+{
+    LogStore::open(config.open_engine()?)
+}
+
+/// The log store of [`open_with_kv`]: it shares its engine with the state machine.
+pub type SharedStore<C> = LogStore<C, std::sync::Arc<AnyEngine>>;
+
+/// The key-value state machine of [`open_with_kv`], in the same engine as the log.
+pub type KvStore<C> = kv::KvStateMachine<C, std::sync::Arc<AnyEngine>>;
+
+/// Open (or create) the store `config` names together with a key-value state machine in the
+/// same engine; its snapshot files go to `snapshots/` inside the store directory.
+pub fn open_with_kv<C>(config: &StoreConfig) -> Result<(SharedStore<C>, KvStore<C>), StoreError>
+where
+    C: kv::KvTypeConfig,
+{
+    let engine = std::sync::Arc::new(config.open_engine()?);
+    // The log store first: it writes the format record and the store's marker.
+    let log = LogStore::open(engine.clone())?;
+    let sm = kv::KvStateMachine::open_with_stats(engine, config.path.join("snapshots"), log.stats())?;
+    Ok((log, sm))
+}
+
+crate::macros::backend_modules!({ C: ::openraft_09::RaftTypeConfig, C::Entry: crate::openraft09::serde_bounds::Serde });

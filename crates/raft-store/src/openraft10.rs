@@ -1,0 +1,45 @@
+//! The openraft 0.10 items at the crate root (feature `openraft-0-10`, the default).
+
+use openraft::RaftTypeConfig;
+pub use raft_store_core::LogReader;
+pub use raft_store_core::LogStore;
+
+use crate::AnyEngine;
+use crate::StoreConfig;
+use crate::StoreError;
+use crate::kv;
+
+/// The one log store type for every compiled backend.
+pub type Store<C> = LogStore<C, AnyEngine>;
+
+/// Open (or create) the store `config` names.
+pub fn open<C>(config: &StoreConfig) -> Result<Store<C>, StoreError>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+{
+    LogStore::open(config.open_engine()?)
+}
+
+/// The log store of [`open_with_kv`]: it shares its engine with the state machine.
+pub type SharedStore<C> = LogStore<C, std::sync::Arc<AnyEngine>>;
+
+/// The key-value state machine of [`open_with_kv`], in the same engine as the log.
+pub type KvStore<C> = kv::KvStateMachine<C, std::sync::Arc<AnyEngine>>;
+
+/// Open (or create) the store `config` names together with a key-value state machine in the
+/// same engine; its snapshot files go to `snapshots/` inside the store directory.
+pub fn open_with_kv<C>(config: &StoreConfig) -> Result<(SharedStore<C>, KvStore<C>), StoreError>
+where
+    C: kv::KvTypeConfig,
+    C::Entry: Clone,
+{
+    let engine = std::sync::Arc::new(config.open_engine()?);
+    // The log store first: it writes the format record and the store's marker.
+    let log = LogStore::open(engine.clone())?;
+    // One set of counters for both: a node's metrics show its syncs and applies together.
+    let sm = kv::KvStateMachine::open_with_stats(engine, config.path.join("snapshots"), log.stats())?;
+    Ok((log, sm))
+}
+
+crate::macros::backend_modules!({ C: ::openraft::RaftTypeConfig, C::Entry: Clone });
