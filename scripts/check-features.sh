@@ -105,3 +105,23 @@ for crate in redb $(engine_crates lmdb) $(engine_crates rocksdb) $(engine_crates
   grep -qE "^$crate v" <<<"$tree" || { echo "raft-kv --features all does not pull in $crate" >&2; exit 1; }
 done
 echo "raft-kv's default build has redb alone; --features all has every engine"
+
+# The oldest openraft 0.9 the glue is written against (the `0.9.21` requirement in Cargo.toml;
+# the lock file builds the newest 0.9): the 0.9 suite on the in-memory engine and the migration,
+# in a copy of the workspace whose lock file is moved back to 0.9.21.
+oldest=$(mktemp -d)
+trap 'rm -rf "$oldest"' EXIT
+tar --exclude=./target -cf - . | tar -xf - -C "$oldest"
+locked=$(grep -A1 '^name = "openraft"$' Cargo.lock | grep -oE '"0\.9\.[0-9]+"' | tr -d '"')
+echo "== openraft 0.9.21 (the lock file has $locked): the 0.9 suite on MemEngine and the migration"
+(
+  cd "$oldest"
+  cargo update -q -p "openraft@$locked" --precise 0.9.21
+  grep -qE '^version = "0\.9\.21"$' Cargo.lock || { echo "the copy's lock file does not name openraft 0.9.21" >&2; exit 1; }
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run -p raft-store-core --features openraft-0-9,testing,migrate \
+      -E 'binary(openraft09_mem) | binary(migrate)' --no-fail-fast
+  else
+    cargo test -p raft-store-core --features openraft-0-9,testing,migrate --test openraft09_mem --test migrate
+  fi
+)

@@ -1,5 +1,6 @@
 //! The conformance suite through `Store<C>` (the facade's one store type, over `AnyEngine`) on
-//! every compiled backend, each chosen by its name at run time.
+//! every compiled backend, each chosen by its name at run time; and the openraft 0.9 glue's
+//! suite over the same engines.
 
 macro_rules! through_store {
     ($($module:ident = $feature:literal),* $(,)?) => {
@@ -13,6 +14,17 @@ macro_rules! through_store {
                 raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
                     StoreConfig::new($feature.parse().expect("compiled in"), dir).open_engine()
                 }));
+
+                /// The openraft 0.9 glue over the same `AnyEngine`.
+                mod openraft_0_9 {
+                    use std::path::Path;
+
+                    use raft_store::StoreConfig;
+
+                    raft_store_core::openraft09_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+                        StoreConfig::new($feature.parse().expect("compiled in"), dir).open_engine()
+                    }));
+                }
             }
         )*
     };

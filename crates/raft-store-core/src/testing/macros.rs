@@ -539,7 +539,8 @@ macro_rules! __kv_tests {
 /// Expand the suite of the openraft 0.9 glue for an engine into named tests: module
 /// `openraft09_suite` (openraft 0.9's own `testing::Suite` case by case, with the 0.9 log store
 /// and key-value state machine, and its `test_all` once as `all_cases_at_once`) and module
-/// `openraft09_store` (raft-store's cases for the 0.9 glue). Needs features `testing` and
+/// `openraft09_store` (raft-store's cases for the 0.9 glue, among them random operations checked
+/// against a model of the log). Needs features `testing` and
 /// `openraft-0-9`.
 ///
 /// ```
@@ -620,6 +621,7 @@ macro_rules! openraft09_suite {
                 power_loss_keeps_acknowledged_entries,
                 kv_apply_reopen_and_snapshot,
                 the_other_line_is_refused,
+                random_ops_match_model,
             );
         }
     };

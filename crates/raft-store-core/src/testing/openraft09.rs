@@ -369,3 +369,126 @@ pub fn the_other_line_is_refused<H: EngineHarness>(h: &H) -> CaseResult {
         "a 0.9 store opened by the 0.10 glue",
     )
 }
+
+/// Random appends, truncates (0.9's: from an entry on), purges and reopens through the 0.9
+/// glue, checked after every step against a model of the log: the log state, every entry
+/// still there, and nothing below the purged id or above the last. The seed is printed;
+/// [`SEED_ENV`](super::rng::SEED_ENV) replays it.
+pub fn random_ops_match_model<H: EngineHarness>(h: &H) -> CaseResult {
+    let seed = super::rng::seed();
+    let mut rng = super::rng::Rng::new(seed);
+    let steps = super::rng::count_from_env("RAFT_STORE_OPS", 300);
+    run(async move {
+        let result = random_ops(h, &mut rng, steps).await;
+        result.map_err(|e| format!("seed {seed} ({}={seed} replays it): {e}", super::rng::SEED_ENV).into())
+    })
+}
+
+/// The model: the terms of the entries after the purged one (`terms[i]` is entry
+/// `first + i`), and the purged id.
+#[derive(Default)]
+struct LogModel {
+    first: u64,
+    terms: Vec<u64>,
+    purged: Option<LogId<u64>>,
+}
+
+impl LogModel {
+    fn last(&self) -> Option<LogId<u64>> {
+        match self.terms.last() {
+            Some(&term) => Some(log_id(term, self.first + self.terms.len() as u64 - 1)),
+            None => self.purged,
+        }
+    }
+
+    fn next(&self) -> u64 {
+        self.last().map_or(1, |l| l.index + 1)
+    }
+}
+
+async fn random_ops<H: EngineHarness>(h: &H, rng: &mut super::rng::Rng, steps: usize) -> CaseResult {
+    let dir = tempdir();
+    let (mut log, mut sm) = open(h, dir.path())?;
+    let mut model = LogModel {
+        first: 1,
+        ..LogModel::default()
+    };
+    let mut term = 1;
+    for step in 0..steps {
+        let what = rng.below(10);
+        let op;
+        match what {
+            0..=4 => {
+                let n = rng.between(1, 8);
+                let from = model.next();
+                if rng.below(4) == 0 {
+                    term += 1;
+                }
+                if model.terms.is_empty() {
+                    model.first = from;
+                }
+                log.append_and_wait((from..from + n).map(|i| set_entry(term, i)).collect())
+                    .await?;
+                model.terms.extend(std::iter::repeat_n(term, n as usize));
+                op = format!("append {from}..{}", from + n);
+            }
+            5 | 6 => {
+                let Some(last) = model.last() else { continue };
+                let lowest = model.purged.map_or(1, |p| p.index + 1);
+                if last.index < lowest {
+                    continue;
+                }
+                let at = rng.between(lowest, last.index);
+                let kept = usize::try_from(at - model.first).unwrap_or(usize::MAX);
+                let gone_term = model.terms[kept];
+                log.truncate(log_id(gone_term, at)).await?;
+                model.terms.truncate(kept);
+                op = format!("truncate from {at}");
+            }
+            7 => {
+                let Some(last) = model.last() else { continue };
+                let lowest = model.purged.map_or(1, |p| p.index + 1);
+                if last.index < lowest {
+                    continue;
+                }
+                let upto = rng.between(lowest, last.index);
+                let drop = usize::try_from(upto + 1 - model.first).unwrap_or(usize::MAX);
+                let id = log_id(model.terms[drop - 1], upto);
+                log.purge(id).await?;
+                model.terms.drain(..drop);
+                model.first = upto + 1;
+                model.purged = Some(id);
+                op = format!("purge up to {upto}");
+            }
+            _ => {
+                log.flush().await?;
+                drop((log, sm));
+                (log, sm) = open(h, dir.path())?;
+                op = "reopen".to_string();
+            }
+        }
+        let state = log.get_log_state().await?;
+        ensure!(
+            state.last_log_id == model.last() && state.last_purged_log_id == model.purged,
+            "step {step} ({op}): log state {state:?}, the model says last {:?}, purged {:?}",
+            model.last(),
+            model.purged
+        );
+        let read = log.try_get_log_entries(0..u64::MAX).await?;
+        let want: Vec<(u64, u64)> = model
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (model.first + i as u64, t))
+            .collect();
+        let got: Vec<(u64, u64)> = read
+            .iter()
+            .map(|e| (e.log_id.index, e.log_id.leader_id.term))
+            .collect();
+        ensure!(
+            got == want,
+            "step {step} ({op}): read {got:?}, the model holds {want:?}"
+        );
+    }
+    Ok(())
+}
