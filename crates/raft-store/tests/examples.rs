@@ -11,6 +11,7 @@ mod openraft_0_9;
 
 /// What both examples read back at the end: `a` rewritten after the restart, `b` from before it,
 /// `c` from after it.
+#[cfg(feature = "redb")]
 fn expected() -> Vec<(String, String)> {
     [("a", "10"), ("b", "2"), ("c", "3")]
         .into_iter()
