@@ -90,6 +90,8 @@ expect_compile_error "redb" "enable its cargo feature \`openraft-0-10\` (the def
 # raft-kv built with its defaults (`cargo install raft-kv`, `cargo build -p raft-kv`) has redb
 # alone: no RocksDB C++, no LMDB C, no sled. `--features all` has every engine.
 echo "== raft-kv default features"
+# It builds on its own (`cargo install raft-kv`): its own features pick the openraft line.
+cargo check -q -p raft-kv
 tree=$(cargo tree -p raft-kv -e normal --prefix none)
 for crate in redb; do
   grep -qE "^$crate v" <<<"$tree" || { echo "raft-kv's default build does not pull in $crate" >&2; exit 1; }

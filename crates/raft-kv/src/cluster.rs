@@ -214,8 +214,42 @@ impl Cluster {
     }
 
     /// Start node `id` (a new data directory), joining through `join` if given.
+    ///
+    /// A port found free can be taken by another test's node before this one binds it (the
+    /// ports are picked, not handed out by the kernel): a node that exits because an address is
+    /// in use is started again, from an empty data directory, on new ports (up to 5 times).
     pub async fn add(&mut self, id: u64, join: Option<&str>) -> Result<(), String> {
         let data_dir = self.root.join(format!("node-{id}"));
+        let log = self.root.join(format!("node-{id}.log"));
+        let mut attempt = 0;
+        let (child, (http, raft, grpc)) = loop {
+            attempt += 1;
+            let args = self.node_args(id, &data_dir, join)?;
+            match spawn(&self.binary, &args, &log).await {
+                Ok(started) => break started,
+                Err(e) if attempt < 5 && e.contains("Address already in use") => {
+                    match std::fs::remove_dir_all(&data_dir) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(format!("{e}; then removing {}: {err}", data_dir.display())),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.nodes.push(ClusterNode {
+            id,
+            http,
+            raft,
+            grpc,
+            data_dir,
+            child: Some(child),
+        });
+        Ok(())
+    }
+
+    /// The command line of a new node `id`, on ports free when this is called.
+    fn node_args(&self, id: u64, data_dir: &Path, join: Option<&str>) -> Result<Vec<String>, String> {
         let mut args = vec![
             "--id".to_string(),
             id.to_string(),
@@ -236,17 +270,7 @@ impl Cluster {
         }
         args.extend(self.security.node_args(id));
         args.extend(self.extra.iter().cloned());
-        let log = self.root.join(format!("node-{id}.log"));
-        let (child, (http, raft, grpc)) = spawn(&self.binary, &args, &log).await?;
-        self.nodes.push(ClusterNode {
-            id,
-            http,
-            raft,
-            grpc,
-            data_dir,
-            child: Some(child),
-        });
-        Ok(())
+        Ok(args)
     }
 
     /// The node with id `id`.
