@@ -23,6 +23,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::StoreError;
+
 /// A durable write slower than this is logged as a warning (`tracing`, target
 /// `raft_store::sync`): a disk that takes this long holds every append behind it.
 pub const SLOW_SYNC: Duration = Duration::from_millis(100);
@@ -122,8 +124,9 @@ pub struct StoreStats {
     snapshots_installed: AtomicU64,
     /// `(operation, error kind)` to count. Errors are rare: a lock costs nothing that matters.
     errors: Mutex<BTreeMap<(&'static str, String), u64>>,
-    /// The first error the store cannot go on after (a failed durable write, a failed apply).
-    fatal: OnceLock<String>,
+    /// The first error the store cannot go on after (a failed durable write, a failed apply):
+    /// its message for a server's status, and the error itself for an application.
+    fatal: OnceLock<(String, StoreError)>,
 }
 
 impl Default for StoreStats {
@@ -189,13 +192,40 @@ impl StoreStats {
     /// the state machine failed to apply. A server polls this to stop serving and exit, so a
     /// supervisor restarts it on a store that recovers from what is on disk.
     pub fn fatal(&self) -> Option<&str> {
-        self.fatal.get().map(String::as_str)
+        self.fatal.get().map(|(message, _)| message.as_str())
     }
 
-    /// Record `cause` as fatal (only the first one is kept).
-    pub(crate) fn record_fatal(&self, cause: impl FnOnce() -> String) {
+    /// The error behind [`fatal`](Self::fatal), typed: [`StoreError::WriteFailed`] (with the
+    /// engine's error as its source) for a failed durable write, the state machine's error for
+    /// a failed apply.
+    ///
+    /// openraft keeps only the message of a storage error once it stops raft on it (its
+    /// `Fatal::StorageError` holds an `AnyError`), so an application that kept the stats
+    /// ([`LogStore::stats`](crate::LogStore::stats), before handing the store to
+    /// `openraft::Raft`) gets the store's error back here:
+    ///
+    /// ```
+    /// # use raft_store_core::{LogStore, MemEngine, StoreError};
+    /// # openraft::declare_raft_types!(Config: D = String, R = String);
+    /// # fn main() -> Result<(), StoreError> {
+    /// let log: LogStore<Config, _> = LogStore::open(MemEngine::new())?;
+    /// let stats = log.stats(); // kept by the application
+    /// // ... `openraft::Raft::new(id, config, network, log, state_machine)` ...
+    /// if let Some(StoreError::WriteFailed { kind, .. }) = stats.fatal_error() {
+    ///     eprintln!("the log store stopped on a failed write: {kind:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fatal_error(&self) -> Option<&StoreError> {
+        self.fatal.get().map(|(_, error)| error)
+    }
+
+    /// Record `error` as fatal, with `message` for a server's status (only the first one is
+    /// kept; neither is built once one is).
+    pub(crate) fn record_fatal(&self, message: impl FnOnce() -> String, error: impl FnOnce() -> StoreError) {
         if self.fatal.get().is_none() {
-            let _ = self.fatal.set(cause());
+            let _ = self.fatal.set((message(), error()));
         }
     }
 

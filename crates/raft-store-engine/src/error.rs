@@ -221,6 +221,17 @@ pub enum StoreError {
         #[source]
         source: Arc<EngineError>,
     },
+    /// Applying committed entries to the state machine failed: openraft stops on it, and the
+    /// entries are applied again from the log after a restart.
+    #[error("{backend}: applying committed entries failed: {source}")]
+    ApplyFailed {
+        /// The backend name.
+        backend: &'static str,
+        /// What failed: the state machine's write (an [`Engine`](StoreError::Engine) error) or
+        /// the encoding of its state. Shared with the store's record of its fatal error.
+        #[source]
+        source: Arc<StoreError>,
+    },
     /// The store was written by a newer format version than this build reads.
     #[error("{backend}: store format version {found} is newer than the supported version {supported}")]
     FormatTooNew {
@@ -315,6 +326,7 @@ impl StoreError {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             StoreError::Engine(e) => e.kind(),
+            StoreError::ApplyFailed { source, .. } => source.kind(),
             StoreError::Corrupt { .. }
             | StoreError::Missing { .. }
             | StoreError::FormatTooNew { .. }
@@ -349,7 +361,10 @@ impl StoreError {
     ///
     /// openraft itself keeps only the message of a storage error once it stops raft on it
     /// (`Fatal::StorageError` holds an `AnyError`, a serializable copy of the message and of
-    /// the chain of sources), so from `Raft`'s errors the message is what is left.
+    /// the chain of sources), so from `Raft`'s errors the message is what is left. The store
+    /// keeps the error that stopped it, typed: `StoreStats::fatal_error` in `raft-store-core`
+    /// (the stats of `LogStore::stats`, kept by the application before it hands the store to
+    /// `openraft::Raft`).
     pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
         let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
         while let Some(e) = current {

@@ -1,6 +1,7 @@
 //! Applying committed entries: each call's data changes and its new state record in one batch.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::KvLine;
 use super::KvRequest;
@@ -154,9 +155,17 @@ impl<C: KvLine> Applying<C> {
             .and_then(|()| Ok(sm.shared.engine.write(&self.batch, Durability::Buffered)?));
         if let Err(e) = written {
             sm.shared.stats.record_error("apply", format!("{:?}", e.kind()));
+            // Shared, so the stats keep the same typed error the caller gets: openraft keeps
+            // only its message once it stops on it.
+            let source = Arc::new(e);
+            let failed = || StoreError::ApplyFailed {
+                backend: sm.shared.backend,
+                source: source.clone(),
+            };
             sm.shared
                 .stats
-                .record_fatal(|| format!("applying committed entries failed: {e}"));
+                .record_fatal(|| format!("applying committed entries failed: {source}"), failed);
+            let e = failed();
             tracing::error!(
                 target: "raft_store::apply",
                 backend = sm.shared.backend,

@@ -160,9 +160,14 @@ where
             let kind = cause.kind();
             let _ = shared.poison.set(cause.clone());
             shared.stats.record_error("write", format!("{kind:?}"));
-            shared
-                .stats
-                .record_fatal(|| format!("a durable log write failed ({kind:?}): {cause}"));
+            shared.stats.record_fatal(
+                || format!("a durable log write failed ({kind:?}): {cause}"),
+                || StoreError::WriteFailed {
+                    backend: shared.backend,
+                    kind,
+                    source: cause.clone(),
+                },
+            );
             tracing::error!(
                 target: "raft_store::sync",
                 backend = shared.backend,

@@ -3,6 +3,7 @@
 //! failures, flip stored bytes and cut the power.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -261,6 +262,17 @@ async fn fault_then_refused<H: EngineHarness>(s: &EngineStores<H>, sync: bool, f
             "a failed durable write left no fatal error in the stats: {:?}",
             stats.fatal()
         );
+        // ... and the error itself, typed, for an application openraft told only the message.
+        let first = store
+            .poisoned()
+            .ok_or("a failed durable write did not poison the store")?;
+        match stats.fatal_error() {
+            Some(crate::StoreError::WriteFailed { kind, source, .. }) => ensure!(
+                *kind == first.kind() && Arc::ptr_eq(source, &first),
+                "the stats' fatal error ({kind:?}) is not the write's failure ({first})"
+            ),
+            other => return Err(format!("after a failed write the stats' fatal error is {other:?}").into()),
+        }
         let errors = stats.snapshot().errors;
         ensure!(
             errors.iter().any(|((op, _), n)| *op == "write" && *n == 1),

@@ -35,6 +35,7 @@ use super::util::tempdir;
 use crate::KeyRange;
 use crate::LogStore;
 use crate::Space;
+use crate::StoreError;
 use crate::engine::Engine;
 use crate::ensure;
 use crate::kv::KvRequest;
@@ -579,6 +580,63 @@ pub async fn failed_install_keeps_old_state<H: EngineHarness>(h: &H) -> CaseResu
     ensure!(
         raw_data_keys(&**sb.engine())? == before.len(),
         "keys of the failed install are left after reopen"
+    );
+    Ok(())
+}
+
+/// A state machine write that fails (a full disk) fails its apply call with
+/// [`StoreError::ApplyFailed`] around the engine's error; the stats keep that same error, typed
+/// (openraft keeps only its message), and the state of before is what reads see.
+pub async fn failed_apply_is_fatal_and_typed<H: EngineHarness>(h: &H) -> CaseResult {
+    let dir = tempdir();
+    let (_log, mut sm) = open_kv(h, dir.path())?;
+    apply_all::<H>(&mut sm, 1, &workload(9, 50, 20), 10)?;
+    let before = contents::<H>(&sm)?;
+    let applied = sm.applied().0;
+    let stats = sm.stats();
+    ensure!(stats.fatal_error().is_none(), "a fatal error before any fault");
+    sm.engine().faults().fail_nth_write(1, Fault::NoSpace);
+    let entries: Vec<_> = workload(10, 5, 20)
+        .into_iter()
+        .zip(51..)
+        .map(|(r, index)| kv_entry(index, r))
+        .collect();
+    let Err(err) = sm.apply_entries(&entries) else {
+        return Err("an apply whose write failed reported success".into());
+    };
+    ensure!(
+        err.kind() == io::ErrorKind::StorageFull,
+        "a full disk failed the apply as {:?}: {err}",
+        err.kind()
+    );
+    let StoreError::ApplyFailed { source, .. } = &err else {
+        return Err(format!("a failed apply returned {err:?}, not ApplyFailed").into());
+    };
+    ensure!(
+        matches!(**source, StoreError::Engine(_)),
+        "the failed apply wraps {source:?}, not the engine's error"
+    );
+    match stats.fatal_error() {
+        Some(StoreError::ApplyFailed { source: kept, .. }) => ensure!(
+            Arc::ptr_eq(kept, source),
+            "the stats keep another error than the one the apply returned"
+        ),
+        other => return Err(format!("after a failed apply the stats' fatal error is {other:?}").into()),
+    }
+    ensure!(
+        stats
+            .fatal()
+            .is_some_and(|m| m.contains("applying committed entries failed") && m.contains("ENOSPC")),
+        "the fatal message names neither the apply nor the full disk: {:?}",
+        stats.fatal()
+    );
+    ensure!(
+        contents::<H>(&sm)? == before,
+        "reads changed after a failed apply"
+    );
+    ensure!(
+        sm.applied().0 == applied,
+        "the applied id moved after a failed apply"
     );
     Ok(())
 }

@@ -498,6 +498,7 @@ macro_rules! __kv_tests {
             snapshot_replaces_other_data,
             damaged_snapshot_is_refused,
             failed_install_keeps_old_state,
+            failed_apply_is_fatal_and_typed,
             power_loss_mid_apply_is_consistent,
             snapshot_during_applies_is_consistent,
             build_behind_current_snapshot,
