@@ -1,7 +1,7 @@
 //! A cluster of real `raft-kv` processes on loopback ports, for the load command and the
-//! tests: start, kill, restart, stop. Every node binds port 0 (a free port picked by the
-//! kernel) and reports its addresses on its first stdout line; a restarted node reads them
-//! back from its data directory, so it comes back on the same ports.
+//! tests: start, kill, restart, stop. Every node is given loopback ports found free below the
+//! kernel's ephemeral range and reports its addresses on its first stdout line; a restarted
+//! node reads them back from its data directory, so it comes back on the same ports.
 //!
 //! [`Cluster::start_secure`] starts the nodes with TLS (certificates as `raft-kv certs` writes
 //! them) and an auth file; the cluster's own clients then trust its CA and send its token.
@@ -100,6 +100,9 @@ pub struct Cluster {
     tls: Option<ClientTls>,
     /// The nodes, by position (node `i + 1` at index `i`).
     pub nodes: Vec<ClusterNode>,
+    /// Addresses to give the next nodes before picking free ones (see
+    /// [`give_next`](Self::give_next)).
+    next_addresses: std::collections::VecDeque<String>,
 }
 
 /// How long a node may take to report its addresses.
@@ -204,6 +207,7 @@ impl Cluster {
             security,
             tls,
             nodes: Vec::new(),
+            next_addresses: std::collections::VecDeque::new(),
         };
         for id in 1..=n as u64 {
             let join = cluster.nodes.first().map(|n| n.http.clone());
@@ -248,17 +252,27 @@ impl Cluster {
         Ok(())
     }
 
-    /// The command line of a new node `id`, on ports free when this is called.
-    fn node_args(&self, id: u64, data_dir: &Path, join: Option<&str>) -> Result<Vec<String>, String> {
+    /// Give `addresses` to the next nodes [`add`](Self::add) starts (http, raft, grpc of one
+    /// node, then of the next), before any picked free. A test hands one that is taken to see
+    /// the node started again on other ports.
+    pub fn give_next(&mut self, addresses: impl IntoIterator<Item = String>) {
+        self.next_addresses.extend(addresses);
+    }
+
+    /// The command line of a new node `id`, on ports given by [`give_next`](Self::give_next)
+    /// or else free when this is called.
+    fn node_args(&mut self, id: u64, data_dir: &Path, join: Option<&str>) -> Result<Vec<String>, String> {
+        let mut next = || self.next_addresses.pop_front().map_or_else(free_address, Ok);
+        let (http, raft, grpc) = (next()?, next()?, next()?);
         let mut args = vec![
             "--id".to_string(),
             id.to_string(),
             "--http".into(),
-            free_address()?,
+            http,
             "--raft".into(),
-            free_address()?,
+            raft,
             "--grpc".into(),
-            free_address()?,
+            grpc,
             "--backend".into(),
             self.backend.clone(),
             "--data-dir".into(),

@@ -279,6 +279,41 @@ fn join_through_a_snapshot_and_leave() {
     });
 }
 
+/// A node whose port was taken between being found free and being bound (by another test's
+/// node; here by a listener this test holds) exits; the cluster starts it again on other
+/// ports, from an empty data directory, and it joins.
+#[test]
+fn a_node_whose_port_is_taken_is_started_again_on_other_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut cluster = Cluster::start(BIN.as_ref(), "redb", 1, dir.path(), &[])
+            .await
+            .expect("start");
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+        let taken = held.local_addr().expect("its address").to_string();
+        cluster.give_next([taken.clone()]);
+        let first = cluster.node(1).http.clone();
+        cluster.add(2, Some(&first)).await.expect("node 2 on other ports");
+        assert_ne!(cluster.node(2).http, taken, "node 2 serves on the taken port");
+        let log = std::fs::read_to_string(dir.path().join("node-2.log")).expect("node 2's log");
+        assert!(
+            log.contains("Address already in use"),
+            "node 2's first start did not meet the taken port: {log}"
+        );
+        cluster
+            .wait_for_voters(2, SECS)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tail(2)));
+        cluster
+            .client_of(2)
+            .put(&[("after-retry", "yes")])
+            .await
+            .expect("a write through node 2");
+        drop(held);
+        cluster.stop_all().await.expect("stop");
+    });
+}
+
 /// Errors are JSON with an "error" key and a fitting status; metrics are Prometheus text.
 #[test]
 fn api_errors_and_metrics() {
