@@ -45,10 +45,7 @@ use crate::Bincode;
 use crate::Codec;
 use crate::Engine;
 use crate::kv::KvLine;
-use crate::kv::KvRequest;
-use crate::kv::KvResponse;
 use crate::kv::SnapshotBuilder;
-use crate::kv::SnapshotFile;
 use crate::kv::StateMachine;
 use crate::kv::StateReader;
 use crate::kv::apply::Applying;
@@ -56,8 +53,11 @@ use crate::kv::snapshot_files::blocking;
 use crate::kv::state::lock;
 use crate::line::V0_9;
 
-pub use crate::kv::KvRequest as Request;
-pub use crate::kv::KvResponse as Response;
+// The requests, responses and snapshot files are the same types on both lines; here too so
+// that everything of the 0.9 state machine is in one module (as in the facade).
+pub use crate::kv::KvRequest;
+pub use crate::kv::KvResponse;
+pub use crate::kv::SnapshotFile;
 
 /// A durable key-value map replicated by openraft 0.9: `RaftStateMachine` +
 /// `RaftSnapshotBuilder` over an [`Engine`]; see [`StateMachine`].
