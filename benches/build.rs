@@ -15,12 +15,20 @@ fn main() {
         ("ROCKSDB_SYS", "librocksdb-sys"),
         ("SLED", "sled"),
         ("RAFT_LOG", "raft-log"),
-        ("OPENRAFT", "openraft"),
     ] {
         println!(
             "cargo:rustc-env=BENCH_VERSION_{var}={}",
             locked_version(&lock, name)
         );
+    }
+    // The lock holds one openraft per line the workspace builds (0.9 and 0.10): a report names
+    // the one its log stores were driven through, so each line gets its own variable.
+    for (var, prefix) in [("OPENRAFT_0_9", "0.9."), ("OPENRAFT_0_10", "0.10.")] {
+        let version = locked_versions(&lock, "openraft")
+            .into_iter()
+            .find(|v| v.starts_with(prefix))
+            .unwrap_or_else(|| "unknown".into());
+        println!("cargo:rustc-env=BENCH_VERSION_{var}={version}");
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = Command::new(rustc)
@@ -32,16 +40,26 @@ fn main() {
     println!("cargo:rustc-env=BENCH_RUSTC_VERSION={version}");
 }
 
-/// The version of package `name` in a `Cargo.lock`, or "unknown".
+/// The version of package `name` in a `Cargo.lock` (the first, if it holds several), or
+/// "unknown".
 fn locked_version(lock: &str, name: &str) -> String {
+    locked_versions(lock, name)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Every version of package `name` in a `Cargo.lock`, in the lock's order.
+fn locked_versions(lock: &str, name: &str) -> Vec<String> {
     let wanted = format!("name = \"{name}\"");
+    let mut found = Vec::new();
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == wanted
             && let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = "))
         {
-            return v.trim_matches('"').to_string();
+            found.push(v.trim_matches('"').to_string());
         }
     }
-    "unknown".into()
+    found
 }

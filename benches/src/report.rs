@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::Kind;
 use crate::Op;
+use crate::OpenraftLine;
 use crate::Samples;
 use crate::TargetSpec;
 
@@ -171,13 +172,14 @@ pub struct Machine {
     pub filesystem: String,
     /// Compiler.
     pub rustc: String,
-    /// openraft version.
+    /// The version of openraft the log stores were driven through (of the report's line).
     pub openraft: String,
 }
 
 impl Machine {
-    /// Read the machine's description; `dir` is where the stores live.
-    pub fn describe(dir: &Path) -> Self {
+    /// Read the machine's description; `dir` is where the stores live, `line` the openraft line
+    /// the log stores are driven through.
+    pub fn describe(dir: &Path, line: OpenraftLine) -> Self {
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         let cpu = read("/proc/cpuinfo")
             .lines()
@@ -209,8 +211,18 @@ impl Machine {
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
             filesystem: filesystem_of(dir, &read("/proc/self/mounts")),
             rustc: env!("BENCH_RUSTC_VERSION").into(),
-            openraft: env!("BENCH_VERSION_OPENRAFT").into(),
+            openraft: openraft_version(line).into(),
         }
+    }
+}
+
+/// The version of openraft's `line` this build was compiled against, from `Cargo.lock`.
+pub fn openraft_version(line: OpenraftLine) -> &'static str {
+    match line {
+        OpenraftLine::V0_9 => env!("BENCH_VERSION_OPENRAFT_0_9"),
+        OpenraftLine::V0_10 => env!("BENCH_VERSION_OPENRAFT_0_10"),
+        // `OpenraftLine` is non-exhaustive: a line this build does not know has no version here.
+        _ => "unknown",
     }
 }
 
@@ -865,7 +877,7 @@ mod tests {
             command: "test".into(),
             generated_utc: utc_now(),
             elapsed_s: 0.0,
-            machine: Machine::describe(Path::new(".")),
+            machine: Machine::describe(Path::new("."), OpenraftLine::V0_10),
             targets: specs.iter().map(TargetInfo::from).collect(),
             measurements: vec![
                 m("floor", HEADLINE, floor_us),
@@ -901,6 +913,19 @@ mod tests {
         );
         let get = find("redb: get_log").expect("get_log check");
         assert!(!get.met, "2 us per entry is over 1 us: {get:?}");
+    }
+
+    #[test]
+    fn the_machine_names_the_openraft_of_the_report_line() {
+        // Cargo.lock holds both lines; a 0.9 report once named the 0.9 version in a 0.10 run.
+        for (line, prefix) in [(OpenraftLine::V0_9, "0.9."), (OpenraftLine::V0_10, "0.10.")] {
+            let m = Machine::describe(Path::new("."), line);
+            assert!(m.openraft.starts_with(prefix), "{line:?}: {}", m.openraft);
+            let mut r = report(100, 250);
+            r.machine = m;
+            let md = markdown(&r);
+            assert!(md.contains(&format!("| openraft | {prefix}")), "{line:?}: {md}");
+        }
     }
 
     #[test]

@@ -305,7 +305,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .join(" "),
             generated_utc: report::utc_now(),
             elapsed_s: 0.0,
-            machine: report::Machine::describe(scratch.path()),
+            machine: report::Machine::describe(scratch.path(), line),
             targets: specs.iter().map(report::TargetInfo::from).collect(),
             measurements: Vec::new(),
             not_applicable: Vec::new(),
