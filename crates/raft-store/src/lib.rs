@@ -1,5 +1,7 @@
 //! Durable log storage for [openraft] on the embedded engine of your choice. This is the crate
-//! most users add: pick the engine by cargo feature, or at run time by a config value.
+//! most users add: pick the engine by cargo feature, or at run time by a config value. The
+//! items at the crate root are for openraft 0.10; for openraft 0.9 (feature `openraft-0-9`)
+//! the same items are in [`openraft09`].
 //!
 //! ```no_run
 //! use raft_store::{Backend, StoreConfig};

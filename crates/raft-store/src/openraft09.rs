@@ -19,6 +19,35 @@
 //! # }
 //! ```
 //!
+//! Outside raft, the store is read through openraft 0.9's own traits, so bring them into scope;
+//! the state machine's reader serves reads before `Raft::new`, while raft owns the state
+//! machine, and after `Raft::shutdown`:
+//!
+//! ```no_run
+//! use raft_store::openraft09::openraft;
+//! use raft_store::openraft09::kv::{KvRequest, KvResponse, SnapshotFile};
+//! use openraft::storage::RaftLogStorage; // get_log_state, read_vote, read_committed
+//!
+//! openraft::declare_raft_types!(
+//!     pub KvConfig: D = KvRequest, R = KvResponse, SnapshotData = SnapshotFile
+//! );
+//!
+//! # async fn after_a_restart(config: raft_store::StoreConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let (mut log_store, state_machine) = raft_store::openraft09::open_with_kv::<KvConfig>(&config)?;
+//! let state = log_store.get_log_state().await?;
+//! let vote = log_store.read_vote().await?;
+//! println!("last log id {:?}, vote {vote:?}", state.last_log_id);
+//! let value = state_machine.reader().get("some key")?;
+//! // ... Raft::new(.., log_store, state_machine), and at the end:
+//! // raft.shutdown().await?; then drop the Raft: the log store finishes the writes it queued.
+//! # drop(value);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A whole single-node application on this line is `examples/openraft_0_9.rs` (initialize,
+//! write, shut down, start again on the same directory, read back), run as a test.
+//!
 //! A store written under one line is refused by the other (its format record names the line);
 //! see `raft_store_core::migrate` to move a 0.9 store to 0.10.
 
