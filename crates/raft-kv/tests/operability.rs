@@ -380,11 +380,36 @@ fn health_turns_unhealthy_on_a_node_cut_off_from_its_quorum() {
                 .is_some_and(|e| e.contains("no quorum has acknowledged")),
             "{cut}"
         );
+        // A write sent to it is refused as not written, naming why: it still says Leader.
+        let refused = reqwest::Client::new()
+            .post(format!("http://{leader_http}/key"))
+            .json(&serde_json::json!({ "cut-off-write": "x" }))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("the cut-off leader answers");
+        assert_eq!(refused.status().as_u16(), 503);
+        let refused: Value = refused.json().await.expect("a JSON error");
+        assert!(
+            refused["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("is the leader but no quorum")),
+            "{refused}"
+        );
+        assert_eq!(refused["retry"], true, "{refused}");
+        let (_, status) = get_json(&format!("http://{leader_http}/status"))
+            .await
+            .expect("/status");
+        assert_eq!(status["state"], "Leader", "{status}");
         for &id in &others {
             cluster.resume(id).expect("resume");
         }
         let back = cluster.leader(SECS).await.expect("a leader again");
         health_becomes(&cluster.node(back).http, "serving", SECS).await;
+        let (code, missing) = get_json(&format!("http://{}/key/cut-off-write", cluster.node(back).http))
+            .await
+            .expect("GET the refused key");
+        assert_eq!(code, 404, "the refused write was applied after all: {missing}");
 
         // A follower alone: its leader and the other follower stopped.
         let follower = (1..=3).find(|&i| i != back).expect("a follower");

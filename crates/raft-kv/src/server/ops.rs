@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::ClientWriteError;
+use openraft::error::ForwardReason;
 use openraft::error::RaftError;
 use raft_store::kv::KvRequest;
 use raft_store::kv::KvResponse;
@@ -29,6 +30,17 @@ pub async fn propose(s: &NodeState, request: KvRequest) -> Result<Proposed, ApiE
     s.check_serving()?;
     match s.raft.client_write(request).await {
         Ok(r) => Ok(Proposed::Applied(r.log_id.index, r.data)),
+        // A leader no quorum acknowledged within its lease refuses writes before appending
+        // them; without a leader to name, the caller would hear "no leader is known" from a
+        // node whose /status says Leader.
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
+            if f.reason == ForwardReason::LeaseExpired =>
+        {
+            Err(ApiError::not_sent(format!(
+                "node {} is the leader but no quorum has acknowledged it within its lease (the other members are down or cut off from it): nothing was written; retry shortly",
+                s.id
+            )))
+        }
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
             Ok(Proposed::NotLeader(f.leader_node))
         }
