@@ -6,9 +6,12 @@
 #
 #   scripts/api-check.sh <raft-kv binary>
 #
-# Starts one node of that binary on loopback ports picked at run time, waits until it serves,
-# runs schemathesis against http://ADDR/openapi.json (the document the node serves), and exits
-# non-zero if schemathesis found a failure. The node and its data directory are removed on exit.
+# Two passes, each on a fresh node of that binary on loopback ports picked at run time: one
+# without an auth file (every request is let in), one with an auth file holding a write token
+# that schemathesis sends as `Authorization: Bearer` (its ignored_auth check also leaves it out
+# and spoils it, expecting the documented 401). Each pass waits until the node serves and runs
+# schemathesis against http://ADDR/openapi.json (the document the node serves); the script
+# exits non-zero if either pass found a failure. Nodes and data directories are removed on exit.
 #
 # Schemathesis is installed, pinned, into a venv under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/raft-store/venv-schemathesis the first time.
@@ -116,9 +119,9 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/raft-kv-api-check.XXXXXX")
 NODE_PID=
+PASS_DIR=$WORK
 
-cleanup() {
-    local status=$?
+stop_node() {
     if [[ -n $NODE_PID ]] && kill -0 "$NODE_PID" 2>/dev/null; then
         say "stopping the node (pid $NODE_PID)"
         kill -TERM "$NODE_PID" 2>/dev/null || true
@@ -132,6 +135,12 @@ cleanup() {
         fi
         wait "$NODE_PID" 2>/dev/null || true
     fi
+    NODE_PID=
+}
+
+cleanup() {
+    local status=$?
+    stop_node
     rm -rf "$WORK"
     exit "$status"
 }
@@ -141,41 +150,47 @@ trap 'exit 143' TERM
 
 show_node_log() {
     echo "---- node stdout" >&2
-    tail -n 20 "$WORK/node.out" >&2 || true
+    tail -n 20 "$PASS_DIR/node.out" >&2 || true
     echo "---- node stderr" >&2
-    tail -n 40 "$WORK/node.err" >&2 || true
+    tail -n 40 "$PASS_DIR/node.err" >&2 || true
 }
 
-say "starting $BIN (node 1, data in $WORK/data)"
-"$BIN" --id 1 --data-dir "$WORK/data" --http 127.0.0.1:0 --raft 127.0.0.1:0 --insecure \
-    >"$WORK/node.out" 2>"$WORK/node.err" </dev/null &
-NODE_PID=$!
+# start_node <pass directory> [raft-kv arguments...]: sets NODE_PID and ADDR once it serves.
+start_node() {
+    PASS_DIR=$1
+    shift
+    mkdir -p "$PASS_DIR"
+    say "starting $BIN (node 1, data in $PASS_DIR/data)"
+    "$BIN" --id 1 --data-dir "$PASS_DIR/data" --http 127.0.0.1:0 --raft 127.0.0.1:0 --insecure "$@" \
+        >"$PASS_DIR/node.out" 2>"$PASS_DIR/node.err" </dev/null &
+    NODE_PID=$!
 
-ADDR=
-deadline=$((SECONDS + START_TIMEOUT))
-while [[ -z $ADDR ]]; do
-    line=$(grep -m1 '^raft-kv node 1 listening ' "$WORK/node.out" || true)
-    if [[ -n $line ]]; then
-        ADDR=$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$line")
-        [[ -n $ADDR ]] || die "no http= address in the node's line: $line"
-        break
-    fi
-    if ! kill -0 "$NODE_PID" 2>/dev/null; then
-        show_node_log
-        NODE_PID=
-        die "the node exited before it listened"
-    fi
-    if ((SECONDS >= deadline)); then
-        show_node_log
-        die "the node did not print its 'listening' line within ${START_TIMEOUT} s"
-    fi
-    sleep 0.2
-done
-say "node listening on http://$ADDR"
+    ADDR=
+    local deadline=$((SECONDS + START_TIMEOUT)) line
+    while [[ -z $ADDR ]]; do
+        line=$(grep -m1 '^raft-kv node 1 listening ' "$PASS_DIR/node.out" || true)
+        if [[ -n $line ]]; then
+            ADDR=$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$line")
+            [[ -n $ADDR ]] || die "no http= address in the node's line: $line"
+            break
+        fi
+        if ! kill -0 "$NODE_PID" 2>/dev/null; then
+            show_node_log
+            NODE_PID=
+            die "the node exited before it listened"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_node_log
+            die "the node did not print its 'listening' line within ${START_TIMEOUT} s"
+        fi
+        sleep 0.2
+    done
+    say "node listening on http://$ADDR"
 
-# Serving: /health answers 200, or (a node without /health) /status names a leader.
-say "waiting (at most ${READY_TIMEOUT} s) until the node serves"
-if ! python3 - "$ADDR" "$READY_TIMEOUT" <<'EOF'; then
+    # Serving: /health (which needs no token) answers 200, or (a node without /health) /status
+    # names a leader.
+    say "waiting (at most ${READY_TIMEOUT} s) until the node serves"
+    if ! python3 - "$ADDR" "$READY_TIMEOUT" <<'EOF'; then
 import json, sys, time, urllib.error, urllib.request
 addr, limit = sys.argv[1], float(sys.argv[2])
 deadline = time.monotonic() + limit
@@ -204,13 +219,14 @@ while time.monotonic() < deadline:
 print(f"== api-check: last answer: {last}", file=sys.stderr)
 sys.exit(1)
 EOF
-    show_node_log
-    die "the node did not serve within ${READY_TIMEOUT} s"
-fi
+        show_node_log
+        die "the node did not serve within ${READY_TIMEOUT} s"
+    fi
+}
 
 # ---------------------------------------------------------------- schemathesis run
 
-args=(
+base_args=(
     --checks all
     --max-examples "$MAX_EXAMPLES"
     --max-time "$MAX_TIME"
@@ -222,41 +238,101 @@ args=(
     --no-color
 )
 if [[ -n ${API_CHECK_SEED:-} ]]; then
-    args+=(--seed "$API_CHECK_SEED")
+    base_args+=(--seed "$API_CHECK_SEED")
 fi
 if [[ -n ${API_CHECK_ARGS:-} ]]; then
     read -r -a extra <<<"$API_CHECK_ARGS"
-    args+=("${extra[@]}")
+    base_args+=("${extra[@]}")
 fi
-if [[ -n ${API_CHECK_SCHEMA:-} ]]; then
-    location=$(realpath "$API_CHECK_SCHEMA")
-    args+=(--url "http://$ADDR")
-    say "testing the document $location (API_CHECK_SCHEMA) against http://$ADDR"
-else
-    location=http://$ADDR/openapi.json
-    say "testing against $location"
-fi
-say "schemathesis run $location ${args[*]}"
 
-# Run in the work directory: no schemathesis.toml of the caller's is read, nothing is left behind.
-status=0
-(cd "$WORK" && timeout --kill-after=10 $((MAX_TIME + 45)) \
-    env PYTHONPATH="$ST_PATH" "$ST_PY" -m schemathesis.cli run "$location" "${args[@]}") || status=$?
-
-if ! kill -0 "$NODE_PID" 2>/dev/null; then
-    show_node_log
-    NODE_PID=
-    die "the node exited during the run"
-fi
-if ((status == 0)); then
-    say "passed: the node answers as its document says"
-elif ((status == 124 || status == 137)); then
-    say "FAILED: schemathesis did not finish within $((MAX_TIME + 45)) s"
-else
-    say "FAILED: schemathesis exited with status $status (its report is above)"
-    if grep -q 'panicked at' "$WORK/node.err"; then
-        say "the node panicked:"
-        grep -A1 'panicked at' "$WORK/node.err" | head -n 20 >&2
+# run_schemathesis <pass name> [more schemathesis arguments...]: against the running node.
+# What it prints of the command leaves the extra arguments out: they hold the token.
+run_schemathesis() {
+    local name=$1 location status=0
+    shift
+    local args=("${base_args[@]}" "$@")
+    if [[ -n ${API_CHECK_SCHEMA:-} ]]; then
+        location=$(realpath "$API_CHECK_SCHEMA")
+        args+=(--url "http://$ADDR")
+        say "[$name] testing the document $location (API_CHECK_SCHEMA) against http://$ADDR"
+    else
+        location=http://$ADDR/openapi.json
+        say "[$name] testing against $location"
     fi
+    say "[$name] schemathesis run $location ${base_args[*]}${*:+ (and a token header)}"
+    # In the pass's directory: no schemathesis.toml of the caller's is read, nothing is left.
+    (cd "$PASS_DIR" && timeout --kill-after=10 $((MAX_TIME + 45)) \
+        env PYTHONPATH="$ST_PATH" "$ST_PY" -m schemathesis.cli run "$location" "${args[@]}") || status=$?
+
+    if ! kill -0 "$NODE_PID" 2>/dev/null; then
+        show_node_log
+        NODE_PID=
+        die "[$name] the node exited during the run"
+    fi
+    if ((status == 0)); then
+        say "[$name] passed: the node answers as its document says"
+    elif ((status == 124 || status == 137)); then
+        say "[$name] FAILED: schemathesis did not finish within $((MAX_TIME + 45)) s"
+    else
+        say "[$name] FAILED: schemathesis exited with status $status (its report is above)"
+        if grep -q 'panicked at' "$PASS_DIR/node.err"; then
+            say "the node panicked:"
+            grep -A1 'panicked at' "$PASS_DIR/node.err" | head -n 20 >&2
+        fi
+    fi
+    return "$status"
+}
+
+# auth_probe <before|after>: the pass only means something if the node asks for the token and
+# takes it. Before the run: /status is 401 without it and 200 with it. After: the run's writes
+# went through (the applied index passed the few entries a new node writes itself).
+auth_probe() {
+    python3 - "$ADDR" "$TOKEN" "$1" <<'EOF'
+import sys, urllib.error, urllib.request
+addr, token, when = sys.argv[1:4]
+def get(path, token=None):
+    request = urllib.request.Request(f"http://{addr}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+if when == "before":
+    without, _ = get("/status")
+    with_token, body = get("/status", token)
+    if without != 401 or with_token != 200:
+        sys.exit(f"== api-check: ERROR: /status answered {without} without the token (want 401) and {with_token} with it (want 200): {body[:200]}")
+else:
+    status, body = get("/metrics", token)
+    applied = [l for l in body.splitlines() if l.startswith("raft_kv_last_applied_index")]
+    value = float(applied[0].split()[-1]) if applied else -1
+    if status != 200 or value < 20:
+        sys.exit(f"== api-check: ERROR: after the run the node applied up to {value} (want at least 20 entries: the token's writes): /metrics {status}")
+    print(f"== api-check: the run's writes with the token were applied (up to index {int(value)})")
+EOF
+}
+
+failed=0
+
+# Pass 1: no auth file, every request is let in.
+start_node "$WORK/open"
+run_schemathesis "no tokens" || failed=1
+stop_node
+
+# Pass 2: an auth file with one write token (raft-kv wants at least 16 characters), sent by
+# schemathesis on every request; its ignored_auth check also sends requests without it.
+TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+(umask 077 && printf '# api-check\nwrite %s\n' "$TOKEN" >"$WORK/auth")
+start_node "$WORK/tokens" --auth-file "$WORK/auth"
+auth_probe before || exit 2
+run_schemathesis "a write token" --header "Authorization: Bearer $TOKEN" || failed=1
+auth_probe after || failed=1
+stop_node
+
+if ((failed)); then
+    say "FAILED (see the pass marked FAILED above)"
+    exit 1
 fi
-exit "$status"
+say "passed: both passes"
