@@ -93,56 +93,66 @@ fn set(key: &str) -> KvRequest {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_that_stops_raft_is_found_typed_in_the_stats() -> Result<(), Box<dyn std::error::Error>> {
-    let snapshots = tempfile::tempdir()?;
-    let engine = Arc::new(FaultEngine::new(MemEngine::new()));
-    let faults = engine.faults().clone();
-    let log: LogStore<Kv, _> = LogStore::open(engine.clone())?;
-    // What the application keeps before handing the store to openraft.
-    let stats = log.stats();
-    let sm: KvStateMachine<Kv, _> = KvStateMachine::open_with_stats(engine, snapshots.path(), stats.clone())?;
-    let config = Arc::new(
-        Config {
-            election_timeout_min: 150,
-            election_timeout_max: 300,
-            ..Default::default()
-        }
-        .validate()?,
-    );
-    let raft = Raft::new(1, config, Alone, log, sm).await?;
-    raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
-        .await?;
-    raft.wait(Some(Duration::from_secs(10)))
-        .current_leader(1, "the single node leads")
-        .await?;
-    raft.client_write(set("before")).await?;
-    assert!(stats.fatal_error().is_none(), "{:?}", stats.fatal());
+/// The test, written once for both lines: the names it uses (`LogStore`, `KvStateMachine`,
+/// `Raft`, `Config`, `BasicNode`, `Alone`, `set`) are each line's, from where it is expanded.
+macro_rules! full_disk_stops_raft {
+    ($kv:ty) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_full_disk_that_stops_raft_is_found_typed_in_the_stats()
+        -> Result<(), Box<dyn std::error::Error>> {
+            let snapshots = tempfile::tempdir()?;
+            let engine = Arc::new(FaultEngine::new(MemEngine::new()));
+            let faults = engine.faults().clone();
+            let log: LogStore<$kv, _> = LogStore::open(engine.clone())?;
+            // What the application keeps before handing the store to openraft.
+            let stats = log.stats();
+            let sm: KvStateMachine<$kv, _> =
+                KvStateMachine::open_with_stats(engine, snapshots.path(), stats.clone())?;
+            let config = Arc::new(
+                Config {
+                    election_timeout_min: 150,
+                    election_timeout_max: 300,
+                    ..Default::default()
+                }
+                .validate()?,
+            );
+            let raft = Raft::new(1, config, Alone, log, sm).await?;
+            raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
+                .await?;
+            raft.wait(Some(Duration::from_secs(10)))
+                .current_leader(1, "the single node leads")
+                .await?;
+            raft.client_write(set("before")).await?;
+            assert!(stats.fatal_error().is_none(), "{:?}", stats.fatal());
 
-    // The next engine write is the log append of the next entry.
-    faults.fail_nth_write(1, Fault::NoSpace);
-    let refused = tokio::time::timeout(Duration::from_secs(30), raft.client_write(set("after")))
-        .await
-        .map_err(|_| "a write on a full disk neither failed nor succeeded within 30 s")?;
-    let raft_error = refused.expect_err("a write on a full disk succeeded");
-    // openraft's error carries the message ...
-    assert!(raft_error.to_string().contains("ENOSPC"), "{raft_error}");
-    // ... the stats the error itself, typed, with the engine's error as its source.
-    let Some(StoreError::WriteFailed { kind, source, .. }) = stats.fatal_error() else {
-        panic!("the stats' fatal error is {:?}", stats.fatal_error());
+            // The next engine write is the log append of the next entry.
+            faults.fail_nth_write(1, Fault::NoSpace);
+            let refused = tokio::time::timeout(Duration::from_secs(30), raft.client_write(set("after")))
+                .await
+                .map_err(|_| "a write on a full disk neither failed nor succeeded within 30 s")?;
+            let raft_error = refused.expect_err("a write on a full disk succeeded");
+            // openraft's error carries the message ...
+            assert!(raft_error.to_string().contains("ENOSPC"), "{raft_error}");
+            // ... the stats the error itself, typed, with the engine's error as its source.
+            let Some(StoreError::WriteFailed { kind, source, .. }) = stats.fatal_error() else {
+                panic!("the stats' fatal error is {:?}", stats.fatal_error());
+            };
+            assert_eq!(*kind, io::ErrorKind::StorageFull);
+            assert!(matches!(**source, EngineError::Io { .. }), "{source}");
+            assert!(
+                stats
+                    .fatal()
+                    .is_some_and(|m| m.contains("durable log write failed")),
+                "{:?}",
+                stats.fatal()
+            );
+            raft.shutdown().await?;
+            Ok(())
+        }
     };
-    assert_eq!(*kind, io::ErrorKind::StorageFull);
-    assert!(matches!(**source, EngineError::Io { .. }), "{source}");
-    assert!(
-        stats
-            .fatal()
-            .is_some_and(|m| m.contains("durable log write failed")),
-        "{:?}",
-        stats.fatal()
-    );
-    raft.shutdown().await?;
-    Ok(())
 }
+
+full_disk_stops_raft!(Kv);
 
 /// The same on openraft 0.9: its `Raft` stops on the full disk, and the stats hold the error.
 mod on_0_9 {
@@ -168,6 +178,7 @@ mod on_0_9 {
     use openraft::raft::VoteRequest;
     use openraft::raft::VoteResponse;
     use openraft_09 as openraft;
+    use raft_store_core::EngineError;
     use raft_store_core::MemEngine;
     use raft_store_core::StoreError;
     use raft_store_core::openraft09::LogStore;
@@ -234,44 +245,5 @@ mod on_0_9 {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_full_disk_that_stops_raft_is_found_typed_in_the_stats()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let snapshots = tempfile::tempdir()?;
-        let engine = Arc::new(FaultEngine::new(MemEngine::new()));
-        let faults = engine.faults().clone();
-        let log: LogStore<Kv09, _> = LogStore::open(engine.clone())?;
-        let stats = log.stats();
-        let sm: KvStateMachine<Kv09, _> =
-            KvStateMachine::open_with_stats(engine, snapshots.path(), stats.clone())?;
-        let config = Arc::new(
-            Config {
-                election_timeout_min: 150,
-                election_timeout_max: 300,
-                ..Default::default()
-            }
-            .validate()?,
-        );
-        let raft = Raft::new(1, config, Alone, log, sm).await?;
-        raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
-            .await?;
-        raft.wait(Some(Duration::from_secs(10)))
-            .current_leader(1, "the single node leads")
-            .await?;
-        raft.client_write(set("before")).await?;
-        assert!(stats.fatal_error().is_none(), "{:?}", stats.fatal());
-
-        faults.fail_nth_write(1, Fault::NoSpace);
-        let refused = tokio::time::timeout(Duration::from_secs(30), raft.client_write(set("after")))
-            .await
-            .map_err(|_| "a write on a full disk neither failed nor succeeded within 30 s")?;
-        let raft_error = refused.expect_err("a write on a full disk succeeded");
-        assert!(raft_error.to_string().contains("ENOSPC"), "{raft_error}");
-        let Some(StoreError::WriteFailed { kind, .. }) = stats.fatal_error() else {
-            panic!("the stats' fatal error is {:?}", stats.fatal_error());
-        };
-        assert_eq!(*kind, io::ErrorKind::StorageFull);
-        raft.shutdown().await?;
-        Ok(())
-    }
+    full_disk_stops_raft!(Kv09);
 }
