@@ -18,9 +18,26 @@ pub const ENVELOPE_HEADER: usize = 5;
 ///
 /// A store remembers the codec it was created with in its format record and refuses to open
 /// with another one.
+///
+/// A codec either names what it writes ([`SELF_DESCRIBING`](Codec::SELF_DESCRIBING): struct
+/// fields by name, every length and enum tag explicit, like [`MessagePack`], the default) or
+/// relies on the reader knowing the shape of the value (like [`Bincode`] and [`Postcard`]).
+/// With the second kind, a value whose serialization depends on the value itself
+/// (`skip_serializing_if`, `skip_serializing` with `default`, `flatten`, `untagged` and
+/// internally tagged enums, `serde_json::Value`) can decode without error to *another value*:
+/// `struct { #[serde(skip_serializing_if = "Option::is_none")] note: Option<String>, n: u64,
+/// data: Vec<u8> }` with `note: None, n: 0, data: [1, 9]` is written by bincode as `0, 2, 1, 9`
+/// and read back as `note: None, n: 2, data: [9]`. No check of the bytes alone can see this
+/// (the wrong value can encode to the very same bytes), so the log store takes such a codec only
+/// with a comparison of values or an explicit promise (see `raft_store_core::EntryCheck`).
 pub trait Codec: Send + Sync + 'static {
     /// The name stored in the format record.
     const NAME: &'static str;
+
+    /// Whether the encoding names what it writes (struct fields by name, lengths and enum tags
+    /// explicit), so a value that encodes decodes to a value of the same shape whatever serde
+    /// attributes its type carries. `false` unless a codec says otherwise: the safe answer.
+    const SELF_DESCRIBING: bool = false;
 
     /// Append the encoding of `value` to `out`.
     fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
@@ -29,8 +46,49 @@ pub trait Codec: Send + Sync + 'static {
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>;
 }
 
+/// MessagePack (rmp-serde) with struct fields written as maps by name and enum variants by
+/// name: self-describing, so every serde attribute round-trips (`skip_serializing_if` anywhere,
+/// `skip_serializing` with `default`, `flatten`, `untagged`, internally and adjacently tagged
+/// enums, `serde_json::Value`, maps and sets, NaNs bit for bit). The default codec of new stores.
+///
+/// One shape is still lost by every self-describing serde format, this one included: a `Some`
+/// around a value that serializes as nothing (`Some(None)` of an `Option<Option<T>>`,
+/// `Some(())`) is written like `None` and read back as `None`. Entries carrying such values need
+/// a value comparison (`EntryCheck::equal()` in `raft_store_core`), which refuses them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessagePack;
+
+/// How deep MessagePack values may nest when read back: far beyond any log entry, and low
+/// enough that a damaged value cannot overflow the stack of the thread that reads it.
+const MESSAGE_PACK_MAX_DEPTH: usize = 256;
+
+impl Codec for MessagePack {
+    const NAME: &'static str = "msgpack-named1";
+    const SELF_DESCRIBING: bool = true;
+
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+        let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();
+        value.serialize(&mut serializer).map_err(|e| e.to_string())
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        // A reader over the slice: it reads a string or byte string of a claimed length only as
+        // far as the input goes (no allocation of a damaged length), and what it leaves unread
+        // is the trailing bytes.
+        let mut rest = bytes;
+        let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
+        deserializer.set_max_depth(MESSAGE_PACK_MAX_DEPTH);
+        let value = T::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
+        if !rest.is_empty() {
+            return Err(format!("{} trailing bytes after the value", rest.len()));
+        }
+        Ok(value)
+    }
+}
+
 /// bincode 2 in serde mode with the standard configuration (varint integers, little-endian
-/// fixed-size fields inside the payload; keys never use it). The default codec.
+/// fixed-size fields inside the payload; keys never use it). Compact and fast, but not
+/// self-describing: see [`Codec`] for what that costs and how the log store guards it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bincode;
 
@@ -99,7 +157,7 @@ fn bincode_decode<T: DeserializeOwned, C: bincode::config::Config>(
     Ok(value)
 }
 
-/// postcard 1: compact, stable wire format, a second codec choice.
+/// postcard 1: compact, stable wire format. Not self-describing: see [`Codec`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Postcard;
 
@@ -120,6 +178,92 @@ impl Codec for Postcard {
         }
         Ok(value)
     }
+}
+
+/// Why a value does not come back as written under a codec (see [`check_round_trip`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoundTripError {
+    /// The codec cannot encode the value.
+    #[error("{codec} cannot encode it: {reason}")]
+    Encode {
+        /// The codec's name.
+        codec: &'static str,
+        /// The codec's message.
+        reason: String,
+    },
+    /// The codec encodes the value to bytes it cannot decode again.
+    #[error("{codec} encodes it to {len} bytes that it cannot decode again: {reason}")]
+    Decode {
+        /// The codec's name.
+        codec: &'static str,
+        /// The length of the encoding.
+        len: usize,
+        /// The codec's message.
+        reason: String,
+    },
+    /// The codec reads the value back as a different value.
+    #[error(
+        "{codec} reads it back as a different value (a serde attribute that makes the encoding depend on the value, such as skip_serializing_if, shifts what the decoder reads)"
+    )]
+    Different {
+        /// The codec's name.
+        codec: &'static str,
+    },
+}
+
+/// Encode `value` with codec `K`, decode it again and compare the result with `value` by `eq`:
+/// `Ok` with the encoding (the payload, without the envelope) if it comes back as written.
+///
+/// This is the check the log store runs on every entry when it was opened with a value
+/// comparison, offered for an application to run on a payload before proposing it, so that a
+/// request the store would refuse is refused to the client instead (a refusal inside the log
+/// store's `append` stops the raft node, see `raft_store_core::EntryCheck`).
+pub fn round_trip<K: Codec, T>(value: &T, eq: impl FnOnce(&T, &T) -> bool) -> Result<Vec<u8>, RoundTripError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let mut bytes = Vec::new();
+    K::encode_into(value, &mut bytes).map_err(|reason| RoundTripError::Encode {
+        codec: K::NAME,
+        reason,
+    })?;
+    let back: T = K::decode(&bytes).map_err(|reason| RoundTripError::Decode {
+        codec: K::NAME,
+        len: bytes.len(),
+        reason,
+    })?;
+    if !eq(&back, value) {
+        return Err(RoundTripError::Different { codec: K::NAME });
+    }
+    Ok(bytes)
+}
+
+/// Whether `value` comes back as written under codec `K` ([`round_trip`] with `==`).
+///
+/// ```
+/// use raft_store_engine::codec::{Bincode, MessagePack, RoundTripError, check_round_trip};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+/// struct Careless {
+///     #[serde(skip_serializing_if = "Option::is_none")]
+///     note: Option<String>,
+///     n: u64,
+///     data: Vec<u8>,
+/// }
+///
+/// let value = Careless { note: None, n: 0, data: vec![1, 9] };
+/// assert_eq!(check_round_trip::<MessagePack, _>(&value), Ok(()));
+/// assert_eq!(
+///     check_round_trip::<Bincode, _>(&value),
+///     Err(RoundTripError::Different { codec: "bincode2" })
+/// );
+/// ```
+pub fn check_round_trip<K: Codec, T>(value: &T) -> Result<(), RoundTripError>
+where
+    T: Serialize + DeserializeOwned + PartialEq,
+{
+    round_trip::<K, T>(value, |a, b| a == b).map(|_| ())
 }
 
 /// Encode `value` with codec `K` into a complete envelope.

@@ -198,6 +198,36 @@ pub enum StoreError {
         /// The codec's message.
         reason: String,
     },
+    /// `append` refused a log entry that would not come back as written; nothing of the append
+    /// was written. Under openraft this stops the raft node (a storage error is fatal to it).
+    #[error(
+        "{backend}: refused log entry {log_id} (index {index}) under the store's check that {check}: {source}; nothing was written"
+    )]
+    EntryRefused {
+        /// The backend name.
+        backend: &'static str,
+        /// The entry's index.
+        index: u64,
+        /// The entry's log id, as openraft prints it.
+        log_id: String,
+        /// The store's check (`EntryCheck`), as it describes itself.
+        check: &'static str,
+        /// What the round trip found.
+        #[source]
+        source: crate::codec::RoundTripError,
+    },
+    /// A codec that is not self-describing (bincode, postcard) was chosen without a value
+    /// comparison or an explicit promise: such a codec can read a careless entry back as another
+    /// value.
+    #[error(
+        "{backend}: codec {codec} does not name what it writes, so an entry whose type uses skip_serializing_if, flatten, untagged or similar serde attributes can be read back as a different value; open the store with LogStore::open_checked and EntryCheck::equal() (compares every entry with its decoding) or EntryCheck::trust_payload_encoding() (only for payload types known to be safe), or use the default codec MessagePack"
+    )]
+    UncheckedCodec {
+        /// The backend name.
+        backend: &'static str,
+        /// The codec's name.
+        codec: &'static str,
+    },
     /// This write or its sync failed; the store now refuses every later write (fail-stop).
     #[error("{backend}: write or sync failed, the store now refuses writes: {source}")]
     WriteFailed {
@@ -251,7 +281,9 @@ pub enum StoreError {
         found: String,
     },
     /// The format record names another codec.
-    #[error("{backend}: the store was written with codec {found}, but opened with codec {expected}")]
+    #[error(
+        "{backend}: the store was written with codec {found}, but opened with codec {expected}; open it with the codec its format record names (a store written with bincode2 or postcard1 opens as LogStore<_, _, Bincode> or Postcard through LogStore::open_checked)"
+    )]
     WrongCodec {
         /// The backend name.
         backend: &'static str,
@@ -337,7 +369,10 @@ impl StoreError {
             | StoreError::FormatRecordLost { .. }
             | StoreError::SnapshotFile { .. } => io::ErrorKind::InvalidData,
             StoreError::SnapshotIo { source, .. } => source.kind(),
-            StoreError::NotContiguous { .. } | StoreError::Encode { .. } => io::ErrorKind::InvalidInput,
+            StoreError::NotContiguous { .. }
+            | StoreError::Encode { .. }
+            | StoreError::EntryRefused { .. }
+            | StoreError::UncheckedCodec { .. } => io::ErrorKind::InvalidInput,
             StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
             StoreError::Closed { .. } => io::ErrorKind::Other,
         }

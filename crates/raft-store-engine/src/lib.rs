@@ -40,6 +40,7 @@ pub mod testing;
 
 pub use codec::Bincode;
 pub use codec::Codec;
+pub use codec::MessagePack;
 pub use codec::Postcard;
 pub use dir::StoreDir;
 pub use engine::Batch;
