@@ -67,6 +67,7 @@ pub use raft_store_engine::Engine;
 pub use raft_store_engine::EngineError;
 pub use raft_store_engine::KeyRange;
 pub use raft_store_engine::MemEngine;
+pub use raft_store_engine::MessagePack;
 pub use raft_store_engine::Op;
 pub use raft_store_engine::OpenraftLine;
 pub use raft_store_engine::Postcard;
@@ -104,3 +105,5 @@ pub use openraft10::LogReader;
 pub use openraft10::LogStore;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use stats::StoreStats;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::EntryCheck;

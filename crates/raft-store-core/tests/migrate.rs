@@ -11,9 +11,9 @@ use openraft::storage::RaftLogStorage;
 use openraft::storage::RaftStateMachine;
 use openraft_09 as openraft09;
 use openraft09::RaftSnapshotBuilder;
-use raft_store_core::Bincode;
 use raft_store_core::Engine;
 use raft_store_core::MemEngine;
+use raft_store_core::MessagePack;
 use raft_store_core::StoreError;
 use raft_store_core::kv::KvRequest;
 use raft_store_core::kv::KvResponse;
@@ -98,8 +98,9 @@ fn a_migrated_store_reads_the_same_through_the_0_10_glue() {
     write_09_store(&old, &old_snaps);
 
     let new = Arc::new(MemEngine::new());
-    let done = openraft_0_9_to_0_10::<TestConfig09, Kv10, Bincode, _, _>(&old, &old_snaps, &new, &new_snaps)
-        .unwrap();
+    let done =
+        openraft_0_9_to_0_10::<TestConfig09, Kv10, MessagePack, _, _>(&old, &old_snaps, &new, &new_snaps)
+            .unwrap();
     assert_eq!(
         (done.entries, done.records, done.snapshots),
         (25, 28, 1),
@@ -190,16 +191,20 @@ fn the_migration_refuses_a_0_10_source_and_a_target_that_is_not_empty() {
     let snaps = dirs.path().join("s");
     let ten = Arc::new(MemEngine::new());
     drop(raft_store_core::LogStore::<Kv10, _>::open(ten.clone()).unwrap());
-    let err =
-        openraft_0_9_to_0_10::<TestConfig09, Kv10, Bincode, _, _>(&ten, &snaps, &MemEngine::new(), &snaps)
-            .unwrap_err();
+    let err = openraft_0_9_to_0_10::<TestConfig09, Kv10, MessagePack, _, _>(
+        &ten,
+        &snaps,
+        &MemEngine::new(),
+        &snaps,
+    )
+    .unwrap_err();
     assert!(matches!(err, StoreError::WrongOpenraftLine { .. }), "{err}");
 
     let nine = Arc::new(MemEngine::new());
     write_09_store(&nine, &snaps);
     let used = Arc::new(MemEngine::new());
     drop(raft_store_core::LogStore::<Kv10, _>::open(used.clone()).unwrap());
-    let err = openraft_0_9_to_0_10::<TestConfig09, Kv10, Bincode, _, _>(
+    let err = openraft_0_9_to_0_10::<TestConfig09, Kv10, MessagePack, _, _>(
         &nine,
         &snaps,
         &used,

@@ -18,8 +18,8 @@ use super::state::Shared;
 use super::state::SmState;
 use super::state::gen_prefix;
 use super::state::lock;
-use crate::codec::Bincode;
 use crate::codec::Codec;
+use crate::codec::MessagePack;
 use crate::codec::unseal;
 use crate::engine::Batch;
 use crate::engine::Durability;
@@ -33,13 +33,13 @@ use crate::stats::StoreStats;
 ///
 /// See the [module docs](super) for the layout and the crash-safety argument. Snapshot files
 /// live in the directory given to [`open`](Self::open).
-pub struct StateMachine<C: KvLine, E: Engine, K: Codec = Bincode> {
+pub struct StateMachine<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
 
 /// A read handle on a [`StateMachine`]; cheap to clone, usable while openraft owns the state
 /// machine.
-pub struct StateReader<C: KvLine, E: Engine, K: Codec = Bincode> {
+pub struct StateReader<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
 
@@ -52,7 +52,7 @@ impl<C: KvLine, E: Engine, K: Codec> Clone for StateReader<C, E, K> {
 }
 
 /// The snapshot builder of a [`StateMachine`].
-pub struct SnapshotBuilder<C: KvLine, E: Engine, K: Codec = Bincode> {
+pub struct SnapshotBuilder<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
 
@@ -73,6 +73,10 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
         let backend = engine.backend();
         let dir = snapshot_dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| snapshot_io(&dir, "creating the snapshot directory", e))?;
+        // The state machine's records are encoded with `K` too: a store whose format record
+        // names another codec (a log opened with another one) is refused here, not read as
+        // corrupt data.
+        crate::format::check_or_init(&engine, K::NAME, C::LINE)?;
         // Without this a damaged state key would read as a fresh state machine and the
         // generation cleanup below would delete all its data.
         crate::format::refuse_unknown_keys(&engine, Space::DataMeta, &[STATE_KEY])?;

@@ -41,9 +41,9 @@ use openraft::entry::RaftPayload;
 use openraft::storage::RaftStateMachine;
 use openraft_09 as openraft;
 
-use crate::Bincode;
 use crate::Codec;
 use crate::Engine;
+use crate::MessagePack;
 use crate::kv::KvLine;
 use crate::kv::SnapshotBuilder;
 use crate::kv::StateMachine;
@@ -61,13 +61,13 @@ pub use crate::kv::SnapshotFile;
 
 /// A durable key-value map replicated by openraft 0.9: `RaftStateMachine` +
 /// `RaftSnapshotBuilder` over an [`Engine`]; see [`StateMachine`].
-pub type KvStateMachine<C, E, K = Bincode> = StateMachine<V0_9<C>, E, K>;
+pub type KvStateMachine<C, E, K = MessagePack> = StateMachine<V0_9<C>, E, K>;
 
 /// A read handle on a [`KvStateMachine`]; see [`StateReader`].
-pub type KvReader<C, E, K = Bincode> = StateReader<V0_9<C>, E, K>;
+pub type KvReader<C, E, K = MessagePack> = StateReader<V0_9<C>, E, K>;
 
 /// The snapshot builder of a [`KvStateMachine`].
-pub type KvSnapshotBuilder<C, E, K = Bincode> = SnapshotBuilder<V0_9<C>, E, K>;
+pub type KvSnapshotBuilder<C, E, K = MessagePack> = SnapshotBuilder<V0_9<C>, E, K>;
 
 /// An openraft 0.9 type config the key-value state machine works with: `D = KvRequest`,
 /// `R = KvResponse`, openraft's own entry type and `SnapshotData = SnapshotFile`. Any config

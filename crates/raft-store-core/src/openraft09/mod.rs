@@ -51,9 +51,9 @@ use openraft_09 as openraft;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Bincode;
 use crate::Codec;
 use crate::Engine;
+use crate::MessagePack;
 use crate::OpenraftLine;
 use crate::StoreError;
 use crate::line::Line;
@@ -62,10 +62,10 @@ use crate::store;
 
 /// Durable raft log storage for openraft 0.9 over an [`Engine`], with group commit: see
 /// [`store::LogStore`] for what it guarantees.
-pub type LogStore<C, E, K = Bincode> = store::LogStore<V0_9<C>, E, K>;
+pub type LogStore<C, E, K = MessagePack> = store::LogStore<V0_9<C>, E, K>;
 
 /// A read handle to a [`LogStore`]'s log for openraft 0.9: see [`store::LogReader`].
-pub type LogReader<C, E, K = Bincode> = store::LogReader<V0_9<C>, E, K>;
+pub type LogReader<C, E, K = MessagePack> = store::LogReader<V0_9<C>, E, K>;
 
 impl<C> Line for V0_9<C>
 where

@@ -17,9 +17,9 @@ use openraft::type_config::alias::SnapshotMetaOf;
 use openraft::type_config::alias::SnapshotOf;
 use openraft::type_config::alias::StoredMembershipOf;
 
-use crate::Bincode;
 use crate::Codec;
 use crate::Engine;
+use crate::MessagePack;
 use crate::kv::KvLine;
 use crate::kv::KvRequest;
 use crate::kv::KvResponse;
@@ -34,13 +34,13 @@ use crate::line::V0_10;
 
 /// A durable key-value map replicated by openraft 0.10: `RaftStateMachine` +
 /// `RaftSnapshotBuilder` over an [`Engine`]; see [`StateMachine`].
-pub type KvStateMachine<C, E, K = Bincode> = StateMachine<V0_10<C>, E, K>;
+pub type KvStateMachine<C, E, K = MessagePack> = StateMachine<V0_10<C>, E, K>;
 
 /// A read handle on a [`KvStateMachine`]; see [`StateReader`].
-pub type KvReader<C, E, K = Bincode> = StateReader<V0_10<C>, E, K>;
+pub type KvReader<C, E, K = MessagePack> = StateReader<V0_10<C>, E, K>;
 
 /// The snapshot builder of a [`KvStateMachine`].
-pub type KvSnapshotBuilder<C, E, K = Bincode> = SnapshotBuilder<V0_10<C>, E, K>;
+pub type KvSnapshotBuilder<C, E, K = MessagePack> = SnapshotBuilder<V0_10<C>, E, K>;
 
 /// An entry whose payload the state machine can read: implemented for openraft's own
 /// [`Entry`](openraft::Entry) with [`EntryPayload`], which `declare_raft_types!` uses by default.

@@ -19,9 +19,9 @@ use openraft::storage::RaftLogStorage;
 use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::alias::VoteOf;
 
-use crate::Bincode;
 use crate::Codec;
 use crate::Engine;
+use crate::MessagePack;
 use crate::OpenraftLine;
 use crate::line::Line;
 use crate::line::V0_10;
@@ -29,10 +29,10 @@ use crate::store;
 
 /// Durable raft log storage for openraft 0.10 over an [`Engine`], with group commit: see
 /// [`store::LogStore`] for what it guarantees.
-pub type LogStore<C, E, K = Bincode> = store::LogStore<V0_10<C>, E, K>;
+pub type LogStore<C, E, K = MessagePack> = store::LogStore<V0_10<C>, E, K>;
 
 /// A read handle to a [`LogStore`]'s log for openraft 0.10: see [`store::LogReader`].
-pub type LogReader<C, E, K = Bincode> = store::LogReader<V0_10<C>, E, K>;
+pub type LogReader<C, E, K = MessagePack> = store::LogReader<V0_10<C>, E, K>;
 
 impl<C> Line for V0_10<C>
 where

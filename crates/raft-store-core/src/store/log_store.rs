@@ -12,6 +12,8 @@ use std::thread::JoinHandle;
 use crate::line::Line;
 use futures::channel::oneshot;
 
+use super::check::CheckKind;
+use super::check::EntryCheck;
 use super::flusher;
 use super::flusher::Done;
 use super::flusher::Job;
@@ -19,9 +21,10 @@ use super::reader::LogReader;
 use super::shared::LogView;
 use super::shared::PendingEntry;
 use super::shared::Shared;
-use crate::codec::Bincode;
 use crate::codec::Codec;
 use crate::codec::ENVELOPE_HEADER;
+use crate::codec::MessagePack;
+use crate::codec::RoundTripError;
 use crate::codec::log_index;
 use crate::codec::log_key;
 use crate::codec::seal;
@@ -45,15 +48,23 @@ use crate::stats::StoreStats;
 ///   every later write is refused with [`StoreError::Poisoned`]; reopen the store to go on.
 ///   Retrying a failed fsync is not safe: the kernel may already have dropped the dirty pages.
 /// - Every value is checksummed; a damaged one is an error naming the keyspace and log index.
-/// - Every entry is decoded once more before it is written: an entry the codec cannot read
-///   back is refused by `append` ([`StoreError::Encode`]) instead of being acknowledged.
+/// - **Acknowledged means returned as written**: every entry is decoded once more before it is
+///   written, and checked as its [`EntryCheck`] says (equal to what was given, or decodable under
+///   a self-describing codec); an entry that would come back different is refused by `append`
+///   ([`StoreError::EntryRefused`]) with nothing written, instead of being acknowledged. Under
+///   openraft such a refusal stops the raft node: see [`EntryCheck`] for why, and for checking
+///   a payload before proposing it.
+/// - The codec `K` is [`MessagePack`] by default (self-describing). A codec that is not
+///   ([`Bincode`](crate::Bincode), [`Postcard`](crate::Postcard)) is taken only by
+///   [`open_checked`](Self::open_checked), with a value comparison or an explicit promise.
 ///
 /// Dropping the store finishes every queued write, then stops the flusher thread.
-pub struct LogStore<C: Line, E: Engine, K: Codec = Bincode> {
+pub struct LogStore<C: Line, E: Engine, K: Codec = MessagePack> {
     shared: Arc<Shared<C, E, K>>,
     tx: Sender<Job<C>>,
     flusher: Option<JoinHandle<()>>,
     reader: LogReader<C, E, K>,
+    check: EntryCheck<C::Entry>,
 }
 
 impl<C, E, K> LogStore<C, E, K>
@@ -64,7 +75,39 @@ where
 {
     /// Open the raft log kept in `engine`: check (or, for a new store, write) the format record,
     /// load vote, committed and last purged ids and rebuild the log state.
+    ///
+    /// Every entry appended must decode again ([`EntryCheck`]'s default for a self-describing
+    /// codec). A codec that is not self-describing is refused here
+    /// ([`StoreError::UncheckedCodec`]): open such a store with
+    /// [`open_checked`](Self::open_checked).
     pub fn open(engine: E) -> Result<Self, StoreError> {
+        if !K::SELF_DESCRIBING {
+            return Err(StoreError::UncheckedCodec {
+                backend: engine.backend(),
+                codec: K::NAME,
+            });
+        }
+        Self::open_checked(engine, EntryCheck::decodes())
+    }
+
+    /// Open the raft log kept in `engine` as [`open`](Self::open) does, checking every appended
+    /// entry as `check` says: [`EntryCheck::equal`] compares each entry with its decoding (under
+    /// any codec), [`EntryCheck::trust_payload_encoding`] only decodes it.
+    ///
+    /// ```
+    /// use raft_store_core::{Bincode, EntryCheck, LogStore, MemEngine};
+    ///
+    /// openraft::declare_raft_types!(pub Config: D = String, R = String);
+    ///
+    /// # fn main() -> Result<(), raft_store_core::StoreError> {
+    /// // bincode, with every entry compared with what it reads back as.
+    /// let store: LogStore<Config, MemEngine, Bincode> =
+    ///     LogStore::open_checked(MemEngine::new(), EntryCheck::equal())?;
+    /// # drop(store);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_checked(engine: E, check: EntryCheck<C::Entry>) -> Result<Self, StoreError> {
         let backend = engine.backend();
         check_or_init(&engine, K::NAME, C::LINE)?;
         let meta =
@@ -161,7 +204,53 @@ where
             tx,
             flusher: Some(flusher),
             reader,
+            check,
         })
+    }
+
+    /// How `append` checks each entry before writing it.
+    pub fn entry_check(&self) -> &EntryCheck<C::Entry> {
+        &self.check
+    }
+
+    /// Whether `entry` would be accepted by `append`: encoded, decoded and checked as the store
+    /// checks it, with nothing written. The error is the one `append` would return.
+    pub fn check_entry(&self, entry: &C::Entry) -> Result<(), StoreError> {
+        self.seal_checked(entry).map(|_| ())
+    }
+
+    /// Encode `entry` into its envelope and check that it comes back as written.
+    fn seal_checked(&self, entry: &C::Entry) -> Result<Vec<u8>, StoreError> {
+        let refused = |source: RoundTripError| StoreError::EntryRefused {
+            backend: self.shared.backend,
+            index: C::entry_index(entry),
+            log_id: format!("{:?}", C::entry_log_id(entry)),
+            check: self.check.describe(),
+            source,
+        };
+        let value = seal::<K, _>(entry).map_err(|reason| {
+            refused(RoundTripError::Encode {
+                codec: K::NAME,
+                reason,
+            })
+        })?;
+        // Decode it again before anything is written: an entry that does not come back as
+        // written would be acknowledged, replicated and applied as another value on every node
+        // (or refused on every node for ever). Refused here, it never leaves this append.
+        let payload = value.get(ENVELOPE_HEADER..).unwrap_or_default();
+        let back = K::decode::<C::Entry>(payload).map_err(|reason| {
+            refused(RoundTripError::Decode {
+                codec: K::NAME,
+                len: payload.len(),
+                reason,
+            })
+        })?;
+        if let CheckKind::Compare(eq) = self.check.kind
+            && !eq(&back, entry)
+        {
+            return Err(refused(RoundTripError::Different { codec: K::NAME }));
+        }
+        Ok(value)
     }
 
     /// The backend name of the engine.
@@ -252,23 +341,7 @@ where
         self.shared.check_poison()?;
         let mut batch = Batch::new();
         for entry in &entries {
-            let value = seal::<K, _>(entry).map_err(self.encode_err("log entry"))?;
-            // Decode it again before anything is written: a value the codec cannot read back
-            // (an entry type with `skip_serializing_if`, `flatten` or `untagged` under a codec
-            // that is not self-describing, a codec bug) would be acknowledged, replicated and
-            // then refused on every node for ever. Refused here, it never leaves this append.
-            if let Err(reason) = K::decode::<C::Entry>(value.get(ENVELOPE_HEADER..).unwrap_or_default()) {
-                return Err(StoreError::Encode {
-                    backend: self.shared.backend,
-                    what: "log entry",
-                    reason: format!(
-                        "entry {} encodes to {} bytes that {} cannot decode again ({reason}); nothing was written",
-                        C::entry_index(entry),
-                        value.len(),
-                        K::NAME
-                    ),
-                });
-            }
+            let value = self.seal_checked(entry)?;
             batch.put(Space::Log, log_key(C::entry_index(entry)), value);
         }
         let mut view = self.shared.view();

@@ -1,10 +1,12 @@
 //! The log store, written once for both openraft lines over [`Line`](crate::line::Line); each
 //! line's module implements that line's storage traits on it.
 
+mod check;
 mod flusher;
 mod log_store;
 mod reader;
 mod shared;
 
+pub use check::EntryCheck;
 pub use log_store::LogStore;
 pub use reader::LogReader;

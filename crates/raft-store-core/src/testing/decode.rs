@@ -8,6 +8,7 @@
 use crate::codec;
 use crate::codec::Bincode;
 use crate::codec::Codec;
+use crate::codec::MessagePack;
 use crate::codec::Postcard;
 use crate::format::FormatRecord;
 use crate::testing::TestConfig;
@@ -16,7 +17,7 @@ use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::alias::VoteOf;
 
 /// Decode `data` every way the store decodes what it reads from disk: as an envelope, as an
-/// entry, a vote, a log id and a committed id in both codecs (both sealed as they are, and with
+/// entry, a vote, a log id and a committed id in every codec (both sealed as they are, and with
 /// a valid envelope put around them so the codec itself sees arbitrary bytes), and as a format
 /// record.
 ///
@@ -30,6 +31,7 @@ pub fn decode(data: &[u8]) {
     for bytes in [data, &sealed[..]] {
         each_codec::<Bincode>(bytes);
         each_codec::<Postcard>(bytes);
+        each_codec::<MessagePack>(bytes);
     }
 }
 
@@ -60,6 +62,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
     for e in [util::entry(1, 1), util::entry_with(7, 1 << 40, "x".repeat(300))] {
         out.push(codec::seal::<Bincode, _>(&e).unwrap_or_default());
         out.push(codec::seal::<Postcard, _>(&e).unwrap_or_default());
+        out.push(codec::seal::<MessagePack, _>(&e).unwrap_or_default());
     }
     out.push(codec::seal::<Bincode, _>(&util::vote(3, 2)).unwrap_or_default());
     out.push(codec::seal::<Postcard, _>(&util::vote(3, 2)).unwrap_or_default());

@@ -194,6 +194,13 @@ macro_rules! __conformance_suite_body {
             }
 
             #[test]
+            fn careless_entries_returned_as_written() {
+                $crate::testing::check($crate::testing::careless::careless_entries(
+                    &super::__raft_store_harness(),
+                ));
+            }
+
+            #[test]
             fn kv_requests_round_trip() {
                 $crate::testing::check($crate::testing::generated_cases::kv_requests_round_trip(
                     &super::__raft_store_harness(),
@@ -203,8 +210,10 @@ macro_rules! __conformance_suite_body {
     };
 }
 
-/// Expand the generated round-trip case for a [`Codec`](crate::Codec) of your own: values of
-/// every shape and size, and entries carrying them, must decode to what was encoded.
+/// Expand the generated round-trip cases for a [`Codec`](crate::Codec) of your own: values of
+/// every shape and size, and entries carrying them, must decode to what was encoded; careless
+/// payloads ([`careless`](crate::testing::careless)) must come back equal under a
+/// self-describing codec, and are checked by value (never by re-encoded bytes) under any.
 ///
 /// ```
 /// raft_store_core::codec_suite!(raft_store_core::Postcard);
@@ -218,6 +227,13 @@ macro_rules! codec_suite {
             #[test]
             fn values_round_trip() {
                 $crate::testing::check($crate::testing::generated_cases::codec_round_trips::<$codec>());
+            }
+
+            #[test]
+            fn careless_values_round_trip() {
+                $crate::testing::check($crate::testing::careless::careless_values_round_trip::<
+                    $codec,
+                >());
             }
         }
     };
@@ -623,6 +639,7 @@ macro_rules! openraft09_suite {
                 kv_apply_reopen_and_snapshot,
                 the_other_line_is_refused,
                 random_ops_match_model,
+                careless_entries_returned_as_written,
             );
         }
     };

@@ -44,6 +44,7 @@
 //! that a deliberately broken store fails them.
 
 pub mod bad_input;
+pub mod careless;
 pub mod decode;
 pub mod engine_log_cases;
 pub mod fs_faults;

@@ -492,3 +492,74 @@ async fn random_ops<H: EngineHarness>(h: &H, rng: &mut super::rng::Rng, steps: u
     }
     Ok(())
 }
+
+openraft::declare_raft_types!(
+    /// The openraft 0.9 type config of the careless-payload case: entries carry a
+    /// [`Careless`](super::careless::Careless).
+    pub CarelessConfig09:
+        D = super::careless::Careless,
+        R = (),
+        SnapshotData = SnapshotFile,
+);
+
+fn careless_entry09(index: u64, payload: super::careless::Careless) -> Entry<CarelessConfig09> {
+    Entry {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Normal(payload),
+    }
+}
+
+/// Careless payloads through the 0.9 glue: under the default codec the examples (the
+/// shifted `skip_serializing_if` fields, 200-entry hash maps and sets) are read back as written
+/// after a reopen; under bincode with [`EntryCheck::equal`](crate::EntryCheck::equal) the
+/// shifted one is refused with the store going on, and the rest read back as written.
+pub fn careless_entries_returned_as_written<H: EngineHarness>(h: &H) -> CaseResult {
+    use super::careless::known_cases;
+    run(async {
+        let dir = tempdir();
+        let default_dir = dir.path().join("default");
+        let cases = known_cases();
+        let want: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| careless_entry09(i as u64 + 1, c.clone()))
+            .collect();
+        {
+            let mut log: LogStore<CarelessConfig09, H::Engine> = LogStore::open(h.open(&default_dir)?)?;
+            log.append_and_wait(want.clone()).await?;
+        }
+        let mut log: LogStore<CarelessConfig09, H::Engine> = LogStore::open(h.open(&default_dir)?)?;
+        let read = log.try_get_log_entries(1..=want.len() as u64).await?;
+        ensure!(
+            read == want,
+            "the default codec changed a careless entry: {read:?}"
+        );
+
+        let bincode_dir = dir.path().join("bincode");
+        let open_bincode =
+            || -> Result<LogStore<CarelessConfig09, H::Engine, crate::Bincode>, crate::StoreError> {
+                LogStore::open_checked(h.open(&bincode_dir)?, crate::EntryCheck::equal())
+            };
+        let mut log = open_bincode()?;
+        let mut kept = Vec::new();
+        let mut refused = 0;
+        for case in cases {
+            let entry = careless_entry09(kept.len() as u64 + 1, case);
+            match log.append_and_wait(vec![entry.clone()]).await {
+                Ok(()) => kept.push(entry),
+                Err(crate::StoreError::EntryRefused { .. }) => refused += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        ensure!(
+            refused >= 3,
+            "bincode with the value check refused {refused} of the shifted entries, not all 3"
+        );
+        ensure!(!log.is_poisoned(), "a refused entry poisoned the 0.9 store");
+        drop(log);
+        let mut log = open_bincode()?;
+        let read = log.try_get_log_entries(1..=kept.len() as u64 + 1).await?;
+        ensure!(read == kept, "bincode entries after reopen differ: {read:?}");
+        Ok(())
+    })
+}
