@@ -81,7 +81,11 @@ impl Node {
         })?;
         let tls = load_tls(config)?;
         let store = StoreConfig::new(config.backend, config.data_dir.join("store"));
-        let (log, sm) = raft_store::open_with_kv::<crate::types::TypeConfig>(&store)
+        let (log, sm) =
+            raft_store::open_with_kv_checked::<crate::types::TypeConfig, crate::types::StoreCodec>(
+                &store,
+                raft_store::EntryCheck::equal(),
+            )
             .map_err(|e| Error::Store(format!("opening {}", config.data_dir.display()), e))?;
         let reader = sm.reader();
         let counters = sm.stats();

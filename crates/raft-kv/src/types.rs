@@ -35,9 +35,15 @@ openraft::declare_raft_types!(
         Node = NodeInfo,
 );
 
+/// The codec of a node's store. bincode, not the library's default MessagePack: raft-kv's
+/// entries are its own `KvRequest`s, which bincode writes compactly and whose size limits are
+/// reckoned in bincode bytes, and every data directory an earlier release wrote is bincode. The
+/// store compares every entry with its decoding (`EntryCheck::equal`), so no entry is
+/// acknowledged that would read back different.
+pub type StoreCodec = raft_store::Bincode;
 /// The state machine of a node: the durable key-value store on the node's engine.
-pub type StateMachine = raft_store::KvStore<TypeConfig>;
+pub type StateMachine = raft_store::KvStore<TypeConfig, StoreCodec>;
 /// A read handle of the state machine.
-pub type Reader = raft_store::kv::KvReader<TypeConfig, std::sync::Arc<raft_store::AnyEngine>>;
+pub type Reader = raft_store::kv::KvReader<TypeConfig, std::sync::Arc<raft_store::AnyEngine>, StoreCodec>;
 /// The raft handle of a node.
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;

@@ -131,7 +131,10 @@ pub use raft_store_core::Bincode;
 pub use raft_store_core::Codec;
 pub use raft_store_core::Engine;
 pub use raft_store_core::EngineError;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::EntryCheck;
 pub use raft_store_core::MemEngine;
+pub use raft_store_core::MessagePack;
 pub use raft_store_core::OpenraftLine;
 pub use raft_store_core::Postcard;
 pub use raft_store_core::StoreError;
@@ -139,6 +142,8 @@ pub use raft_store_core::StoreError;
 pub use raft_store_core::StoreStats;
 #[cfg(feature = "testing")]
 pub use raft_store_core::bad_input_suite;
+pub use raft_store_core::codec::RoundTripError;
+pub use raft_store_core::codec::check_round_trip;
 #[cfg(feature = "testing")]
 pub use raft_store_core::codec_suite;
 #[cfg(feature = "testing")]
