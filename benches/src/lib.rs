@@ -48,6 +48,7 @@ pub use raft_store_core::OpenraftLine;
 pub use store::Glue;
 pub use store::Line09;
 pub use store::Line10;
+pub use store::Line10Codec;
 pub use store::StoreTarget;
 
 openraft::declare_raft_types!(
@@ -245,11 +246,20 @@ fn mem<G: Glue>(_dir: &Path) -> io::Result<Box<dyn Target>> {
     )?))
 }
 
+fn mem_bincode(_dir: &Path) -> io::Result<Box<dyn Target>> {
+    Ok(boxed(
+        StoreTarget::<Line10Codec<raft_store_core::Bincode>, _>::new(
+            "mem-bincode",
+            raft_store_core::MemEngine::new(),
+        )?,
+    ))
+}
+
 /// Every target, in report order: the floor, each backend, the in-memory engine, the peer; the
 /// backends' log stores (and the in-memory one) through the storage traits of `line`.
 pub fn targets_on(line: OpenraftLine) -> Vec<TargetSpec> {
     let v09 = line == OpenraftLine::V0_9;
-    vec![
+    let mut specs = vec![
         TargetSpec {
             name: "floor",
             kind: Kind::Floor,
@@ -305,6 +315,13 @@ pub fn targets_on(line: OpenraftLine) -> Vec<TargetSpec> {
             open: if v09 { mem::<Line09> } else { mem::<Line10> },
         },
         TargetSpec {
+            name: "mem-bincode",
+            kind: Kind::Memory,
+            engine: "raft-store-core MemEngine, bincode codec",
+            fsync: "none: memory only; bincode with EntryCheck::equal() (openraft 0.10 glue), beside mem's default MessagePack: the codec's cost",
+            open: mem_bincode,
+        },
+        TargetSpec {
             name: "raft-log",
             kind: Kind::Peer,
             engine: concat!("raft-log ", env!("BENCH_VERSION_RAFT_LOG")),
@@ -324,7 +341,12 @@ pub fn targets_on(line: OpenraftLine) -> Vec<TargetSpec> {
                 )?))
             },
         },
-    ]
+    ];
+    if v09 {
+        // The codec comparison is one line's (0.10's): the codec does not depend on the line.
+        specs.retain(|s| s.name != "mem-bincode");
+    }
+    specs
 }
 
 /// Every raft-store backend plus the in-memory engine (the targets that are `LogStore`s).

@@ -6,6 +6,7 @@ use std::io;
 use std::path::Path;
 use std::path::PathBuf;
 
+use raft_store_core::Codec;
 use raft_store_core::Engine;
 use raft_store_core::OpenraftLine;
 
@@ -197,15 +198,28 @@ impl<G: Glue, E: Engine> StoreTarget<G, E> {
     }
 }
 
-/// openraft 0.10: its `RaftLogStorage`, with `IOFlushed` callbacks as openraft makes them.
-pub struct Line10;
+/// openraft 0.10 with codec `K`: its `RaftLogStorage`, with `IOFlushed` callbacks as openraft
+/// makes them.
+pub struct Line10Codec<K>(std::marker::PhantomData<K>);
 
-impl Glue for Line10 {
+/// openraft 0.10 with the default codec (MessagePack).
+pub type Line10 = Line10Codec<raft_store_core::MessagePack>;
+
+impl<K: Codec> Glue for Line10Codec<K> {
     const LINE: OpenraftLine = OpenraftLine::V0_10;
-    type Store<E: Engine> = raft_store_core::LogStore<crate::BenchConfig, E>;
+    type Store<E: Engine> = raft_store_core::LogStore<crate::BenchConfig, E, K>;
 
     fn open<E: Engine>(engine: E) -> io::Result<Self::Store<E>> {
-        Ok(raft_store_core::LogStore::open(engine)?)
+        // What an application gets: the default check of a self-describing codec, and the value
+        // comparison a codec that is not self-describing is only taken with.
+        if K::SELF_DESCRIBING {
+            Ok(raft_store_core::LogStore::open(engine)?)
+        } else {
+            Ok(raft_store_core::LogStore::open_checked(
+                engine,
+                raft_store_core::EntryCheck::equal(),
+            )?)
+        }
     }
 
     async fn last_index<E: Engine>(store: &mut Self::Store<E>) -> io::Result<Option<u64>> {
@@ -218,7 +232,7 @@ impl Glue for Line10 {
         from: u64,
         to: u64,
         size: usize,
-    ) -> io::Result<impl Future<Output = io::Result<()>> + use<E>> {
+    ) -> io::Result<impl Future<Output = io::Result<()>> + use<E, K>> {
         use openraft::storage::IOFlushed;
         use openraft::storage::RaftLogStorage;
         use openraft::type_config::TypeConfigExt;

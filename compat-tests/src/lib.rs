@@ -50,6 +50,18 @@ pub fn open_store(backend: Backend, dir: &Path) -> Result<TestStore, StoreError>
     LogStore::open(StoreConfig::new(backend, dir).open_engine()?)
 }
 
+/// Open the store of `backend` in `dir` with bincode, the default codec of the releases before
+/// MessagePack, comparing every appended entry with its decoding.
+pub fn open_bincode_store(
+    backend: Backend,
+    dir: &Path,
+) -> Result<LogStore<TestConfig, AnyEngine, raft_store_core::Bincode>, StoreError> {
+    LogStore::open_checked(
+        StoreConfig::new(backend, dir).open_engine()?,
+        raft_store_core::EntryCheck::equal(),
+    )
+}
+
 /// The tokio runtime of a child process (`crash-writer`, `kv-writer`): two worker threads, the
 /// same as the conformance cases.
 pub fn child_runtime() -> std::io::Result<tokio::runtime::Runtime> {

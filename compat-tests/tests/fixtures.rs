@@ -1,13 +1,22 @@
-//! On-disk format fixtures: stores written by each backend at each released format version
-//! (`compat-tests/fixtures/v<N>/<backend>/`, made by the `make-fixtures` binary) must open with
-//! this release and read back exactly what was written: every entry, the purged id, the vote and
-//! the committed id. Each is opened from a copy, so the committed files never change.
+//! On-disk format fixtures: stores written by each backend at each released format version and
+//! default codec (`compat-tests/fixtures/v<N>/<backend>/` with bincode, the default codec until
+//! MessagePack; `v<N>-<codec>/<backend>/` since, made by the `make-fixtures` binary) must open
+//! with this release, with the codec their format record names, and read back exactly what was
+//! written: every entry, the purged id, the vote and the committed id. Each is opened from a
+//! copy, so the committed files never change.
 
 use std::path::Path;
 
 use compat_tests::Model;
 use compat_tests::model;
 use raft_store_core::testing::util;
+
+/// The fixture sets: directory and codec.
+const SETS: [(&str, &str); 3] = [
+    ("v1", "bincode2"),
+    ("v2", "bincode2"),
+    ("v2-msgpack-named1", "msgpack-named1"),
+];
 
 #[test]
 fn every_fixture_opens_and_reads_back_exactly() {
@@ -17,9 +26,9 @@ fn every_fixture_opens_and_reads_back_exactly() {
         want.apply(&op);
     }
     let mut opened = 0;
-    for version in 1..=raft_store_core::format::STORE_FORMAT_VERSION {
+    for (set, codec) in SETS {
         for backend in compat_tests::DISK_BACKENDS {
-            let fixture = root.join(format!("v{version}")).join(backend.name());
+            let fixture = root.join(set).join(backend.name());
             assert!(
                 fixture.is_dir(),
                 "missing fixture {}: run make-fixtures (see compat-tests/README.md)",
@@ -29,18 +38,31 @@ fn every_fixture_opens_and_reads_back_exactly() {
             let copy = tmp.path().join("store");
             compat_tests::copy_dir(&fixture, &copy).expect("copy fixture");
             util::run(async {
-                let mut store = compat_tests::open_store(backend, &copy)
-                    .unwrap_or_else(|e| panic!("format v{version} {backend} fixture does not open: {e}"));
-                let got = model::observe(&mut store)
-                    .await
-                    .unwrap_or_else(|e| panic!("format v{version} {backend} fixture: {e}"));
-                assert_eq!(
-                    got, want,
-                    "format v{version} {backend} fixture reads back differently"
-                );
+                let got = if codec == "bincode2" {
+                    // The default opening refuses it, naming the codec to open it with.
+                    let err = compat_tests::open_store(backend, &copy)
+                        .err()
+                        .expect("opened with the wrong codec");
+                    assert!(err.to_string().contains("bincode2"), "{set} {backend}: {err}");
+                    let mut store = compat_tests::open_bincode_store(backend, &copy)
+                        .unwrap_or_else(|e| panic!("fixture {set} {backend} does not open: {e}"));
+                    model::observe(&mut store).await
+                } else {
+                    let mut store = compat_tests::open_store(backend, &copy)
+                        .unwrap_or_else(|e| panic!("fixture {set} {backend} does not open: {e}"));
+                    model::observe(&mut store).await
+                };
+                let got = got.unwrap_or_else(|e| panic!("fixture {set} {backend}: {e}"));
+                assert_eq!(got, want, "fixture {set} {backend} reads back differently");
             });
             opened += 1;
         }
     }
-    assert_eq!(opened, 4 * raft_store_core::format::STORE_FORMAT_VERSION as usize);
+    assert_eq!(opened, 4 * SETS.len());
+    // A new format version needs its own fixture set here.
+    assert_eq!(
+        raft_store_core::format::STORE_FORMAT_VERSION,
+        2,
+        "add the fixtures of the new format version to SETS"
+    );
 }

@@ -1,13 +1,15 @@
 //! Writes the on-disk format fixtures: one small store per backend holding
-//! `compat_tests::model::sample_ops()`, under `<out>/v<format version>/<backend>/`.
+//! `compat_tests::model::sample_ops()`, under `<out>/v<format version>-<codec>/<backend>/`
+//! (the default codec; sets written before it was MessagePack are `v<format version>/`).
 //!
 //! ```sh
 //! cargo run -p compat-tests --bin make-fixtures -- compat-tests/fixtures
 //! cargo run -p compat-tests --bin make-fixtures -- --fuzz-seeds compat-tests/fuzz/corpus/decode
 //! ```
 //!
-//! Run it when the store format version is bumped, and commit the new directory next to the old
-//! ones: every version ever released stays a fixture that the tests open.
+//! Run it when the store format version or the default codec changes, and commit the new
+//! directory next to the old ones: every version ever released stays a fixture that the tests
+//! open (`tests/fixtures.rs` lists the sets).
 
 #![forbid(unsafe_code)]
 
@@ -37,7 +39,11 @@ fn main() -> ExitCode {
         }
     };
     for backend in compat_tests::DISK_BACKENDS {
-        let dir = out.join(format!("v{STORE_FORMAT_VERSION}")).join(backend.name());
+        let set = format!(
+            "v{STORE_FORMAT_VERSION}-{}",
+            <raft_store_core::MessagePack as raft_store_core::Codec>::NAME
+        );
+        let dir = out.join(set).join(backend.name());
         if let Err(e) = rt.block_on(write(backend, &dir)) {
             eprintln!("make-fixtures: {backend}: {e}");
             return ExitCode::FAILURE;
