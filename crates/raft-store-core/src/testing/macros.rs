@@ -318,6 +318,7 @@ macro_rules! __log_tests {
             purge_then_reopen,
             purge_keeps_the_first_kept_entry,
             readable_when_append_returns,
+            log_state_counts_unflushed_entries,
             truncate_then_append_overwrites_tail,
             append_with_gap_is_refused,
             large_entry_round_trips,
