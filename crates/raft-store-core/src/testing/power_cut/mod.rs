@@ -246,8 +246,11 @@ fn run_and_kill(
             if torn || start.elapsed() >= TEAR_WAIT {
                 break;
             }
-            match child.line_before(Instant::now() + Duration::from_millis(5)) {
+            let until = Instant::now() + Duration::from_millis(5);
+            match child.line_before(until) {
                 Some(line) => line,
+                // Its output ended: the child is gone (the fsync failed under it, or worse).
+                None if Instant::now() < until => break,
                 None => continue,
             }
         } else {
@@ -267,6 +270,9 @@ fn run_and_kill(
         if tear.is_none() && kill_now {
             break;
         }
+    }
+    if let Some((control, before)) = tear {
+        torn = control.stats()?.torn_fsyncs > before;
     }
     let (rest, ending, stderr) = child.kill()?;
     ensure!(
