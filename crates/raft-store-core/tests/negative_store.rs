@@ -5,6 +5,8 @@
 use std::io;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
 
 use openraft::OptionalSend;
 use openraft::RaftLogReader;
@@ -248,4 +250,138 @@ fn openraft_test_all_fails_on_a_broken_store() {
         !passes_test_all(PlainFileStores { forgets_purged: true }),
         "openraft's test_all passed on a store whose log state forgets purges"
     );
+}
+
+/// How long [`SlowFlushStore`]'s flush takes after the inner store's: a disk's sync takes
+/// milliseconds, long enough for openraft to read the log state in between.
+const FLUSH_LATENCY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A log store whose flush is slow (the callback fires [`FLUSH_LATENCY`] after the inner
+/// store's), with, when `lags` is set, one defect: `get_log_state` reports the last flushed
+/// entry, not the last appended one. Its reader returns every appended entry either way.
+struct SlowFlushStore {
+    inner: Inner,
+    /// The last log id whose flush callback fired.
+    flushed: Arc<Mutex<Option<LogIdOf<TestConfig>>>>,
+    lags: bool,
+}
+
+impl RaftLogStorage<TestConfig> for SlowFlushStore {
+    type LogReader = <Inner as RaftLogStorage<TestConfig>>::LogReader;
+
+    async fn get_log_state(&mut self) -> io::Result<LogState<TestConfig>> {
+        let mut state = self.inner.get_log_state().await?;
+        if self.lags {
+            state.last_log_id = *lock(&self.flushed);
+        }
+        Ok(state)
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.inner.get_log_reader().await
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<TestConfig>) -> io::Result<()> {
+        self.inner.save_vote(vote).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<TestConfig>>) -> io::Result<()> {
+        self.inner.save_committed(committed).await
+    }
+
+    async fn read_committed(&mut self) -> io::Result<Option<LogIdOf<TestConfig>>> {
+        self.inner.read_committed().await
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TestConfig>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = EntryOf<TestConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<_> = entries.into_iter().collect();
+        let last = entries.last().map(|e| e.log_id);
+        let (tx, rx) = TestConfig::oneshot();
+        self.inner.append(entries, IOFlushed::signal(tx)).await?;
+        let flushed = self.flushed.clone();
+        tokio::spawn(async move {
+            let result = match rx.await {
+                Ok(result) => result,
+                Err(_) => Err(io::Error::other("the inner store dropped its flush callback")),
+            };
+            tokio::time::sleep(FLUSH_LATENCY).await;
+            if result.is_ok() {
+                let mut flushed = lock(&flushed);
+                *flushed = flushed.max(last);
+            }
+            callback.io_completed(result);
+        });
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<TestConfig>>) -> io::Result<()> {
+        self.inner.truncate_after(last_log_id).await?;
+        let mut flushed = lock(&self.flushed);
+        *flushed = (*flushed).min(last_log_id);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<TestConfig>) -> io::Result<()> {
+        self.inner.purge(log_id).await
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens [`SlowFlushStore`]s, each over a fresh store in memory (the cases here do not reopen).
+struct SlowFlushStores {
+    lags: bool,
+}
+
+impl StoreOpener for SlowFlushStores {
+    type Store = SlowFlushStore;
+
+    fn open(&self, _dir: &Path) -> io::Result<SlowFlushStore> {
+        Ok(SlowFlushStore {
+            inner: Inner::open(MemEngine::new())?,
+            flushed: Arc::new(Mutex::new(None)),
+            lags: self.lags,
+        })
+    }
+}
+
+#[test]
+fn log_state_leaving_out_unflushed_entries_fails() {
+    let sound = SlowFlushStores { lags: false };
+    let lagging = SlowFlushStores { lags: true };
+    assert_passes(
+        "log_state_counts_unflushed_entries",
+        run(log_cases::log_state_counts_unflushed_entries(&sound)),
+    );
+    // The cases that read right after an append read entries, not the log state: they pass
+    // on the lagging store too, which is why the case below exists.
+    for (name, result) in [
+        (
+            "readable_when_append_returns",
+            run(log_cases::readable_when_append_returns(&lagging)),
+        ),
+        (
+            "reader_sees_contiguous_prefix_during_appends",
+            run(log_cases::reader_sees_contiguous_prefix_during_appends(&lagging)),
+        ),
+    ] {
+        assert_passes(name, result);
+    }
+    match run(log_cases::log_state_counts_unflushed_entries(&lagging)) {
+        Ok(()) => panic!("log_state_counts_unflushed_entries passed on a store whose log state lags"),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("before its flush callback fired") && msg.contains("must count"),
+                "log_state_counts_unflushed_entries failed for another reason: {msg}"
+            );
+            eprintln!("log_state_counts_unflushed_entries caught it: {msg}");
+        }
+    }
 }

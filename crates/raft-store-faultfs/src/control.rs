@@ -2,6 +2,7 @@
 //!
 //! The socket speaks one command per line and answers one line: `ok[ payload]` or
 //! `err message`. Commands: `cut`, `cut prefix SEED`, `cut subset SEED`, `fail-fsync N`,
+//! `tear-fsync N`,
 //! `space BYTES|none`, `fail-read START END PATH`, `clear`, `sync`, `stats`.
 
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +23,7 @@ use crate::state::State;
 enum Command {
     Cut(CutMode),
     FailFsync(u64),
+    TearFsync(u64),
     Space(Option<u64>),
     FailRead(PathBuf, Range<u64>),
     Clear,
@@ -36,6 +38,7 @@ impl Command {
             Command::Cut(CutMode::TornPrefix { seed }) => format!("cut prefix {seed}"),
             Command::Cut(CutMode::TornSubset { seed }) => format!("cut subset {seed}"),
             Command::FailFsync(n) => format!("fail-fsync {n}"),
+            Command::TearFsync(n) => format!("tear-fsync {n}"),
             Command::Space(Some(n)) => format!("space {n}"),
             Command::Space(None) => "space none".to_string(),
             Command::FailRead(path, range) => {
@@ -70,6 +73,7 @@ impl Command {
                 Some(_) => return None,
             },
             "fail-fsync" => Command::FailFsync(num()?),
+            "tear-fsync" => Command::TearFsync(num()?),
             "space" if line == "space none" => Command::Space(None),
             "space" => Command::Space(Some(num()?)),
             "fail-read" => {
@@ -90,6 +94,7 @@ impl Command {
         match self {
             Command::Cut(mode) => state.cut(mode).map_err(|e| format!("cut failed: {e}"))?,
             Command::FailFsync(n) => state.faults.fail_fsync_in = (n > 0).then_some(n),
+            Command::TearFsync(n) => state.faults.tear_at_fsync = (n > 0).then_some(n),
             Command::Space(budget) => state.faults.space_left = budget,
             Command::FailRead(path, range) => state.faults.bad_reads.push((path, range)),
             Command::Clear => state.faults = crate::faults::Faults::default(),
@@ -105,8 +110,9 @@ impl Command {
 
 fn encode_stats(s: &Stats) -> String {
     format!(
-        "fsyncs={} dir_syncs={} failed_fsyncs={} bytes_written={} volatile_bytes={} cuts={}",
-        s.fsyncs, s.dir_syncs, s.failed_fsyncs, s.bytes_written, s.volatile_bytes, s.cuts
+        "fsyncs={} dir_syncs={} failed_fsyncs={} bytes_written={} volatile_bytes={} cuts={} \
+         torn_fsyncs={}",
+        s.fsyncs, s.dir_syncs, s.failed_fsyncs, s.bytes_written, s.volatile_bytes, s.cuts, s.torn_fsyncs
     )
 }
 
@@ -122,6 +128,7 @@ fn decode_stats(line: &str) -> Option<Stats> {
             "bytes_written" => s.bytes_written = value,
             "volatile_bytes" => s.volatile_bytes = value,
             "cuts" => s.cuts = value,
+            "torn_fsyncs" => s.torn_fsyncs = value,
             _ => {} // a newer server's counter
         }
     }
@@ -185,6 +192,18 @@ impl Control {
         self.run(Command::FailFsync(n)).map(drop)
     }
 
+    /// The power goes at the `n`-th fsync or fdatasync from now (1 = the next) of a file with
+    /// two dirty pages or more, before it syncs anything: in write order, the dirty pages
+    /// written before that file's last one reach the disk, that page and any written after it
+    /// do not, so the write the fsync was for is torn off at its end (a record spanning the
+    /// page boundary is left half on disk). The fsync fails with EIO, and from then on so do
+    /// opens and creates, so nothing the process does after the cut reaches the disk, until
+    /// [`clear_faults`](Self::clear_faults). [`Stats::torn_fsyncs`] counts these cuts. 0
+    /// disarms.
+    pub fn tear_at_fsync(&self, n: u64) -> Result<(), Error> {
+        self.run(Command::TearFsync(n)).map(drop)
+    }
+
     /// Writes may add `bytes` more bytes (a write is cut short at the limit), then fail with
     /// ENOSPC; `None` lifts the limit.
     pub fn space_budget(&self, bytes: Option<u64>) -> Result<(), Error> {
@@ -197,7 +216,8 @@ impl Control {
             .map(drop)
     }
 
-    /// Disarms every fault.
+    /// Disarms every fault, and lets opens through again after the power went at an fsync
+    /// ([`tear_at_fsync`](Self::tear_at_fsync)).
     pub fn clear_faults(&self) -> Result<(), Error> {
         self.run(Command::Clear).map(drop)
     }
@@ -348,6 +368,7 @@ mod tests {
             Command::Cut(CutMode::TornPrefix { seed: 7 }),
             Command::Cut(CutMode::TornSubset { seed: u64::MAX }),
             Command::FailFsync(3),
+            Command::TearFsync(5),
             Command::Space(Some(4096)),
             Command::Space(None),
             Command::FailRead(PathBuf::from("dir/a file"), 10..20),
@@ -372,6 +393,7 @@ mod tests {
             bytes_written: 4,
             volatile_bytes: 5,
             cuts: 6,
+            torn_fsyncs: 7,
         };
         assert_eq!(decode_stats(&encode_stats(&stats)), Some(stats));
     }

@@ -40,6 +40,9 @@ pub struct Stats {
     pub volatile_bytes: u64,
     /// Power cuts so far.
     pub cuts: u64,
+    /// Power cuts made at an armed fsync ([`Control::tear_at_fsync`](crate::Control::tear_at_fsync)),
+    /// counted in `cuts` too.
+    pub torn_fsyncs: u64,
 }
 
 /// The armed faults.
@@ -51,6 +54,12 @@ pub(crate) struct Faults {
     pub(crate) space_left: Option<u64>,
     /// Reads of these byte ranges of these files (paths relative to the mount root) fail.
     pub(crate) bad_reads: Vec<(PathBuf, Range<u64>)>,
+    /// The file fsync, counting only those of a file with two dirty pages or more (1 is the
+    /// next), at which the power goes, tearing the file's last page off.
+    pub(crate) tear_at_fsync: Option<u64>,
+    /// The power went at an armed fsync: opens and creates fail with EIO until the faults are
+    /// cleared, so nothing the process does after it reaches the disk.
+    pub(crate) powered_off: bool,
 }
 
 impl Faults {
@@ -63,6 +72,21 @@ impl Faults {
             }
             Some(n) => {
                 self.fail_fsync_in = Some(n.saturating_sub(1));
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Counts one fsync of a file with two dirty pages or more; true if the power goes at it.
+    pub(crate) fn fsync_tears(&mut self) -> bool {
+        match self.tear_at_fsync {
+            Some(1) => {
+                self.tear_at_fsync = None;
+                true
+            }
+            Some(n) => {
+                self.tear_at_fsync = Some(n.saturating_sub(1));
                 false
             }
             None => false,

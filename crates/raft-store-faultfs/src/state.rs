@@ -54,6 +54,9 @@ impl State {
 
     /// Opens a handle on a file, or on a directory with a snapshot of its listing.
     pub(crate) fn open(&mut self, id: Id) -> Result<u64, Errno> {
+        if self.faults.powered_off {
+            return Err(Errno::EIO);
+        }
         let node = self.tree.node(id)?;
         let handle = match &node.body {
             Body::Dir(dir) => {
@@ -154,6 +157,13 @@ impl State {
     /// fsync or fdatasync of a file, or the armed EIO (which drops the file's dirty data).
     pub(crate) fn fsync(&mut self, id: Id) -> Result<(), Errno> {
         self.stats.fsyncs += 1;
+        if self.faults.tear_at_fsync.is_some() && self.dirty_pages_of(id) >= 2 && self.faults.fsync_tears() {
+            tracing::info!(path = ?self.tree.mount_path(id), "faultfs: the power goes at an fsync, as armed");
+            self.stats.torn_fsyncs += 1;
+            self.faults.powered_off = true;
+            self.cut_tearing(id)?;
+            return Err(Errno::EIO);
+        }
         if self.faults.fsync_fails() {
             self.stats.failed_fsyncs += 1;
             tracing::info!(path = ?self.tree.mount_path(id), "faultfs: failing an fsync with EIO as armed");
@@ -161,6 +171,14 @@ impl State {
             return Err(Errno::EIO);
         }
         self.tree.sync_file(id)
+    }
+
+    /// How many dirty pages the file `id` has (0 for anything else).
+    fn dirty_pages_of(&self, id: Id) -> usize {
+        match self.tree.nodes.get(&id).map(|n| &n.body) {
+            Some(Body::File(f)) => f.data.dirty_pages().len(),
+            _ => 0,
+        }
     }
 
     /// fsync of a directory.
@@ -173,6 +191,29 @@ impl State {
     /// other volatile change is dropped, and the mount shows the backing tree afresh. Every
     /// handle open before it is stale.
     pub(crate) fn cut(&mut self, mode: CutMode) -> io::Result<()> {
+        self.cut_keeping(&format!("{mode:?}"), |pages| choose_torn(mode, pages))
+    }
+
+    /// The power cut at an fsync of `id`: in write order, every dirty page written before the
+    /// last page of `id` reaches the disk (the one before it included), that page and every
+    /// later one do not. The write the fsync was to make durable is torn off at its end.
+    fn cut_tearing(&mut self, id: Id) -> io::Result<()> {
+        self.cut_keeping("TornAtFsync", |mut pages| {
+            pages.sort_by_key(|&(_, page, seq)| (seq, page));
+            let last = pages.iter().rposition(|&(owner, _, _)| owner == id);
+            pages.truncate(last.unwrap_or(0));
+            pages.into_iter().map(|(owner, page, _)| (owner, page)).collect()
+        })
+    }
+
+    /// The power cut: the dirty pages `keep` picks from (owner, page, write sequence) reach the
+    /// backing files, every other volatile change is dropped, and the mount shows the backing
+    /// tree afresh. Every handle open before it is stale.
+    fn cut_keeping(
+        &mut self,
+        mode: &str,
+        keep: impl FnOnce(Vec<(Id, u64, u64)>) -> Vec<(Id, u64)>,
+    ) -> io::Result<()> {
         self.stats.cuts += 1;
         let mut pages = Vec::new();
         for (id, node) in &self.tree.nodes {
@@ -189,7 +230,7 @@ impl State {
             }
         }
         let mut kept: BTreeMap<Id, Vec<u64>> = BTreeMap::new();
-        for (id, page) in choose_torn(mode, pages) {
+        for (id, page) in keep(pages) {
             kept.entry(id).or_default().push(page);
         }
         let torn_pages: usize = kept.values().map(Vec::len).sum();
@@ -212,7 +253,7 @@ impl State {
         let lost = self.tree.volatile_bytes();
         self.handles.clear();
         self.tree.reload()?;
-        tracing::info!(?mode, lost_bytes = lost, torn_pages, "faultfs: power cut");
+        tracing::info!(mode, lost_bytes = lost, torn_pages, "faultfs: power cut");
         Ok(())
     }
 

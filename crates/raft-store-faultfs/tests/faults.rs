@@ -161,3 +161,48 @@ fn the_counters_count() {
     m.cut();
     assert_eq!(m.fs.control().stats().unwrap().cuts, 1);
 }
+
+#[test]
+fn a_tear_at_fsync_loses_the_last_page_of_the_write_and_stops_the_world() {
+    let Some(m) = mount("a_tear_at_fsync_loses_the_last_page_of_the_write_and_stops_the_world") else {
+        return;
+    };
+    durable_file(&m.path("log"), &[1; 100]);
+    let f = open_rw(&m.path("log"));
+    m.fs.control().tear_at_fsync(2).unwrap();
+    // One dirty page: this fsync is not counted, and syncs.
+    f.write_all_at(&[2; 100], 100).unwrap();
+    f.sync_data().unwrap();
+    // A record over three pages, from byte 200: the first counted fsync syncs it.
+    f.write_all_at(&[3; 2 * PAGE], 200).unwrap();
+    f.sync_data().unwrap();
+    // The second counted one: the power goes, the write's last page is lost.
+    f.write_all_at(&[4; 2 * PAGE], 200 + 2 * PAGE as u64).unwrap();
+    let err = f.sync_data().expect_err("the fsync the power went at");
+    assert_eq!(err.raw_os_error(), Some(EIO), "{err}");
+    assert!(
+        File::open(m.path("log")).is_err(),
+        "an open after the power went must fail"
+    );
+    let stats = m.fs.control().stats().unwrap();
+    assert_eq!((stats.torn_fsyncs, stats.cuts), (1, 1));
+    m.fs.control().clear_faults().unwrap();
+    let after = fs::read(m.path("log")).unwrap();
+    // The last write covered bytes 8392..16584, pages 2..=4: pages 2 and 3 reached the disk,
+    // page 4 did not.
+    let torn_end = 4 * PAGE;
+    let mut want = [vec![1; 100], vec![2; 100], vec![3; 2 * PAGE]].concat();
+    want.resize(torn_end, 4);
+    assert_eq!(
+        after.len(),
+        torn_end,
+        "the file ends where its last kept page does"
+    );
+    assert!(
+        after == want,
+        "the file holds the synced bytes and the write's first page"
+    );
+}
+
+/// The errno of an I/O error.
+const EIO: i32 = 5;

@@ -25,6 +25,7 @@ use super::util::append_nowait;
 use super::util::entries;
 use super::util::entry;
 use super::util::entry_with;
+use super::util::has_fired;
 use super::util::indexes;
 use super::util::log_id;
 use super::util::same_entries;
@@ -186,6 +187,49 @@ pub async fn readable_when_append_returns<O: StoreOpener>(o: &O) -> CaseResult {
         pending.push(append_nowait(&mut s, vec![entry(1, i)]).await?);
         let got = reader.try_get_log_entries(i..=i).await?;
         same_entries(&got, &[entry(1, i)])?;
+    }
+    for rx in pending {
+        wait_flushed(rx).await?;
+    }
+    Ok(())
+}
+
+/// Rounds of [`log_state_counts_unflushed_entries`]: each is one chance to read while an
+/// append's flush is still running.
+const UNFLUSHED_ROUNDS: u64 = 200;
+
+/// As soon as `append` returns, `get_log_state` counts its entries and a reader returns them,
+/// before the callback reports them durable: openraft reads the log state and then the entries
+/// it names while its appends are still being flushed. A store that reports only flushed
+/// entries would have openraft send or vote on a log it believes shorter than it is. Each
+/// round appends without waiting and reads at once; a store that flushes inside `append` has
+/// nothing unflushed to read, and passes.
+pub async fn log_state_counts_unflushed_entries<O: StoreOpener>(o: &O) -> CaseResult {
+    let dir = tempdir();
+    let mut s = o.open(dir.path())?;
+    let mut pending = Vec::new();
+    // Rounds whose reads all ran before the append's callback fired: where the case checked
+    // what it is about (reported when it fails).
+    let mut unflushed_reads = 0u64;
+    for i in 1..=UNFLUSHED_ROUNDS {
+        let rx = append_nowait(&mut s, vec![entry(1, i)]).await?;
+        let state = s.get_log_state().await?;
+        let got = s.get_log_reader().await.try_get_log_entries(1..=i).await?;
+        let before_flush = !has_fired(&rx);
+        unflushed_reads += u64::from(before_flush);
+        let when = if before_flush {
+            "before its flush callback fired"
+        } else {
+            "(its flush callback had fired)"
+        };
+        ensure!(
+            state.last_log_id == Some(log_id(1, i)),
+            "after append of entry {i} returned, {when}, get_log_state says the last log id is              {:?}: entries appended but not yet flushed must count              ({unflushed_reads} of {i} rounds read before the flush)",
+            state.last_log_id
+        );
+        same_entries(&got, &entries(1, 1, i + 1))
+            .map_err(|e| format!("after append of entry {i} returned, {when}: {e}"))?;
+        pending.push(rx);
     }
     for rx in pending {
         wait_flushed(rx).await?;

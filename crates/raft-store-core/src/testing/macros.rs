@@ -246,8 +246,50 @@ macro_rules! codec_suite {
 /// Module `power_cut` runs the store in a child process on the fault file system and cuts the
 /// power under it, checking what openraft requires of any log store (see
 /// [`Order::Openraft`](crate::testing::power_cut::model::Order::Openraft)); it needs FUSE.
-/// `log_store_suite!(in_memory: opener)` leaves it out, for a store that keeps nothing on disk,
-/// and with it `log::flipped_byte_under_the_store`, which damages the store's files.
+///
+/// ```
+/// use std::io;
+/// use std::path::Path;
+///
+/// use raft_store_core::testing::StoreOpener;
+///
+/// /// Opens the store kept in `dir`: the suite reopens it there, and cuts the power under it.
+/// struct MyStores;
+///
+/// impl StoreOpener for MyStores {
+///     type Store = my_store::MyStore;
+///
+///     fn open(&self, dir: &Path) -> io::Result<my_store::MyStore> {
+///         my_store::open(dir)
+///     }
+/// }
+///
+/// raft_store_core::log_store_suite!(MyStores);
+/// # mod my_store {
+/// #     use raft_store_core::testing::TestConfig;
+/// #     pub type MyStore = raft_store_core::LogStore<TestConfig, raft_store_core::MemEngine>;
+/// #     pub fn open(_: &std::path::Path) -> std::io::Result<MyStore> {
+/// #         Ok(raft_store_core::LogStore::open(raft_store_core::MemEngine::new())?)
+/// #     }
+/// # }
+/// # fn main() {}
+/// ```
+///
+/// `log_store_suite!(in_memory: opener)` leaves `power_cut` out, for a store that keeps
+/// nothing on disk, and with it `log::flipped_byte_under_the_store`, which damages the store's
+/// files. It is the weaker form: no case of it crashes the store, so it cannot see a flush
+/// callback fired before the entries are durable, nor a vote that `save_vote` returns
+/// before it is durable; only `power_cut::log_ops` of the form above catches those
+/// (`tests/negative_power_cut.rs` shows each caught). A store that keeps its data on disk
+/// belongs in the form above; on a machine without FUSE, `RAFT_STORE_NO_FUSE=1` has its
+/// `power_cut` case say it skipped instead of failing.
+///
+/// ```
+/// raft_store_core::log_store_suite!(in_memory: raft_store_core::testing::EngineStores(
+///     raft_store_core::testing::MemHarness::new()
+/// ));
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! log_store_suite {
     (in_memory: $opener:expr) => {
@@ -334,6 +376,7 @@ macro_rules! __log_tests {
             purge_then_reopen,
             purge_keeps_the_first_kept_entry,
             readable_when_append_returns,
+            log_state_counts_unflushed_entries,
             truncate_then_append_overwrites_tail,
             append_with_gap_is_refused,
             large_entry_round_trips,

@@ -29,7 +29,9 @@
 //! [`MemHarness`] for the in-memory engine, as the crate's own tests do.)
 //!
 //! A store of your own (not built on `LogStore`) runs the store-level cases with
-//! [`log_store_suite!`](crate::log_store_suite).
+//! [`log_store_suite!`](crate::log_store_suite): in its on-disk form, `log_store_suite!(opener)`,
+//! which cuts the power under the store; its `in_memory:` form cannot see a store that
+//! acknowledges entries or a vote before they are durable.
 //!
 //! Both macros also run property cases ([`generated_cases`]): values of every shape and size
 //! that [`generate`] makes, through the store and (for an engine) the key-value state machine,

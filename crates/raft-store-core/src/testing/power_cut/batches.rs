@@ -10,8 +10,8 @@ use super::CUTS_ENV;
 use super::DEFAULT_CUTS;
 use super::Mounted;
 use super::child_job;
-use super::cut_mode;
-use super::run_and_kill;
+use super::plan;
+use super::run_and_cut;
 use crate::engine::Batch;
 use crate::engine::Durability;
 use crate::engine::Engine;
@@ -137,14 +137,12 @@ pub fn engine_batches<H: EngineHarness>(h: &H, test: &str) -> CaseResult {
     let mut rng = Rng::new(seed);
     let (mut base, mut base_marker) = (Image::new(), 0u64);
     let (mut lost_buffered, mut durable_acked) = (0u64, 0u64);
+    let torn_before = mount.control().stats()?.torn_fsyncs;
     for k in 0..cuts {
         // The workload's seed is the run's: batch `b` is the same whichever child writes it.
-        let lines = run_and_kill(test, mount.store_dir(), seed, &mut rng)?;
-        let mode = cut_mode(k, &mut rng);
-        mount.control().cut(mode)?;
-        let at = |e: &dyn std::fmt::Display| {
-            format!("after power cut {k} ({mode:?}, RAFT_STORE_SEED={seed}): {e}")
-        };
+        let (lines, how) = run_and_cut(test, &mount, seed, plan(k, &mut rng), &mut rng)?;
+        let at =
+            |e: &dyn std::fmt::Display| format!("after power cut {k} ({how}, RAFT_STORE_SEED={seed}): {e}");
         let (mut issued, mut acked) = (base_marker, base_marker);
         for line in &lines {
             let num = |s: &str| {
@@ -207,9 +205,10 @@ pub fn engine_batches<H: EngineHarness>(h: &H, test: &str) -> CaseResult {
         durable_acked += acked - base_marker.min(acked);
         (base, base_marker) = (image, marker);
     }
+    let torn = mount.control().stats()?.torn_fsyncs - torn_before;
     eprintln!(
-        "{test}: {cuts} cuts, {base_marker} batches kept, {durable_acked} acknowledged durable, \
-         {lost_buffered} unacknowledged ones lost"
+        "{test}: {cuts} cuts ({torn} at an fsync, tearing a write), {base_marker} batches kept, \
+         {durable_acked} acknowledged durable, {lost_buffered} unacknowledged ones lost"
     );
     ensure!(
         durable_acked > 0,

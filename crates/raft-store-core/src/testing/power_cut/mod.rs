@@ -11,9 +11,13 @@
 //!
 //! The child is the test binary itself, re-run with `--exact <test>` and an environment
 //! variable naming its job, so a user needs no binary of their own. Each case makes
-//! [`DEFAULT_CUTS`] cuts ([`CUTS_ENV`] for more), rotating the cut between losing every
-//! volatile write, keeping a prefix of the dirty pages and keeping a random subset of them. The
-//! seed is printed; [`SEED_ENV`](super::rng::SEED_ENV) replays it.
+//! [`DEFAULT_CUTS`] cuts ([`CUTS_ENV`] for more). Every other cut is made at an fsync
+//! ([`Control::tear_at_fsync`]): the power goes as the child syncs a write over two pages or
+//! more, whose last page is lost, so every run meets a torn last record, which a replay must
+//! cut off by its checksum (a kill at a random instant lands inside a write only now and
+//! then). The cuts between kill the child at a random instant and rotate between losing every
+//! volatile write, keeping a prefix of the dirty pages and keeping a random subset of them.
+//! The seed is printed; [`SEED_ENV`](super::rng::SEED_ENV) replays it.
 //!
 //! Without FUSE the cases fail with what is missing and how to get it, unless
 //! [`NO_FUSE_ENV`](raft_store_faultfs::NO_FUSE_ENV) is `1`: then they say they skipped.
@@ -69,6 +73,14 @@ const WATCHDOG: Duration = Duration::from_secs(600);
 
 /// Appends awaiting their callback at most in the child; it waits for the oldest beyond this.
 const IN_FLIGHT: usize = 64;
+
+/// A cut at an fsync comes at one of the child's first this many fsyncs of a file with two
+/// dirty pages or more (drawn at random).
+const TEAR_WITHIN: u64 = 12;
+
+/// How long a cut at an fsync waits for the child to make that fsync; an engine that never
+/// syncs two dirty pages at once gets a cut after a kill instead.
+const TEAR_WAIT: Duration = Duration::from_secs(15);
 
 /// The fault file system mounted for one case, with the store's directory on it.
 pub struct Mounted {
@@ -136,18 +148,82 @@ fn child_job() -> Option<(PathBuf, u64)> {
     Some((PathBuf::from(dir), seed.parse().ok()?))
 }
 
-/// What a cut keeps, rotating through the three kinds so every few cuts meet each.
-fn cut_mode(k: usize, rng: &mut Rng) -> CutMode {
-    match k % 3 {
+/// How one cut is made.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// Kill the child at a random instant, then cut the power this way.
+    AfterKill(CutMode),
+    /// Cut the power at the child's `nth` fsync of a file with two dirty pages or more,
+    /// tearing off the last page of what it was to sync, then kill it.
+    AtFsync {
+        /// Which fsync of those, 1 the first.
+        nth: u64,
+    },
+}
+
+/// The plan of cut `k`: every other one at an fsync, so a run of two cuts or more always
+/// tears a write; the rest rotate through the three kinds of [`CutMode`].
+fn plan(k: usize, rng: &mut Rng) -> Plan {
+    if k % 2 == 1 {
+        return Plan::AtFsync {
+            nth: rng.between(1, TEAR_WITHIN),
+        };
+    }
+    Plan::AfterKill(match (k / 2) % 3 {
         0 => CutMode::DropAll,
         1 => CutMode::TornPrefix { seed: rng.next_u64() },
         _ => CutMode::TornSubset { seed: rng.next_u64() },
+    })
+}
+
+/// Runs `test` of this binary as the child on the mount's store, cuts the power as `plan` says
+/// and returns the child's lines and how the cut was made (for messages). A cut planned at an
+/// fsync that the child never reached within [`TEAR_WAIT`] is made after a kill instead.
+fn run_and_cut(
+    test: &str,
+    mount: &Mounted,
+    child_seed: u64,
+    plan: Plan,
+    rng: &mut Rng,
+) -> Result<(Vec<String>, String), CaseError> {
+    let control = mount.control();
+    match plan {
+        Plan::AfterKill(mode) => {
+            let lines = run_and_kill(test, mount.store_dir(), child_seed, None, rng)?;
+            control.cut(mode)?;
+            Ok((lines, format!("{mode:?}")))
+        }
+        Plan::AtFsync { nth } => {
+            let before = control.stats()?.torn_fsyncs;
+            control.tear_at_fsync(nth)?;
+            let result = run_and_kill(test, mount.store_dir(), child_seed, Some((&control, before)), rng);
+            let torn = control.stats()?.torn_fsyncs > before;
+            // Power back on (and disarmed, if the fsync never came); the cut then drops what
+            // the child changed after the power went, which never reached the disk.
+            control.clear_faults()?;
+            control.cut(CutMode::DropAll)?;
+            let how = if torn {
+                format!("at fsync {nth} of two dirty pages or more, its last page lost")
+            } else {
+                format!("DropAll: the child made no fsync {nth} of two dirty pages or more")
+            };
+            Ok((result?, how))
+        }
     }
 }
 
 /// Runs `test` of this binary as the child on `dir`, lets it print a random number of lines
-/// (or run a random time), kills it and returns every line it printed.
-fn run_and_kill(test: &str, dir: &Path, child_seed: u64, rng: &mut Rng) -> Result<Vec<String>, CaseError> {
+/// (or run a random time), kills it and returns every line it printed. With `tear` (the
+/// mount's control and its torn fsyncs before the child started), the child runs until the
+/// power goes at an fsync instead ([`TEAR_WAIT`] at most), and may have ended by itself when
+/// killed: the fsync failed under it.
+fn run_and_kill(
+    test: &str,
+    dir: &Path,
+    child_seed: u64,
+    tear: Option<(&Control, u64)>,
+    rng: &mut Rng,
+) -> Result<Vec<String>, CaseError> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["--exact", test, "--nocapture", "--test-threads", "1"])
@@ -158,13 +234,31 @@ fn run_and_kill(test: &str, dir: &Path, child_seed: u64, rng: &mut Rng) -> Resul
     // op, a callback fired before its sync).
     let kill_after_lines = rng.between(2, 600);
     let kill_after = Duration::from_micros(rng.between(5_000, 400_000));
-    let deadline = Instant::now() + CHILD_START;
+    let start = Instant::now();
+    let deadline = start + CHILD_START;
     let mut lines = Vec::new();
     let mut kill_at: Option<Instant> = None;
+    let mut torn = false;
     loop {
-        let wait_until = kill_at.map_or(deadline, |t| t.min(deadline));
-        let Some(line) = child.line_before(wait_until) else {
-            break;
+        let line = if let Some((control, before)) = tear {
+            // Until the power goes: look at the mount between lines.
+            torn = control.stats()?.torn_fsyncs > before;
+            if torn || start.elapsed() >= TEAR_WAIT {
+                break;
+            }
+            let until = Instant::now() + Duration::from_millis(5);
+            match child.line_before(until) {
+                Some(line) => line,
+                // Its output ended: the child is gone (the fsync failed under it, or worse).
+                None if Instant::now() < until => break,
+                None => continue,
+            }
+        } else {
+            let wait_until = kill_at.map_or(deadline, |t| t.min(deadline));
+            let Some(line) = child.line_before(wait_until) else {
+                break;
+            };
+            line
         };
         if line.starts_with("R ") {
             kill_at = Some(Instant::now() + kill_after);
@@ -172,21 +266,26 @@ fn run_and_kill(test: &str, dir: &Path, child_seed: u64, rng: &mut Rng) -> Resul
         if ["R ", "I ", "A "].iter().any(|p| line.starts_with(p)) {
             lines.push(line);
         }
-        if kill_at.is_some_and(|t| Instant::now() >= t) || lines.len() as u64 >= kill_after_lines {
+        let kill_now = kill_at.is_some_and(|t| Instant::now() >= t) || lines.len() as u64 >= kill_after_lines;
+        if tear.is_none() && kill_now {
             break;
         }
     }
+    if let Some((control, before)) = tear {
+        torn = control.stats()?.torn_fsyncs > before;
+    }
     let (rest, ending, stderr) = child.kill()?;
     ensure!(
-        ending == Ending::Signal(9),
+        ending == Ending::Signal(9) || torn,
         "the child ended by itself ({ending:?}) before it was killed:\n{stderr}"
     );
     lines.extend(
         rest.into_iter()
             .filter(|l| ["R ", "I ", "A "].iter().any(|p| l.starts_with(p))),
     );
+    // A power cut at an fsync may come while the child opens the store.
     ensure!(
-        lines.iter().any(|l| l.starts_with("R ")),
+        torn || lines.iter().any(|l| l.starts_with("R ")),
         "the child did not open the store within {CHILD_START:?}:\n{stderr}"
     );
     Ok(lines)
@@ -213,15 +312,13 @@ pub fn log_ops<O: StoreOpener>(opener: &O, test: &str, order: Order) -> CaseResu
     let mut rng = Rng::new(seed);
     let mut base = Model::default();
     let (mut issued, mut acked_total, mut beyond_ack) = (0usize, 0usize, 0usize);
+    let torn_before = mount.control().stats()?.torn_fsyncs;
     for k in 0..cuts {
         let child_seed = seed.wrapping_add(k as u64 + 1);
-        let lines = run_and_kill(test, mount.store_dir(), child_seed, &mut rng)?;
-        let mode = cut_mode(k, &mut rng);
-        mount.control().cut(mode)?;
+        let (lines, how) = run_and_cut(test, &mount, child_seed, plan(k, &mut rng), &mut rng)?;
         let (ops, acked) = parse_log_lines(&lines)?;
-        let at = |e: &dyn std::fmt::Display| {
-            format!("after power cut {k} ({mode:?}, RAFT_STORE_SEED={seed}): {e}")
-        };
+        let at =
+            |e: &dyn std::fmt::Display| format!("after power cut {k} ({how}, RAFT_STORE_SEED={seed}): {e}");
         base = util::run(async {
             let mut store = opener
                 .open(mount.store_dir())
@@ -234,9 +331,10 @@ pub fn log_ops<O: StoreOpener>(opener: &O, test: &str, order: Order) -> CaseResu
         issued += ops.len();
         acked_total += acked;
     }
+    let torn = mount.control().stats()?.torn_fsyncs - torn_before;
     eprintln!(
-        "{test}: {cuts} cuts, {issued} operations issued, {acked_total} acknowledged, \
-         {beyond_ack} unacknowledged ones found durable"
+        "{test}: {cuts} cuts ({torn} at an fsync, tearing a write), {issued} operations issued, \
+         {acked_total} acknowledged, {beyond_ack} unacknowledged ones found durable"
     );
     ensure!(
         acked_total > 0,
