@@ -182,3 +182,15 @@ pub use raft_store_redb::RedbOptions;
 pub use raft_store_rocksdb::RocksOptions;
 #[cfg(feature = "sled")]
 pub use raft_store_sled::SledOptions;
+
+/// The README's Rust snippets, compiled as doc tests with the facade's names: they are what a
+/// user of this crate copies. They use redb and both openraft lines, so they are checked in a
+/// build with those features on.
+#[cfg(all(
+    doctest,
+    feature = "redb",
+    feature = "openraft-0-10",
+    feature = "openraft-0-9"
+))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeSnippets;
