@@ -24,7 +24,8 @@ use crate::StoreError;
 ///
 /// Returns at once for a directory this process does not hold; a store another process holds
 /// is not waited for. Works on any async runtime: the wait runs on a thread of its own, so it
-/// never blocks the tasks that are about to drop the store.
+/// never blocks the tasks that are about to drop the store (a caller that stops waiting leaves
+/// that thread to end by `timeout`).
 ///
 /// # Errors
 /// [`EngineError::Locked`] if the directory is still held after `timeout`: a handle to the

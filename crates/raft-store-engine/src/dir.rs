@@ -9,10 +9,11 @@
 //!   dropped, so a second open of the same store fails in this process and in any other.
 //!
 //! The lock goes with the last handle to the engine. An application that drops its handles
-//! does not always drop the last one: openraft's state machine task, which owns the state
-//! machine and a log reader, ends a moment after `Raft::shutdown` returns. A restart in the
-//! same process awaits [`StoreDir::wait_released`] (the facade's `wait_released`) before it
-//! opens the store again; this process's held directories are kept in a registry for that.
+//! does not always drop the last one: openraft's state machine task owns the state machine (the
+//! key-value state machine holds the engine) and ends a moment after `Raft::shutdown` returns.
+//! A restart in the same process awaits [`StoreDir::wait_released`] (the facade's async
+//! `wait_released`) before it opens the store again; this process's held directories are kept
+//! in a registry for that.
 //!
 //! Once the store's format record is durable, the marker gets a second line, `initialized`.
 //! A store whose marker says so but whose engine holds no format record lost its files (a
