@@ -92,6 +92,7 @@ pub mod migrate;
 pub mod openraft09;
 #[cfg(feature = "openraft-0-10")]
 pub mod openraft10;
+mod release;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub mod stats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
@@ -103,6 +104,7 @@ pub mod testing;
 pub use openraft10::LogReader;
 #[cfg(feature = "openraft-0-10")]
 pub use openraft10::LogStore;
+pub use release::wait_released;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use stats::StoreStats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]

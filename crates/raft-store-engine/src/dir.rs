@@ -8,17 +8,30 @@
 //! - takes an exclusive advisory lock on `RAFT_STORE.lock`, held until the [`StoreDir`] is
 //!   dropped, so a second open of the same store fails in this process and in any other.
 //!
+//! The lock goes with the last handle to the engine. An application that drops its handles
+//! does not always drop the last one: openraft's state machine task owns the state machine (the
+//! key-value state machine holds the engine) and ends a moment after `Raft::shutdown` returns.
+//! A restart in the same process awaits [`StoreDir::wait_released`] (the facade's async
+//! `wait_released`) before it opens the store again; this process's held directories are kept
+//! in a registry for that.
+//!
 //! Once the store's format record is durable, the marker gets a second line, `initialized`.
 //! A store whose marker says so but whose engine holds no format record lost its files (a
 //! database file cut to nothing, an engine that started over after damage): it is refused,
 //! never started again empty.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::fs::OpenOptions;
 use std::io;
 use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Condvar;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
+use std::sync::PoisonError;
+use std::time::Duration;
 
 use crate::error::EngineError;
 
@@ -27,13 +40,46 @@ pub const MARKER: &str = "RAFT_STORE";
 /// The lock file's name.
 pub const LOCK: &str = "RAFT_STORE.lock";
 
+/// The store directories this process holds locked, by canonical path, with the backend and
+/// the number of holders (one, but a count keeps a path that two spellings reach honest).
+///
+/// The lock file's advisory lock cannot tell a holder in this process from one in another, and
+/// nothing in it can be waited on; this can.
+struct Held {
+    dirs: Mutex<BTreeMap<PathBuf, (&'static str, usize)>>,
+    /// Notified whenever a directory is released.
+    released: Condvar,
+}
+
+static HELD: Held = Held {
+    dirs: Mutex::new(BTreeMap::new()),
+    released: Condvar::new(),
+};
+
+fn held() -> MutexGuard<'static, BTreeMap<PathBuf, (&'static str, usize)>> {
+    // Only insertions and removals run under the lock; a poisoned map is still consistent.
+    HELD.dirs.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The registry's key for `path`: its canonical form when it exists, so two spellings of one
+/// directory are one entry.
+fn registry_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// An open, locked store directory. Keep it alive as long as the engine is open.
+///
+/// Dropping it releases the lock and wakes whoever waits in [`StoreDir::wait_released`]. Every
+/// adapter declares it as the last field of its engine, so the engine's own files are closed
+/// by then.
 #[derive(Debug)]
 pub struct StoreDir {
     path: PathBuf,
     backend: &'static str,
     initialized: std::sync::atomic::AtomicBool,
-    _lock: File,
+    lock: File,
+    /// This directory's key in the registry of held directories.
+    key: PathBuf,
 }
 
 impl StoreDir {
@@ -108,23 +154,62 @@ impl StoreDir {
             .write(true)
             .open(path.join(LOCK))
             .map_err(|e| io_err("opening the lock file in", e))?;
+        let key = registry_key(path);
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
+                let detail = if held().contains_key(&key) {
+                    format!(
+                        "{LOCK} is locked by a store this process still holds open; after \
+                         Raft::shutdown openraft drops the store a moment later, so await \
+                         wait_released on the directory before opening it again"
+                    )
+                } else {
+                    format!("{LOCK} is locked")
+                };
                 return Err(EngineError::Locked {
                     backend,
                     path: path.to_path_buf(),
-                    detail: format!("{LOCK} is locked"),
+                    detail,
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", e)),
         }
+        held().entry(key.clone()).or_insert((backend, 0)).1 += 1;
         Ok(Self {
             path: path.to_path_buf(),
             backend,
             initialized: std::sync::atomic::AtomicBool::new(initialized),
-            _lock: lock,
+            lock,
+            key,
         })
+    }
+
+    /// Whether this process holds the store directory `path` open (through any engine).
+    /// Another process's hold is not seen here: its open fails with `EngineError::Locked`.
+    pub fn is_held(path: &Path) -> bool {
+        held().contains_key(&registry_key(path))
+    }
+
+    /// Wait, blocking this thread for at most `timeout`, until this process no longer holds
+    /// the store directory `path` open: every handle to its engine is dropped and its lock is
+    /// released. Returns at once for a directory this process does not hold, and returns
+    /// whether it was released; on `Err` the backend holding it is named.
+    ///
+    /// Do not call it on a thread the async tasks that hold the store need to make progress
+    /// (the one thread of a current-thread runtime): they could not drop it. The facade's async
+    /// `wait_released` runs this on a thread of its own.
+    pub fn wait_released(path: &Path, timeout: Duration) -> Result<(), &'static str> {
+        let key = registry_key(path);
+        let dirs = held();
+        let (dirs, _) = HELD
+            .released
+            .wait_timeout_while(dirs, timeout, |dirs| dirs.contains_key(&key))
+            .unwrap_or_else(PoisonError::into_inner);
+        match dirs.get(&key) {
+            Some((backend, _)) => Err(backend),
+            None => Ok(()),
+        }
     }
 
     /// The store directory.
@@ -176,6 +261,30 @@ impl StoreDir {
         })?;
         self.initialized.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+}
+
+impl Drop for StoreDir {
+    fn drop(&mut self) {
+        // Unlocked before the registry says so: a waiter woken below must find the lock free.
+        // Closing the file would release it too, but only after this function returns.
+        if let Err(e) = self.lock.unlock() {
+            tracing::warn!(
+                backend = self.backend,
+                path = %self.path.display(),
+                error = %e,
+                "unlocking the store directory failed; it is released when its lock file closes"
+            );
+        }
+        let mut dirs = held();
+        if let Some((_, holders)) = dirs.get_mut(&self.key) {
+            *holders = holders.saturating_sub(1);
+            if *holders == 0 {
+                dirs.remove(&self.key);
+            }
+        }
+        drop(dirs);
+        HELD.released.notify_all();
     }
 }
 

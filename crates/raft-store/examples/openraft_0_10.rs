@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::Weak;
 use std::time::Duration;
 
 use openraft::BasicNode;
@@ -96,14 +95,12 @@ type Node = Raft<Config10, KvStore<Config10>>;
 type Started = (
     Node,
     raft_store::kv::KvReader<Config10, Arc<raft_store::AnyEngine>>,
-    Weak<raft_store::AnyEngine>,
 );
 
 async fn start(dir: &Path, initialize: bool) -> Result<Started, Box<dyn std::error::Error>> {
     let config = StoreConfig::new(Backend::Redb, dir);
     let (log, state_machine) = raft_store::open_with_kv::<Config10>(&config)?;
     let reader = state_machine.reader();
-    let engine = Arc::downgrade(log.engine());
     let raft_config = Arc::new(
         Config {
             election_timeout_min: 150,
@@ -120,22 +117,11 @@ async fn start(dir: &Path, initialize: bool) -> Result<Started, Box<dyn std::err
     raft.wait(Some(Duration::from_secs(10)))
         .current_leader(1, "the single node leads")
         .await?;
-    Ok((raft, reader, engine))
+    Ok((raft, reader))
 }
 
-/// Wait until openraft has dropped the log store and the state machine of a shut-down `Raft`:
-/// its state machine task can outlive `shutdown` for a moment, and the store's directory stays
-/// locked while any handle to the engine is alive. A restart in the same process waits for
-/// this; a new process does not need to.
-async fn released(engine: Weak<raft_store::AnyEngine>) -> Result<(), Box<dyn std::error::Error>> {
-    for _ in 0..1000 {
-        if engine.strong_count() == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Err("the engine was still in use 10 s after the Raft shut down".into())
-}
+/// How long a restart waits for openraft to let go of the store.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn set(key: &str, value: &str) -> KvRequest {
     KvRequest::Set {
@@ -147,7 +133,7 @@ fn set(key: &str, value: &str) -> KvRequest {
 /// Initialize, write `a` and `b`, shut down; start again, read both back, write `c`, read
 /// every key back. Returns the keys and values read at the end.
 pub async fn run(dir: &Path) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
-    let (raft, reader, engine) = start(dir, true).await?;
+    let (raft, reader) = start(dir, true).await?;
     for (key, value) in [("a", "1"), ("b", "2")] {
         let written = raft.client_write(set(key, value)).await?;
         assert_eq!(
@@ -158,10 +144,13 @@ pub async fn run(dir: &Path) -> Result<Vec<(String, String)>, Box<dyn std::error
     }
     raft.shutdown().await?;
     drop((raft, reader));
-    released(engine).await?;
+    // openraft's state machine task owns the state machine (and with it the store) and ends a
+    // moment after `shutdown` returns; the directory can be opened again once it has. A new
+    // process need not wait.
+    raft_store::wait_released(dir, RELEASE_TIMEOUT).await?;
 
     // A new process would do the same: open the same directory, start without initializing.
-    let (raft, reader, engine) = start(dir, false).await?;
+    let (raft, reader) = start(dir, false).await?;
     let after_restart = raft.client_write(set("a", "10")).await?;
     assert_eq!(
         after_restart.data,
@@ -178,7 +167,10 @@ pub async fn run(dir: &Path) -> Result<Vec<(String, String)>, Box<dyn std::error
     })?;
     raft.shutdown().await?;
     drop((raft, reader));
-    released(engine).await?;
+    // openraft's state machine task owns the state machine (and with it the store) and ends a
+    // moment after `shutdown` returns; the directory can be opened again once it has. A new
+    // process need not wait.
+    raft_store::wait_released(dir, RELEASE_TIMEOUT).await?;
     Ok(read)
 }
 

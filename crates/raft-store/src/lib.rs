@@ -66,6 +66,25 @@
 //! # }
 //! ```
 //!
+//! A store's directory stays locked while any handle to its engine is alive. After
+//! `Raft::shutdown` returns, openraft has dropped the log store, but its state machine task
+//! (which owns the state machine, and through it the engine of [`open_with_kv`]) ends a moment
+//! later. To open the same directory again in the same process, drop your own handles (the
+//! `Raft`, state machine readers) and await [`wait_released`] first:
+//!
+//! ```no_run
+//! # use raft_store::kv::{KvRequest, KvResponse};
+//! # openraft::declare_raft_types!(pub KvConfig: D = KvRequest, R = KvResponse);
+//! # async fn restart(raft: openraft::Raft<KvConfig, raft_store::KvStore<KvConfig>>, config: raft_store::StoreConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! raft.shutdown().await?;
+//! drop(raft);
+//! raft_store::wait_released(&config.path, std::time::Duration::from_secs(10)).await?;
+//! let (log_store, state_machine) = raft_store::open_with_kv::<KvConfig>(&config)?;
+//! # drop((log_store, state_machine));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Asking at run time for a backend whose feature is off is an error that names the feature:
 //!
 //! ```
@@ -159,6 +178,7 @@ pub use raft_store_core::stats;
 /// The conformance suite (feature `testing`), to run against stores of your own.
 #[cfg(feature = "testing")]
 pub use raft_store_core::testing;
+pub use raft_store_core::wait_released;
 #[cfg(feature = "lmdb")]
 pub use raft_store_lmdb::LmdbOptions;
 #[cfg(feature = "redb")]
@@ -167,3 +187,15 @@ pub use raft_store_redb::RedbOptions;
 pub use raft_store_rocksdb::RocksOptions;
 #[cfg(feature = "sled")]
 pub use raft_store_sled::SledOptions;
+
+/// The README's Rust snippets, compiled as doc tests with the facade's names: they are what a
+/// user of this crate copies. They use redb and both openraft lines, so they are checked in a
+/// build with those features on.
+#[cfg(all(
+    doctest,
+    feature = "redb",
+    feature = "openraft-0-10",
+    feature = "openraft-0-9"
+))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeSnippets;

@@ -40,6 +40,9 @@
 //! let value = state_machine.reader().get("some key")?;
 //! // ... Raft::new(.., log_store, state_machine), and at the end:
 //! // raft.shutdown().await?; then drop the Raft: the log store finishes the writes it queued.
+//! // To open the store again in this process, first await its release (openraft's state
+//! // machine task drops the state machine a moment after `shutdown` returns):
+//! // raft_store::wait_released(&config.path, Duration::from_secs(10)).await?;
 //! # drop(value);
 //! # Ok(())
 //! # }

@@ -136,6 +136,9 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
     }
 
     /// A read handle that stays valid while openraft owns the state machine.
+    ///
+    /// It holds the engine, and so keeps the store directory locked: drop it (and await
+    /// [`wait_released`](crate::wait_released)) before opening the store again in this process.
     pub fn reader(&self) -> StateReader<C, E, K> {
         StateReader {
             shared: self.shared.clone(),
