@@ -315,6 +315,10 @@ impl<E: Engine> Engine for FaultEngine<E> {
         self.inner.store_dir()
     }
 
+    fn limits(&self) -> crate::EngineLimits {
+        self.inner.limits()
+    }
+
     fn compact(&self) -> Result<(), EngineError> {
         self.inner.compact()
     }
