@@ -65,6 +65,7 @@ pub use raft_store_engine::Codec;
 pub use raft_store_engine::Durability;
 pub use raft_store_engine::Engine;
 pub use raft_store_engine::EngineError;
+pub use raft_store_engine::EngineLimits;
 pub use raft_store_engine::KeyRange;
 pub use raft_store_engine::MemEngine;
 pub use raft_store_engine::MessagePack;

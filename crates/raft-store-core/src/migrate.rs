@@ -7,7 +7,8 @@
 //! [`openraft_0_9_to_0_10`] copies a 0.9 store into a new, empty one, converting the log
 //! entries, the vote, the committed and purged ids, the key-value state machine's state record
 //! and its snapshot files; the keys and values of the state machine are the same on both lines
-//! and are copied as they are.
+//! and are copied as they are, except keys over the target engine's key limit, which are laid
+//! out again for it (stored under their hash, see [`crate::kv`]).
 //!
 //! The conversion goes through serde's data model: each 0.9 value is serialized to a
 //! self-describing form and deserialized as the 0.10 type, so it works whenever the two types
@@ -20,6 +21,7 @@
 //! migration cut short leaves a target that no store opens (no format record); delete it and
 //! run again. The target may be another backend than the source.
 
+use std::collections::HashMap;
 use std::fs;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -31,7 +33,9 @@ use serde::de::DeserializeOwned;
 
 use crate::OpenraftLine;
 use crate::codec::Codec;
+use crate::codec::open_envelope;
 use crate::codec::seal;
+use crate::codec::seal_bytes;
 use crate::codec::unseal;
 use crate::engine::Batch;
 use crate::engine::Durability;
@@ -42,6 +46,8 @@ use crate::error::StoreError;
 use crate::format::FormatRecord;
 use crate::format::STORE_FORMAT_VERSION;
 use crate::format::meta_key;
+use crate::kv::keys;
+use crate::kv::keys::Bucket;
 use crate::kv::snapshot_files::rewrite_meta;
 use crate::kv::state::STATE_KEY;
 
@@ -167,10 +173,7 @@ where
         done.entries += 1;
         convert::<K, C09::Entry, C10::Entry>(target, "log entry", Space::Log, index, value)
     })?;
-    copy_space(from, to, Space::Data, |_, value| {
-        done.records += 1;
-        Ok(value.to_vec())
-    })?;
+    done.records = copy_data(from, to)?;
 
     let mut batch = Batch::new();
     if let Some(vote) = from.get(Space::Meta, meta_key::VOTE)? {
@@ -287,6 +290,102 @@ fn copy_space<E1: Engine, E2: Engine>(
         to.write(&batch, Durability::Buffered)?;
         if !full {
             return Ok(());
+        }
+        start = next;
+    }
+}
+
+/// Copy the state machine's records to `to`, laid out for `to`'s key limit: a long key may be
+/// stored whole on the source and must be hashed on the target (redb to LMDB), or the other way
+/// round (see [`crate::kv`]'s docs); a record the target would store the same way is copied
+/// byte for byte. Returns the number of user keys copied.
+fn copy_data<E1: Engine, E2: Engine>(from: &E1, to: &E2) -> Result<u64, StoreError> {
+    let limits = to.limits();
+    let corrupt = |key: &[u8], reason: String| StoreError::Corrupt {
+        backend: from.backend(),
+        space: Space::Data,
+        index: None,
+        reason: format!(
+            "state machine record under a key of {} bytes: {reason}",
+            key.len()
+        ),
+    };
+    let mut copied = 0u64;
+    let mut start: Vec<u8> = Vec::new();
+    loop {
+        let mut chunk: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        from.scan(Space::Data, KeyRange::from(&start), &mut |k, v| {
+            chunk.push((k.to_vec(), v.to_vec()));
+            if chunk.len() >= CHUNK {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(copied);
+        };
+        let mut next = last.clone();
+        next.push(0);
+        let full = chunk.len() >= CHUNK;
+        let mut batch = Batch::new();
+        // Buckets put in `batch`, not written yet: a bucket may take several keys.
+        let mut pending: HashMap<Vec<u8>, Bucket> = HashMap::new();
+        for (k, v) in chunk {
+            let Some((generation, rest)) = k.split_first_chunk::<8>() else {
+                return Err(corrupt(&k, "shorter than its generation prefix".into()));
+            };
+            let generation = u64::from_be_bytes(*generation);
+            let pairs = if keys::is_hashed_form(&k) {
+                Bucket::decode(&k, &v)
+                    .map_err(|reason| corrupt(&k, reason))?
+                    .into_pairs()
+            } else if keys::is_long(rest, &limits) {
+                let value = open_envelope(&v).map_err(|reason| corrupt(&k, reason))?;
+                vec![(rest.to_vec(), value.to_vec())]
+            } else {
+                // Stored the same way on both: as it is.
+                copied += 1;
+                batch.put(Space::Data, k, v);
+                continue;
+            };
+            for (key, value) in pairs {
+                copied += 1;
+                let stored = keys::stored_key(generation, &key, &limits);
+                let record = if keys::is_hashed_form(&stored) {
+                    let mut bucket = match pending.remove(&stored) {
+                        Some(bucket) => bucket,
+                        None => match to.get(Space::Data, &stored)? {
+                            Some(bytes) => {
+                                Bucket::decode(&stored, &bytes).map_err(|reason| corrupt(&stored, reason))?
+                            }
+                            None => Bucket::default(),
+                        },
+                    };
+                    bucket.set(&key, &value);
+                    let record = bucket.encode();
+                    pending.insert(stored.clone(), bucket);
+                    record
+                } else {
+                    Some(seal_bytes(&value))
+                };
+                let Some(record) = record.filter(|r| limits.fits(stored.len(), r.len())) else {
+                    return Err(StoreError::Encode {
+                        backend: to.backend(),
+                        what: "state machine record",
+                        reason: format!(
+                            "a key of {} bytes with a value of {} bytes does not fit the target ({limits:?})",
+                            key.len(),
+                            value.len()
+                        ),
+                    });
+                };
+                batch.put(Space::Data, stored, record);
+            }
+        }
+        to.write(&batch, Durability::Buffered)?;
+        if !full {
+            return Ok(copied);
         }
         start = next;
     }

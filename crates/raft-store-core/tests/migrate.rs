@@ -213,3 +213,77 @@ fn the_migration_refuses_a_0_10_source_and_a_target_that_is_not_empty() {
     .unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
 }
+
+/// Migrate a 0.9 store holding keys of 1, 100 and 5000 bytes from an engine with
+/// `from_limits` to one with `to_limits`, and read every key back through the 0.10 glue.
+fn migrate_long_keys(from_limits: raft_store_core::EngineLimits, to_limits: raft_store_core::EngineLimits) {
+    use raft_store_core::testing::FaultEngine;
+    let dirs = tempfile::tempdir().expect("migrating long keys");
+    let (old_snaps, new_snaps) = (dirs.path().join("old"), dirs.path().join("new"));
+    let keys = ["a".to_string(), "m".repeat(100), "z".repeat(5000)];
+    let old = Arc::new(FaultEngine::new(MemEngine::new()));
+    old.faults().set_limits(from_limits);
+    {
+        drop(
+            raft_store_core::openraft09::LogStore::<TestConfig09, _>::open(old.clone())
+                .expect("migrating long keys"),
+        );
+        let mut sm: raft_store_core::openraft09::kv::KvStateMachine<TestConfig09, _> =
+            raft_store_core::openraft09::kv::KvStateMachine::open(old.clone(), &old_snaps)
+                .expect("migrating long keys");
+        let entries: Vec<openraft09::Entry<TestConfig09>> = keys
+            .iter()
+            .zip(1..)
+            .map(|(key, i)| openraft09::Entry {
+                log_id: log_id09(1, i),
+                payload: openraft09::EntryPayload::Normal(KvRequest::Set {
+                    key: key.clone(),
+                    value: key.len().to_string().into_bytes(),
+                }),
+            })
+            .collect();
+        sm.apply_entries(&entries).expect("migrating long keys");
+        sm.sync().expect("migrating long keys");
+    }
+    let new = Arc::new(FaultEngine::new(MemEngine::new()));
+    new.faults().set_limits(to_limits);
+    let done = openraft_0_9_to_0_10::<TestConfig09, Kv10, Bincode, _, _>(&old, &old_snaps, &new, &new_snaps)
+        .expect("migrating long keys");
+    assert_eq!(done.records, 3, "{done:?}");
+    let sm: raft_store_core::kv::KvStateMachine<Kv10, _> =
+        raft_store_core::kv::KvStateMachine::open(new.clone(), &new_snaps).expect("migrating long keys");
+    for key in &keys {
+        assert_eq!(
+            sm.reader().get(key).expect("migrating long keys"),
+            Some(key.len().to_string().into_bytes()),
+            "the key of {} bytes after the migration",
+            key.len()
+        );
+    }
+    let mut seen = Vec::new();
+    sm.reader()
+        .scan(&mut |k, _| {
+            seen.push(k.to_string());
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect("migrating long keys");
+    assert_eq!(seen, keys, "the keys a scan finds after the migration");
+}
+
+#[test]
+fn the_migration_lays_long_keys_out_for_the_target_engine() {
+    let small = raft_store_core::EngineLimits {
+        max_key: 64,
+        ..raft_store_core::EngineLimits::NONE
+    };
+    let lmdb_like = raft_store_core::EngineLimits {
+        max_key: 511,
+        ..raft_store_core::EngineLimits::NONE
+    };
+    let none = raft_store_core::EngineLimits::NONE;
+    // Hashed on the source, whole on the target; whole on the source, hashed on the target
+    // (a write of the 5000-byte key whole would be refused); and one key of each on both.
+    migrate_long_keys(small, none);
+    migrate_long_keys(none, small);
+    migrate_long_keys(small, lmdb_like);
+}

@@ -157,6 +157,48 @@ impl Batch {
     }
 }
 
+/// The largest keys and values an engine stores, in bytes ([`Engine::limits`]).
+///
+/// A write with a longer key or value fails (LMDB: `MDB_BAD_VALSIZE`), so whoever chooses the
+/// keys of a keyspace checks them first: the key-value state machine stores a key whose stored
+/// form is over [`max_key`](Self::max_key) under a fixed-size hash of it instead, and refuses a
+/// request whose value would not fit. `usize::MAX` in a field means no limit of its own (the
+/// machine's memory and the disk still bound it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EngineLimits {
+    /// Longest key, in bytes, in every keyspace.
+    pub max_key: usize,
+    /// Longest value, in bytes.
+    pub max_value: usize,
+    /// Longest key and value together, in bytes, for an engine that bounds the pair below the
+    /// sum of the other two (redb); else `usize::MAX`.
+    pub max_pair: usize,
+}
+
+impl EngineLimits {
+    /// No limit on keys or values (the default of [`Engine::limits`]).
+    pub const NONE: EngineLimits = EngineLimits {
+        max_key: usize::MAX,
+        max_value: usize::MAX,
+        max_pair: usize::MAX,
+    };
+
+    /// Whether a put of `key_len` bytes of key and `value_len` bytes of value fits.
+    pub fn fits(&self, key_len: usize, value_len: usize) -> bool {
+        key_len <= self.max_key
+            && value_len <= self.max_value
+            && key_len
+                .checked_add(value_len)
+                .is_some_and(|pair| pair <= self.max_pair)
+    }
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 /// The visitor of [`Engine::scan`]: called with each key and value; `Break` stops the scan.
 pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
 
@@ -245,6 +287,14 @@ pub trait Engine: Send + Sync + 'static {
     /// The greatest key of the keyspace.
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError>;
 
+    /// The longest key and value the engine stores (see [`EngineLimits`]). The default says
+    /// "no limit"; an adapter whose backend refuses long keys or values must override it, or a
+    /// state machine may write what the engine refuses, and a committed entry whose apply
+    /// fails stops the node on every start.
+    fn limits(&self) -> EngineLimits {
+        EngineLimits::NONE
+    }
+
     /// The engine's locked store directory, if it keeps its files in one. Through it the store
     /// records that it was initialized, and refuses to start empty over lost files.
     fn store_dir(&self) -> Option<&crate::StoreDir> {
@@ -276,6 +326,9 @@ impl<E: Engine> Engine for std::sync::Arc<E> {
     }
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
         (**self).last_key(space)
+    }
+    fn limits(&self) -> EngineLimits {
+        (**self).limits()
     }
     fn store_dir(&self) -> Option<&crate::StoreDir> {
         (**self).store_dir()

@@ -46,6 +46,7 @@ pub use dir::StoreDir;
 pub use engine::Batch;
 pub use engine::Durability;
 pub use engine::Engine;
+pub use engine::EngineLimits;
 pub use engine::KeyRange;
 pub use engine::Op;
 pub use engine::Space;

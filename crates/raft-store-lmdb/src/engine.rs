@@ -18,6 +18,7 @@ use raft_store_engine::Batch;
 use raft_store_engine::Durability;
 use raft_store_engine::Engine;
 use raft_store_engine::EngineError;
+use raft_store_engine::EngineLimits;
 use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
@@ -58,8 +59,16 @@ struct Open {
 /// (see [`LmdbOptions::verify_on_open`]); damage to a value is caught by the core's checksums
 /// when it is read. Damage made while the store is open is not checked: keep the store on a
 /// local file system and let no other program write its files.
+///
+/// LMDB stores keys of at most 511 bytes (its compile-time `MDB_MAXKEYSIZE`, as heed builds
+/// it; [`Engine::limits`] reports the environment's own figure) and values of at most
+/// `u32::MAX` bytes; a longer key fails the write with `MDB_BAD_VALSIZE`. The key-value state
+/// machine of raft-store-core stores longer keys under a hash of them, so it takes keys of
+/// any length on LMDB too.
 pub struct LmdbEngine {
     state: RwLock<Option<Open>>,
+    /// The environment's largest key, read once at open: it is fixed when LMDB is compiled.
+    max_key: usize,
     path: PathBuf,
     options: LmdbOptions,
     dir: StoreDir,
@@ -134,11 +143,13 @@ impl LmdbEngine {
         let dir = dir.as_ref();
         let store_dir = StoreDir::open(BACKEND, dir)?;
         let open = open_all(dir, page_round(options.map_size.max(1 << 20)), options)?;
+        let max_key = open.env.max_key_size();
         // The names of the files the engine just created are durable only once their
         // directories are synced; the first durable write must not vanish at a power cut.
         store_dir.sync_tree()?;
         Ok(Self {
             state: RwLock::new(Some(open)),
+            max_key,
             path: dir.to_path_buf(),
             options: *options,
             dir: store_dir,
@@ -321,5 +332,17 @@ impl Engine for LmdbEngine {
 
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
+    }
+
+    /// Keys: the environment's `mdb_env_get_maxkeysize` (511 as heed builds LMDB). Values:
+    /// LMDB's `MAXDATASIZE`, `0xFFFF_FFFF` bytes, checked by `mdb_put`; no limit on the pair.
+    /// A value must also fit the map ([`LmdbOptions::max_map_size`]): that is room on disk,
+    /// not a limit of the format, and a write over it fails as a full store.
+    fn limits(&self) -> EngineLimits {
+        EngineLimits {
+            max_key: self.max_key,
+            max_value: usize::try_from(u32::MAX).unwrap_or(usize::MAX),
+            max_pair: usize::MAX,
+        }
     }
 }

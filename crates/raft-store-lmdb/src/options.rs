@@ -11,6 +11,11 @@
 /// needs more) and retries the write, so the caller never sees `MapFull` while the disk has
 /// space. Growth stops at [`max_map_size`](Self::max_map_size) (default 1 TiB); past it the
 /// write fails with an error naming the limit. A store reopened later keeps the larger size.
+///
+/// **Key size.** LMDB stores keys of at most 511 bytes (fixed when LMDB is compiled; no option
+/// changes it) and reports it through [`Engine::limits`](raft_store_engine::Engine::limits).
+/// raft-store's own keys are short, and its key-value state machine stores a longer user key
+/// under a hash of it, so applications need not bound their keys on LMDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LmdbOptions {

@@ -8,6 +8,7 @@ use raft_store_engine::Batch;
 use raft_store_engine::Durability;
 use raft_store_engine::Engine;
 use raft_store_engine::EngineError;
+use raft_store_engine::EngineLimits;
 use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
@@ -110,6 +111,12 @@ fn open_db(file: &PathBuf, options: &RedbOptions) -> Result<redb::Database, Engi
     })
 }
 
+/// redb's limits (its `MAX_VALUE_LENGTH` and `MAX_PAIR_LENGTH`, crate-private constants of redb
+/// 4.x, `tree_store/page_store/base.rs`): an insert whose key or value is over 3 GiB, or whose
+/// key and value together are over 3.75 GiB, fails with `StorageError::ValueTooLarge`.
+const REDB_MAX_KEY_OR_VALUE: usize = 3 << 30;
+const REDB_MAX_PAIR: usize = (3 << 30) + (768 << 20);
+
 fn bounds(range: KeyRange<'_>) -> (Bound<&[u8]>, Bound<&[u8]>) {
     (range.start, range.end)
 }
@@ -117,6 +124,14 @@ fn bounds(range: KeyRange<'_>) -> (Bound<&[u8]>, Bound<&[u8]>) {
 impl Engine for RedbEngine {
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn limits(&self) -> EngineLimits {
+        EngineLimits {
+            max_key: REDB_MAX_KEY_OR_VALUE,
+            max_value: REDB_MAX_KEY_OR_VALUE,
+            max_pair: REDB_MAX_PAIR,
+        }
     }
 
     fn write(&self, batch: &Batch, durability: Durability) -> Result<(), EngineError> {

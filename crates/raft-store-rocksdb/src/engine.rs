@@ -10,6 +10,7 @@ use raft_store_engine::Batch;
 use raft_store_engine::Durability;
 use raft_store_engine::Engine;
 use raft_store_engine::EngineError;
+use raft_store_engine::EngineLimits;
 use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
@@ -358,6 +359,20 @@ impl Engine for RocksEngine {
 
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
+    }
+
+    /// RocksDB's write batch refuses (`InvalidArgument`, "key is too large" / "value is too
+    /// large") a key over `u32::MAX - 8` bytes (8 bytes of sequence number and type are added
+    /// to it inside, and the sum must fit a `u32`: `kMaxWriteBatchKeySize` in
+    /// `db/write_batch.cc`) and a value over `u32::MAX` bytes. RocksDB's FAQ advises keys of at
+    /// most 8 MB and values of at most 3 GB for speed; those are advice, not limits.
+    fn limits(&self) -> EngineLimits {
+        let u32_max = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
+        EngineLimits {
+            max_key: u32_max - 8,
+            max_value: u32_max,
+            max_pair: usize::MAX,
+        }
     }
 
     /// Flush every column family's memtable to SST files, wait for the purge compactions asked

@@ -16,6 +16,7 @@ use raft_store_engine::Batch;
 use raft_store_engine::Durability;
 use raft_store_engine::Engine;
 use raft_store_engine::EngineError;
+use raft_store_engine::EngineLimits;
 use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
@@ -406,5 +407,12 @@ impl Engine for SledEngine {
 
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
+    }
+
+    /// sled keeps the length of a key and of a value as a `usize` and has no limit of its own
+    /// (its docs, "limits": lengths are bounded only by the platform's pointer width), so
+    /// none is stated; memory and disk bound them.
+    fn limits(&self) -> EngineLimits {
+        EngineLimits::NONE
     }
 }

@@ -93,6 +93,10 @@ impl Engine for AnyEngine {
         dispatch!(self, e => e.store_dir())
     }
 
+    fn limits(&self) -> raft_store_core::EngineLimits {
+        dispatch!(self, e => e.limits())
+    }
+
     fn compact(&self) -> Result<(), EngineError> {
         dispatch!(self, e => e.compact())
     }

@@ -122,6 +122,9 @@ pub type KvStore<C, K = MessagePack> = kv::KvStateMachine<C, std::sync::Arc<AnyE
 
 /// Open (or create) the store `config` names together with a key-value state machine in the
 /// same engine; its snapshot files go to `snapshots/` inside the store directory.
+///
+/// Keys of any length apply on every backend: keys over the backend's key limit (LMDB: more
+/// than 503 bytes) are stored under their hash (see the state machine's docs).
 pub fn open_with_kv<C>(config: &StoreConfig) -> Result<(SharedStore<C>, KvStore<C>), StoreError>
 where
     C: kv::KvTypeConfig,

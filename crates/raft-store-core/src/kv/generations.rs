@@ -1,17 +1,20 @@
 //! Generations of keys: loading a snapshot into a new one, and removing old ones in small
 //! steps.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 
 use super::KvLine;
+use super::keys::Bucket;
+use super::keys::is_hashed_form;
+use super::keys::stored_key;
 use super::snapshot::SnapshotReader;
 use super::snapshot_files::snapshot_read;
 use super::state::BATCH_BYTES;
 use super::state::DELETE_CHUNK;
 use super::state::SYNC_EVERY_BYTES;
 use super::state::Shared;
-use super::state::gen_prefix;
 use crate::codec::Codec;
 use crate::codec::seal_bytes;
 use crate::engine::Batch;
@@ -31,6 +34,8 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
         let mut batch = Batch::new();
         let mut since_sync = 0usize;
         let mut last_key: Option<Vec<u8>> = None;
+        // Buckets of long keys put in `batch` and not written yet.
+        let mut pending: HashMap<Vec<u8>, Bucket> = HashMap::new();
         while let Some((key, value)) = reader.next_record().map_err(|e| snapshot_read(path, e))? {
             if last_key.as_ref().is_some_and(|last| *last >= key) {
                 return Err(StoreError::SnapshotFile {
@@ -47,10 +52,39 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
                     reason: format!("key {:?} is not UTF-8", String::from_utf8_lossy(&key)),
                 });
             }
-            let mut k = Vec::with_capacity(8 + key.len());
-            k.extend_from_slice(&gen_prefix(generation));
-            k.extend_from_slice(&key);
-            batch.put(Space::Data, k, seal_bytes(&value));
+            let stored = stored_key(generation, &key, &self.limits);
+            let bytes = if is_hashed_form(&stored) {
+                // A long key: into the bucket of its hash, as written so far (by this batch or
+                // an earlier one). Records come in key order, not hash order.
+                let mut bucket = match pending.remove(&stored) {
+                    Some(bucket) => bucket,
+                    None => match self.engine.get(Space::Data, &stored)? {
+                        Some(bytes) => self.bucket(&stored, &bytes)?,
+                        None => Bucket::default(),
+                    },
+                };
+                bucket.set(&key, &value);
+                let bytes = bucket.encode();
+                pending.insert(stored.clone(), bucket);
+                bytes
+            } else {
+                Some(seal_bytes(&value))
+            };
+            let Some(bytes) = bytes.filter(|b| self.limits.fits(stored.len(), b.len())) else {
+                return Err(StoreError::SnapshotFile {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "the record of a key of {} bytes ({:.40?}...) with a value of {} bytes is too large \
+                         for the {} engine ({:?})",
+                        key.len(),
+                        String::from_utf8_lossy(&key),
+                        value.len(),
+                        self.backend,
+                        self.limits
+                    ),
+                });
+            };
+            batch.put(Space::Data, stored, bytes);
             last_key = Some(key);
             if batch.size_bytes() >= BATCH_BYTES {
                 since_sync += batch.size_bytes();
@@ -62,6 +96,7 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
                 };
                 self.engine.write(&batch, durability)?;
                 batch = Batch::new();
+                pending.clear();
             }
         }
         if !batch.is_empty() {

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use super::KvLine;
 use super::SnapshotFile;
 use super::generations::delete_keys;
+use super::keys::HASHED_KEY_LEN;
 use super::snapshot_files::snapshot_io;
 use super::state::STATE_KEY;
 use super::state::Shared;
@@ -33,6 +34,13 @@ use crate::stats::StoreStats;
 ///
 /// See the [module docs](super) for the layout and the crash-safety argument. Snapshot files
 /// live in the directory given to [`open`](Self::open).
+///
+/// Keys may be of any length on every engine: a key too long for the engine's key limit
+/// (LMDB: keys of more than 503 bytes, since its limit is 511 and the generation takes 8) is
+/// stored under its SHA-256, its full key kept beside the value; see the
+/// [module docs](super). A committed request never fails the apply: one whose value the engine
+/// cannot store is answered [`KvResponse::Refused`](super::KvResponse::Refused) and changes
+/// nothing.
 pub struct StateMachine<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
@@ -71,6 +79,18 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
         counters: Arc<StoreStats>,
     ) -> Result<Self, StoreError> {
         let backend = engine.backend();
+        let limits = engine.limits();
+        // Long keys are stored under a 41-byte hashed key: an engine must take that much.
+        if limits.max_key < HASHED_KEY_LEN {
+            return Err(StoreError::Engine(crate::EngineError::backend(
+                backend,
+                "opening the key-value state machine",
+                format!(
+                    "the engine stores keys of at most {} bytes; the state machine needs {HASHED_KEY_LEN}",
+                    limits.max_key
+                ),
+            )));
+        }
         let dir = snapshot_dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| snapshot_io(&dir, "creating the snapshot directory", e))?;
         // The state machine's records are encoded with `K` too: a store whose format record
@@ -103,6 +123,7 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
         let shared = Shared {
             engine,
             backend,
+            limits,
             dir,
             state: Mutex::new(state),
             current: Mutex::new(None),

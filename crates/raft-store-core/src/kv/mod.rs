@@ -25,6 +25,27 @@
 //! - Keys live in keyspace [`Space::Data`](crate::Space::Data), prefixed by a *generation*
 //!   number; the last applied log id, the last membership and the current generation live in
 //!   [`Space::DataMeta`](crate::Space::DataMeta).
+//! - **Keys of any length** are stored, on every engine (tested from 0 bytes to 64 KiB, with
+//!   values up to 16 MiB). A key is stored as it is (after its generation) when that fits the
+//!   engine's key limit ([`Engine::limits`](crate::Engine::limits)): 511 bytes on LMDB, so
+//!   keys of up to 503 bytes; 3 GiB on redb; 4 GiB less 8 bytes on RocksDB; no limit on sled
+//!   and the in-memory engine. A longer key is stored under a fixed 41-byte key (generation,
+//!   the byte 0xFF, which no UTF-8 key starts with, and the key's SHA-256), and its record
+//!   keeps the full key beside the value, as a list of every key with that hash, so even a
+//!   hash collision loses nothing. Stores written before keep the same layout: no key of
+//!   theirs was over the limit.
+//! - Reads, [`StateReader::scan`] and snapshots see keys in key order, long keys included:
+//!   those are gathered first (their keys in memory, their values in a temporary file in the
+//!   snapshot directory, applies waiting meanwhile) and merged in. A snapshot file does not
+//!   depend on the engine that built it, so one built on redb installs on LMDB.
+//! - **Every committed request applies**: apply never fails on a request, only on the engine
+//!   (I/O, a full disk, damaged data). A request whose value the engine cannot store (over its
+//!   value limit: 3 GiB on redb, 4 GiB on LMDB and RocksDB, or over the 4 GiB a snapshot
+//!   record holds) changes nothing and is answered [`KvResponse::Refused`]; failing the apply
+//!   would stop the node, and again on every start, since a committed entry is applied again.
+//!   The log entry that carried it had to fit the same engine, so in practice this does not
+//!   happen; note that it depends on the engine, so a cluster mixing engines could refuse on
+//!   one node what another applies.
 //! - **Apply** writes the data changes of the entries and the new applied id in one engine batch,
 //!   so a crash never leaves an entry half applied. Batches are not synced one by one: the log
 //!   store's next sync of the same engine makes them durable, and after a power cut the state
@@ -43,7 +64,9 @@
 
 pub(crate) mod apply;
 mod generations;
+pub(crate) mod keys;
 mod machine;
+mod ordered;
 mod reader;
 mod snapshot;
 pub(crate) mod snapshot_files;
@@ -171,13 +194,22 @@ pub enum KvResponse {
         /// The replaced value, if the key existed (and so was updated).
         previous: Option<Vec<u8>>,
     },
+    /// The request was committed but can never be stored on this engine, so it was applied
+    /// as a no-op: nothing changed (for `SetMany`: no pair was set). Today the one cause is a
+    /// value too large for the engine's value limit (see the [module docs](self)); failing
+    /// the apply instead would stop the node on every start, since a committed entry is
+    /// applied again at startup.
+    Refused {
+        /// What was too large, and the engine's limit.
+        reason: String,
+    },
 }
 
 impl KvResponse {
     /// Whether the request's key existed before it applied (for `SetMany`: any of its keys).
     pub fn existed(&self) -> bool {
         match self {
-            KvResponse::Empty => false,
+            KvResponse::Empty | KvResponse::Refused { .. } => false,
             KvResponse::Set { previous }
             | KvResponse::Delete { previous }
             | KvResponse::UpdateIfExists { previous } => previous.is_some(),

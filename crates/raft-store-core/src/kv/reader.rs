@@ -19,30 +19,14 @@ impl<C: KvLine, E: Engine, K: Codec> StateReader<C, E, K> {
     }
 
     /// Visit every key and value in key order (one consistent view), until `visit` breaks.
+    ///
+    /// Keys stored under their hash (those over the engine's key limit, see the
+    /// [module docs](super)) come in key order too: they are read before the others (keys in
+    /// memory, values in a temporary file in the snapshot directory) and merged in, with
+    /// applies waiting meanwhile.
     pub fn scan(&self, visit: &mut dyn FnMut(&str, &[u8]) -> ControlFlow<()>) -> Result<(), StoreError> {
         let st = lock(&self.shared.state);
-        let generation = st.generation;
-        let mut guard = Some(st);
-        let mut failed = None;
-        let shared = &*self.shared;
-        shared.scan_generation(generation, &mut |key, value| {
-            guard.take();
-            match shared.decode_record(key, value) {
-                Ok((k, v)) => {
-                    if let Ok(k) = std::str::from_utf8(k) {
-                        visit(k, v)
-                    } else {
-                        failed = Some(shared.corrupt_key(key, "key is not UTF-8"));
-                        ControlFlow::Break(())
-                    }
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
+        self.shared.scan_in_order(st, &mut |k, v| Ok(visit(k, v)))
     }
 
     /// The last applied log id and membership as stored.

@@ -1,6 +1,7 @@
 //! What the state machine keeps and how its records are laid out: the state record, the shared
 //! state of a state machine and its readers, and the keys of the data.
 
+use std::fmt::Write as _;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,12 +13,17 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use super::KvLine;
+use super::keys::Bucket;
+use super::keys::hashed_start;
+use super::keys::is_hashed_form;
+use super::keys::stored_key;
 use crate::codec::Codec;
 use crate::codec::open_envelope;
 use crate::codec::seal;
 use crate::engine::Batch;
 use crate::engine::Durability;
 use crate::engine::Engine;
+use crate::engine::EngineLimits;
 use crate::engine::KeyRange;
 use crate::engine::Space;
 use crate::engine::Visitor;
@@ -62,6 +68,9 @@ pub(crate) struct Current<C: KvLine> {
 pub(crate) struct Shared<C: KvLine, E: Engine, K> {
     pub(crate) engine: E,
     pub(crate) backend: &'static str,
+    /// The engine's key and value limits, read once at open: they decide which keys are
+    /// stored under their hash (see [`super::keys`]) and which requests are refused.
+    pub(crate) limits: EngineLimits,
     pub(crate) dir: PathBuf,
     /// The state record as last written. Apply and install hold it while they write, and a
     /// snapshot build holds it until its scan has started, so the build's meta and data match.
@@ -100,16 +109,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The first key of generation `generation` (keys are the generation, 8 bytes big-endian, then
-/// the user key).
+/// the user key or its hash: see [`super::keys`]).
 pub(crate) fn gen_prefix(generation: u64) -> [u8; 8] {
     generation.to_be_bytes()
-}
-
-pub(crate) fn data_key(generation: u64, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + key.len());
-    k.extend_from_slice(&gen_prefix(generation));
-    k.extend_from_slice(key.as_bytes());
-    k
 }
 
 impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
@@ -124,41 +126,87 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
     }
 
     pub(crate) fn corrupt_key(&self, key: &[u8], reason: &str) -> StoreError {
+        let shown = if is_hashed_form(key) {
+            let hash = key[9..].iter().fold(String::with_capacity(64), |mut hex, b| {
+                let _ = write!(hex, "{b:02x}");
+                hex
+            });
+            format!("the long key with SHA-256 {hash}")
+        } else {
+            format!("key {:?}", String::from_utf8_lossy(key.get(8..).unwrap_or(key)))
+        };
         StoreError::Corrupt {
             backend: self.backend,
             space: Space::Data,
             index: None,
-            reason: format!(
-                "key {:?}: {reason}",
-                String::from_utf8_lossy(key.get(8..).unwrap_or(key))
-            ),
+            reason: format!("{shown}: {reason}"),
         }
     }
 
-    pub(crate) fn read(&self, generation: u64, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let k = data_key(generation, key);
-        let Some(bytes) = self.engine.get(Space::Data, &k)? else {
-            return Ok(None);
-        };
-        let (_, value) = self.decode_record(&k, &bytes)?;
-        Ok(Some(value.to_vec()))
+    /// The stored key of `key` in generation `generation`: short or hashed, by this engine's
+    /// key limit.
+    pub(crate) fn stored_key(&self, generation: u64, key: &str) -> Vec<u8> {
+        stored_key(generation, key.as_bytes(), &self.limits)
     }
 
-    /// Split a stored record into (user key, value), checking the value's envelope.
-    pub(crate) fn decode_record<'a>(
+    pub(crate) fn read(&self, generation: u64, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = self.stored_key(generation, key);
+        match self.engine.get(Space::Data, &k)? {
+            Some(bytes) => self.value_in(&k, key, &bytes),
+            None => Ok(None),
+        }
+    }
+
+    /// The value of `key` in the record `bytes` stored under `stored` (its stored key).
+    pub(crate) fn value_in(
+        &self,
+        stored: &[u8],
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if is_hashed_form(stored) {
+            Ok(self
+                .bucket(stored, bytes)?
+                .get(key.as_bytes())
+                .map(<[u8]>::to_vec))
+        } else {
+            let value = open_envelope(bytes).map_err(|reason| self.corrupt_key(stored, &reason))?;
+            Ok(Some(value.to_vec()))
+        }
+    }
+
+    /// Decode the bucket stored under the hashed key `stored`.
+    pub(crate) fn bucket(&self, stored: &[u8], bytes: &[u8]) -> Result<Bucket, StoreError> {
+        Bucket::decode(stored, bytes).map_err(|reason| self.corrupt_key(stored, &reason))
+    }
+
+    /// Split a record of the short form into (user key, value), checking the value's envelope
+    /// and that the key is UTF-8.
+    pub(crate) fn decode_short<'a>(
         &self,
         key: &'a [u8],
         value: &'a [u8],
-    ) -> Result<(&'a [u8], &'a [u8]), StoreError> {
+    ) -> Result<(&'a str, &'a [u8]), StoreError> {
         let user_key = key
             .get(8..)
             .ok_or_else(|| self.corrupt_key(key, "key shorter than its generation prefix"))?;
+        let user_key =
+            std::str::from_utf8(user_key).map_err(|_| self.corrupt_key(key, "key is not UTF-8"))?;
         let value = open_envelope(value).map_err(|reason| self.corrupt_key(key, &reason))?;
         Ok((user_key, value))
     }
 
-    pub(crate) fn scan_generation(&self, generation: u64, visit: &mut Visitor<'_>) -> Result<(), StoreError> {
-        let start = gen_prefix(generation);
+    /// Visit the records of the short form of a generation, in key order.
+    pub(crate) fn scan_short(&self, generation: u64, visit: &mut Visitor<'_>) -> Result<(), StoreError> {
+        let (start, end) = (gen_prefix(generation), hashed_start(generation));
+        self.engine
+            .scan(Space::Data, KeyRange::half_open(&start, &end), visit)?;
+        Ok(())
+    }
+
+    /// Visit the records of the hashed form of a generation (in hash order).
+    pub(crate) fn scan_hashed(&self, generation: u64, visit: &mut Visitor<'_>) -> Result<(), StoreError> {
+        let start = hashed_start(generation);
         match generation.checked_add(1) {
             Some(next) => {
                 let end = gen_prefix(next);

@@ -436,8 +436,17 @@ pub fn engine_log_ops_match_model<H: EngineHarness>(stores: &EngineStores<H>) ->
 }
 
 fn kv_request() -> impl Strategy<Value = KvRequest> {
-    // A few fixed keys, so requests meet keys set before them.
-    let key = || prop_oneof![3 => text(), 2 => prop::sample::select(vec!["a", "b", "key/1", "é"]).prop_map(String::from)];
+    // A few fixed keys, so requests meet keys set before them; and long keys (over LMDB's
+    // 511-byte limit, stored under their hash there), fixed ones among them for the same
+    // reason, two sharing all but their last byte.
+    let key = || {
+        prop_oneof![
+            6 => text(),
+            4 => prop::sample::select(vec!["a", "b", "key/1", "é"]).prop_map(String::from),
+            1 => prop::sample::select(vec![600usize, 601, 4000]).prop_map(|n| "L".repeat(n)),
+            1 => (text(), 504usize..3000).prop_map(|(tail, n)| "x".repeat(n) + &tail),
+        ]
+    };
     let value = || {
         prop_oneof![
             10 => prop::collection::vec(any::<u8>(), 0..64),
@@ -455,7 +464,7 @@ fn kv_request() -> impl Strategy<Value = KvRequest> {
     ]
 }
 
-/// Generated key-value requests (unicode and empty keys, `SetMany` of hundreds of small pairs,
+/// Generated key-value requests (unicode, empty and long keys, `SetMany` of hundreds of small pairs,
 /// values up to 3 MiB) go through the log (appended, read back decoded) into the state machine
 /// beside it; responses, reads and the data match a model, and a snapshot of it installed into
 /// a second store holds the same data. A reopen keeps it all.

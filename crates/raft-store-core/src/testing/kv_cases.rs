@@ -32,6 +32,7 @@ use super::Fault;
 use super::FaultEngine;
 use super::util::run;
 use super::util::tempdir;
+use crate::EngineLimits;
 use crate::KeyRange;
 use crate::LogStore;
 use crate::Space;
@@ -60,11 +61,24 @@ pub type KvSm<H> = KvStateMachine<KvTestConfig, KvEngine<H>>;
 /// Open the log store and the state machine kept under `root` (`root/store` for the engine,
 /// `root/snapshots` for the snapshot files), as a server does: log store first.
 pub fn open_kv<H: EngineHarness>(h: &H, root: &Path) -> Result<(KvLog<H>, KvSm<H>), io::Error> {
+    open_kv_with_limits(h, root, None)
+}
+
+/// [`open_kv`] with the engine stating (and holding writes to) `limits` instead of its own, if
+/// given (see [`Faults::set_limits`](super::Faults::set_limits)).
+pub fn open_kv_with_limits<H: EngineHarness>(
+    h: &H,
+    root: &Path,
+    limits: Option<EngineLimits>,
+) -> Result<(KvLog<H>, KvSm<H>), io::Error> {
     let store = root.join("store");
     fs::create_dir_all(&store)?;
     let engine = Arc::new(FaultEngine::new(
         h.open(&store).map_err(|e| io::Error::new(e.kind(), e))?,
     ));
+    if let Some(limits) = limits {
+        engine.faults().set_limits(limits);
+    }
     let log = LogStore::open(engine.clone())?;
     let sm = KvStateMachine::open(engine, root.join("snapshots"))?;
     Ok((log, sm))
@@ -743,5 +757,323 @@ pub async fn snapshot_during_applies_is_consistent<H: EngineHarness>(h: &H) -> C
         "the snapshot at index {at} (built while {} requests were applied) differs from the model at {at}",
         next - 1000
     );
+    Ok(())
+}
+
+/// A key of `len` bytes made of `fill`, ending in `tag` so that keys of one length differ.
+/// Some carry multi-byte UTF-8 to check keys are kept byte for byte.
+fn long_key(len: usize, fill: char, tag: &str) -> String {
+    let mut key = String::with_capacity(len);
+    while key.len() + fill.len_utf8() + tag.len() <= len {
+        key.push(fill);
+    }
+    while key.len() + tag.len() < len {
+        key.push('-');
+    }
+    key.push_str(tag);
+    key
+}
+
+/// Keys of every length from 0 bytes to 64 KiB (across every engine's key limit, LMDB's 511
+/// bytes included) and values up to 16 MiB: each request applies with the model's response,
+/// reads, `UpdateIfExists`, deletes and the ordered scan see it, and a snapshot built from it
+/// installs on another store (which held other long keys) and survives a reopen. A committed
+/// request must apply on every engine: a key over an engine's limit that failed the apply
+/// would stop the node on every start.
+///
+/// Run twice: with the engine's own limits and the largest value 16 MiB (once: slow engines
+/// take seconds to write it), then with keys limited to 64 bytes and values to 1 MiB, so that
+/// engines without a key limit of their own store long keys under their hash too.
+pub async fn keys_of_any_length_apply_and_snapshot<H: EngineHarness>(h: &H) -> CaseResult {
+    long_keys_round(h, None, 16 << 20).await?;
+    let small_keys = EngineLimits {
+        max_key: 64,
+        ..EngineLimits::NONE
+    };
+    long_keys_round(h, Some(small_keys), 1 << 20).await
+}
+
+/// One round of [`keys_of_any_length_apply_and_snapshot`]: engines opened with `limits` (their
+/// own if `None`), values up to `largest` bytes.
+/// Every key of `keys` and of the model reads back as the model says, and the ordered scan
+/// visits exactly the model's keys in key order.
+fn check_long_keys<H: EngineHarness>(
+    sm: &KvSm<H>,
+    model: &KvModel,
+    keys: &[String],
+    when: &str,
+) -> CaseResult {
+    let reader = sm.reader();
+    let named: std::collections::BTreeSet<&String> = model.0.keys().chain(keys).collect();
+    for key in named {
+        let got = reader.get(key)?;
+        ensure!(
+            got.as_ref() == model.0.get(key),
+            "{when}: get of a key of {} bytes: {:?} bytes, expected {:?}",
+            key.len(),
+            got.map(|v| v.len()),
+            model.0.get(key).map(Vec::len)
+        );
+    }
+    let mut order = Vec::new();
+    let mut data = BTreeMap::new();
+    reader.scan(&mut |k, v| {
+        order.push(k.to_string());
+        data.insert(k.to_string(), v.to_vec());
+        ControlFlow::Continue(())
+    })?;
+    ensure!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{when}: the scan visits keys out of order"
+    );
+    ensure!(
+        data == model.0,
+        "{when}: the scan finds {} keys, the model {} (lengths {:?} vs {:?})",
+        data.len(),
+        model.0.len(),
+        data.keys().map(String::len).collect::<Vec<_>>(),
+        model.0.keys().map(String::len).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// The keys of [`long_keys_round`] (0 bytes to 64 KiB) and its requests: a `Set` of each key
+/// first, then values up to `largest` bytes, `SetMany`, `UpdateIfExists` and `Delete` on long
+/// keys.
+fn long_key_requests(largest: usize) -> (Vec<String>, Vec<KvRequest>) {
+    let lengths = [
+        0, 1, 2, 100, 400, 495, 502, 503, 504, 505, 510, 511, 512, 600, 1000, 4096,
+    ];
+    let mut keys: Vec<String> = lengths
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                String::new()
+            } else {
+                long_key(n, 'k', &n.to_string())
+            }
+        })
+        .collect();
+    // Several long keys sharing a long prefix (they sort by their last bytes), one with
+    // multi-byte characters, and the longest: 64 KiB.
+    for tag in ["/a", "/b", "/ab", "/c"] {
+        keys.push(long_key(3000, 'p', tag));
+    }
+    keys.push(long_key(2000, 'é', "/utf8"));
+    keys.push(long_key(64 << 10, 'z', "/64k"));
+    let mut requests: Vec<KvRequest> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| KvRequest::Set {
+            key: k.clone(),
+            value: format!("value {i} of a key of {} bytes", k.len()).into_bytes(),
+        })
+        .collect();
+    let big =
+        |seed: u8, len: usize| -> Vec<u8> { (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect() };
+    requests.extend([
+        // The largest value, once, under a long key; 1 MiB under the longest key.
+        KvRequest::Set {
+            key: keys[13].clone(),
+            value: big(1, largest),
+        },
+        KvRequest::Set {
+            key: keys[keys.len() - 1].clone(),
+            value: big(2, 1 << 20),
+        },
+        KvRequest::SetMany {
+            pairs: vec![
+                (keys[16].clone(), b"many 1".to_vec()),
+                (keys[17].clone(), b"many 2".to_vec()),
+                (keys[16].clone(), b"many 1 again".to_vec()),
+                (long_key(5000, 'm', "/new"), Vec::new()),
+                ("short/new".into(), b"s".to_vec()),
+            ],
+        },
+        KvRequest::UpdateIfExists {
+            key: keys[18].clone(),
+            value: b"updated".to_vec(),
+        },
+        KvRequest::UpdateIfExists {
+            key: long_key(700, 'u', "/missing"),
+            value: b"never".to_vec(),
+        },
+        KvRequest::Delete {
+            key: keys[19].clone(),
+        },
+        KvRequest::Delete {
+            key: long_key(800, 'd', "/missing"),
+        },
+        KvRequest::Set {
+            key: keys[12].clone(),
+            value: b"overwritten".to_vec(),
+        },
+    ]);
+    (keys, requests)
+}
+
+async fn long_keys_round<H: EngineHarness>(
+    h: &H,
+    limits: Option<EngineLimits>,
+    largest: usize,
+) -> CaseResult {
+    let (keys, requests) = long_key_requests(largest);
+    let mut model = KvModel::default();
+    let expected: Vec<KvResponse> = requests.iter().map(|r| model.apply(r)).collect();
+    let (dir_a, dir_b) = (tempdir(), tempdir());
+    let (la, mut sa) = open_kv_with_limits(h, dir_a.path(), limits)?;
+    // The first `Set` of each key one per apply call, the rest in one call (requests of one
+    // call read what earlier ones of the same call wrote).
+    let got = apply_all::<H>(&mut sa, 1, &requests[..keys.len()], 1)?;
+    let rest = apply_all::<H>(
+        &mut sa,
+        keys.len() as u64 + 1,
+        &requests[keys.len()..],
+        requests.len(),
+    )?;
+    for (i, (g, e)) in got.iter().chain(&rest).zip(&expected).enumerate() {
+        ensure!(
+            g == e,
+            "request {i} ({:.60}): response {:.200}, expected {:.200}",
+            requests[i].to_string(),
+            format!("{g:?}"),
+            format!("{e:?}")
+        );
+    }
+    check_long_keys::<H>(&sa, &model, &keys, "after apply")?;
+    // A scan that breaks early stops: the first two keys only.
+    let mut seen = Vec::new();
+    sa.reader().scan(&mut |k, _| {
+        seen.push(k.to_string());
+        if seen.len() == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    ensure!(
+        seen.iter().eq(model.0.keys().take(2)),
+        "a scan that breaks after two keys saw {} keys",
+        seen.len()
+    );
+    // The follower holds other long keys, which the install must remove.
+    let (lb, mut sb) = open_kv_with_limits(h, dir_b.path(), limits)?;
+    let other = vec![
+        KvRequest::Set {
+            key: long_key(3000, 'p', "/a"),
+            value: b"stale".to_vec(),
+        },
+        KvRequest::Set {
+            key: long_key(9000, 'o', "/other"),
+            value: b"other".to_vec(),
+        },
+    ];
+    apply_all::<H>(&mut sb, 1, &other, 1)?;
+    let built = build_snapshot::<H>(&mut sa).await?;
+    let mut received = sb.receive_snapshot()?;
+    let mut source = built.snapshot;
+    io::copy(&mut source, &mut received)?;
+    sb.install_snapshot(&built.meta, received).await?;
+    check_long_keys::<H>(&sb, &model, &keys, "after install")?;
+    // The reopens check long keys are durable; the largest value has made its round trip, and
+    // writing it out again at close would only slow the case, so it is overwritten first.
+    let shrink = KvRequest::Set {
+        key: keys[13].clone(),
+        value: b"small again".to_vec(),
+    };
+    model.apply(&shrink);
+    let next = requests.len() as u64 + 1;
+    for sm in [&mut sa, &mut sb] {
+        sm.apply_entries(&[kv_entry(next, shrink.clone())])?;
+    }
+    drop((sa, la, sb, lb));
+    let (_la, sa) = open_kv_with_limits(h, dir_a.path(), limits)?;
+    check_long_keys::<H>(&sa, &model, &keys, "after reopen")?;
+    let (_lb, sb) = open_kv_with_limits(h, dir_b.path(), limits)?;
+    check_long_keys::<H>(&sb, &model, &keys, "after reopen of the follower")?;
+    Ok(())
+}
+
+/// A committed request that can never be stored on the engine (a value over its value limit)
+/// is answered `Refused` and changes nothing (a `SetMany` with one such pair sets none), the
+/// entries after it apply, the applied id moves past it, nothing is fatal, and a reopen finds
+/// the same. Failing the apply instead would stop the node, and again on every start.
+pub async fn oversized_request_is_refused_not_fatal<H: EngineHarness>(h: &H) -> CaseResult {
+    let limits = EngineLimits {
+        max_key: 64,
+        max_value: 64 << 10,
+        max_pair: usize::MAX,
+    };
+    let dir = tempdir();
+    let (log, mut sm) = open_kv_with_limits(h, dir.path(), Some(limits))?;
+    let long_name = "l".repeat(100);
+    let too_big = vec![7u8; 65 << 10];
+    let requests = [
+        KvRequest::Set {
+            key: "a".into(),
+            value: b"1".to_vec(),
+        },
+        KvRequest::Set {
+            key: "a".into(),
+            value: too_big.clone(),
+        },
+        KvRequest::SetMany {
+            pairs: vec![("b".into(), b"2".to_vec()), (long_name.clone(), too_big.clone())],
+        },
+        KvRequest::UpdateIfExists {
+            key: "a".into(),
+            value: too_big.clone(),
+        },
+        KvRequest::Set {
+            key: long_name.clone(),
+            value: b"3".to_vec(),
+        },
+        KvRequest::Set {
+            key: "c".into(),
+            value: vec![1u8; 60 << 10],
+        },
+    ];
+    let got = apply_all::<H>(&mut sm, 1, &requests, requests.len())?;
+    let refused: Vec<usize> = got
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, KvResponse::Refused { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    ensure!(
+        refused == [1, 2, 3],
+        "refused requests {refused:?}, expected 1, 2 and 3"
+    );
+    let KvResponse::Refused { reason } = &got[1] else {
+        return Err("request 1 was not refused".into());
+    };
+    ensure!(
+        reason.contains("66560") && reason.contains("65536"),
+        "the refusal names neither the value's size nor the limit: {reason}"
+    );
+    let expected: BTreeMap<String, Vec<u8>> = [
+        ("a".to_string(), b"1".to_vec()),
+        (long_name.clone(), b"3".to_vec()),
+        ("c".to_string(), vec![1u8; 60 << 10]),
+    ]
+    .into();
+    ensure!(
+        contents::<H>(&sm)? == expected,
+        "refused requests changed the data"
+    );
+    ensure!(
+        sm.applied().0 == Some(kv_log_id(1, 6)),
+        "the applied id stopped at {:?}",
+        sm.applied().0
+    );
+    ensure!(
+        sm.stats().fatal().is_none(),
+        "a refused request was fatal: {:?}",
+        sm.stats().fatal()
+    );
+    drop((log, sm));
+    let (_log, sm) = open_kv_with_limits(h, dir.path(), Some(limits))?;
+    ensure!(contents::<H>(&sm)? == expected, "data after reopen");
+    ensure!(sm.applied().0 == Some(kv_log_id(1, 6)), "applied id after reopen");
     Ok(())
 }

@@ -561,6 +561,8 @@ macro_rules! __kv_tests {
             power_loss_mid_apply_is_consistent,
             snapshot_during_applies_is_consistent,
             build_behind_current_snapshot,
+            keys_of_any_length_apply_and_snapshot,
+            oversized_request_is_refused_not_fatal,
         );
     };
     (@openraft; $($case:ident),* $(,)?) => {

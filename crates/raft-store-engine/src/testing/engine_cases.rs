@@ -377,6 +377,44 @@ pub fn large_values_and_binary_keys<H: EngineHarness>(h: &H) -> CaseResult {
     Ok(())
 }
 
+/// The limits the engine states hold: a key of exactly [`EngineLimits::max_key`] bytes (or 64
+/// KiB, if the limit is higher) is stored and read back, and where the limit is that low a
+/// key one byte longer is refused, so the figure is neither too high (a write the state
+/// machine trusts would fail) nor too low.
+///
+/// [`EngineLimits::max_key`]: crate::EngineLimits::max_key
+pub fn stated_key_limit_holds<H: EngineHarness>(h: &H) -> CaseResult {
+    let dir = tempdir();
+    let e = h.open(dir.path())?;
+    let limits = e.limits();
+    ensure!(
+        limits.max_key >= 8 && limits.max_value >= 1 << 20,
+        "{}: stated limits {limits:?} are too low to hold a raft log",
+        e.backend()
+    );
+    let len = limits.max_key.min(64 << 10);
+    let longest = vec![b'k'; len];
+    let mut b = Batch::new();
+    b.put(Space::Data, longest.clone(), b"fits");
+    e.write(&b, Durability::Durable)?;
+    ensure!(
+        e.get(Space::Data, &longest)?.as_deref() == Some(&b"fits"[..]),
+        "{}: a key of {len} bytes (within the stated limit) was not read back",
+        e.backend()
+    );
+    if len == limits.max_key {
+        let mut b = Batch::new();
+        b.put(Space::Data, vec![b'k'; len + 1], b"over");
+        ensure!(
+            e.write(&b, Durability::Durable).is_err(),
+            "{}: a key of {} bytes, over the stated limit of {len}, was stored: the limit is too low",
+            e.backend(),
+            len + 1
+        );
+    }
+    Ok(())
+}
+
 /// A scan running while batches replace a range sees each batch entirely or not at all.
 pub fn scan_sees_one_state_during_writes<H: EngineHarness>(h: &H) -> CaseResult {
     let dir = tempdir();

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use crate::engine::Batch;
 use crate::engine::Durability;
 use crate::engine::Engine;
+use crate::engine::EngineLimits;
 use crate::engine::KeyRange;
 use crate::engine::Op;
 use crate::engine::Space;
@@ -48,6 +49,7 @@ pub struct Faults {
     cut: AtomicBool,
     track_unsynced: AtomicBool,
     undo: Mutex<Vec<Batch>>,
+    limits: Mutex<Option<EngineLimits>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,6 +99,18 @@ impl Faults {
     pub fn cut_power(&self) {
         self.cut.store(true, Ordering::SeqCst);
         self.release_syncs();
+    }
+
+    /// Make the engine state `limits` instead of its own and refuse every write over them, as
+    /// a backend with those limits does (LMDB's 511-byte keys on any engine, say). Set it
+    /// before opening what reads the limits: the state machine reads them once, at open.
+    pub fn set_limits(&self, limits: EngineLimits) {
+        *lock(&self.limits) = Some(limits);
+    }
+
+    /// The limits [`Faults::set_limits`] set.
+    fn limits(&self) -> Option<EngineLimits> {
+        *lock(&self.limits)
     }
 
     /// Whether [`Faults::cut_power`] was called.
@@ -252,6 +266,25 @@ impl<E: Engine> Engine for FaultEngine<E> {
         if f.power_is_cut() {
             return Err(power_cut());
         }
+        if let Some(limits) = f.limits() {
+            for op in batch.ops() {
+                let (key, value) = match op {
+                    Op::Put { key, value, .. } => (key, value.len()),
+                    Op::Delete { key, .. } => (key, 0),
+                    Op::DeleteRange { .. } => continue,
+                };
+                if !limits.fits(key.len(), value) {
+                    return Err(EngineError::backend(
+                        backend,
+                        "writing a batch",
+                        format!(
+                            "a key of {} bytes with a value of {value} bytes is over the limits {limits:?}",
+                            key.len()
+                        ),
+                    ));
+                }
+            }
+        }
         let n = f.writes.fetch_add(1, Ordering::SeqCst) + 1;
         {
             let mut plan = lock(&f.plan);
@@ -313,6 +346,10 @@ impl<E: Engine> Engine for FaultEngine<E> {
 
     fn store_dir(&self) -> Option<&crate::StoreDir> {
         self.inner.store_dir()
+    }
+
+    fn limits(&self) -> EngineLimits {
+        self.faults.limits().unwrap_or_else(|| self.inner.limits())
     }
 
     fn compact(&self) -> Result<(), EngineError> {

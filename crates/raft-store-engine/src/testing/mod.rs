@@ -111,6 +111,7 @@ macro_rules! __engine_cases {
                 spaces_are_separate,
                 reopen_keeps_durable_writes,
                 large_values_and_binary_keys,
+                stated_key_limit_holds,
                 scan_sees_one_state_during_writes,
             );
         }
