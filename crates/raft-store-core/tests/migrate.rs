@@ -247,8 +247,9 @@ fn migrate_long_keys(from_limits: raft_store_core::EngineLimits, to_limits: raft
     }
     let new = Arc::new(FaultEngine::new(MemEngine::new()));
     new.faults().set_limits(to_limits);
-    let done = openraft_0_9_to_0_10::<TestConfig09, Kv10, MessagePack, _, _>(&old, &old_snaps, &new, &new_snaps)
-        .expect("migrating long keys");
+    let done =
+        openraft_0_9_to_0_10::<TestConfig09, Kv10, MessagePack, _, _>(&old, &old_snaps, &new, &new_snaps)
+            .expect("migrating long keys");
     assert_eq!(done.records, 3, "{done:?}");
     let sm: raft_store_core::kv::KvStateMachine<Kv10, _> =
         raft_store_core::kv::KvStateMachine::open(new.clone(), &new_snaps).expect("migrating long keys");

@@ -212,9 +212,9 @@ pub enum StoreError {
         log_id: String,
         /// The store's check (`EntryCheck`), as it describes itself.
         check: &'static str,
-        /// What the round trip found.
+        /// What the round trip found (boxed: it is rare, and keeps every `Result` small).
         #[source]
-        source: crate::codec::RoundTripError,
+        source: Box<crate::codec::RoundTripError>,
     },
     /// A codec that is not self-describing (bincode, postcard) was chosen without a value
     /// comparison or an explicit promise: such a codec can read a careless entry back as another

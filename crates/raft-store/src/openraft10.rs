@@ -47,6 +47,9 @@ pub type SharedStore<C, K = MessagePack> = LogStore<C, std::sync::Arc<AnyEngine>
 /// The key-value state machine of [`open_with_kv`], in the same engine as the log.
 pub type KvStore<C, K = MessagePack> = kv::KvStateMachine<C, std::sync::Arc<AnyEngine>, K>;
 
+/// The log store and the key-value state machine of [`open_with_kv_checked`], in one engine.
+pub type WithKv<C, K = MessagePack> = (SharedStore<C, K>, KvStore<C, K>);
+
 /// Open (or create) the store `config` names together with a key-value state machine in the
 /// same engine; its snapshot files go to `snapshots/` inside the store directory.
 ///
@@ -71,7 +74,7 @@ crate::macros::backend_modules!({ C: ::openraft::RaftTypeConfig, C::Entry: Clone
 pub fn open_with_kv_checked<C, K>(
     config: &StoreConfig,
     check: EntryCheck<C::Entry>,
-) -> Result<(SharedStore<C, K>, KvStore<C, K>), StoreError>
+) -> Result<WithKv<C, K>, StoreError>
 where
     C: kv::KvTypeConfig,
     C::Entry: Clone,

@@ -226,7 +226,7 @@ where
             index: C::entry_index(entry),
             log_id: format!("{:?}", C::entry_log_id(entry)),
             check: self.check.describe(),
-            source,
+            source: Box::new(source),
         };
         let value = seal::<K, _>(entry).map_err(|reason| {
             refused(RoundTripError::Encode {

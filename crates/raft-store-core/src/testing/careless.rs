@@ -100,6 +100,8 @@ pub struct SkipNested {
     pub more: String,
 }
 
+// serde hands `skip_serializing_if` and `serialize_with` functions a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -172,6 +174,7 @@ pub struct Renamed {
     pub ratio: Bits,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn as_text<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
 }
@@ -468,7 +471,7 @@ where
             }
             let state = store.get_log_state().await.map_err(fail)?;
             ensure(
-                state.last_log_id.map(|l| l.index()) == written.last().map(|e| e.index()),
+                state.last_log_id.map(|l| l.index()) == written.last().map(RaftEntry::index),
                 || format!("log state after entry {index} does not end at the last accepted entry"),
             )?;
             drop(store);
