@@ -188,7 +188,11 @@ async fn write(
 }
 
 fn unexpected(response: &KvResponse) -> Status {
-    Status::internal(format!("unexpected response {response:?}"))
+    match response {
+        // A value the engine cannot store, applied as a no-op (see the HTTP API's 413).
+        KvResponse::Refused { reason } => Status::resource_exhausted(reason.clone()),
+        other => Status::internal(format!("unexpected response {other:?}")),
+    }
 }
 
 #[tonic::async_trait]

@@ -338,6 +338,9 @@ async fn put_many(
                 .collect();
             Ok(axum::Json(json!({ "index": index, "previous": previous })).into_response())
         }
+        // The state machine refuses a value its engine cannot store (the request is committed,
+        // applied as a no-op); raft-kv's own size limits keep such a request out before that.
+        Ok((_, KvResponse::Refused { reason })) => Err(ApiError::new(ErrorKind::TooLarge, reason)),
         Ok((_, other)) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
         Err(forwarded) => Ok(forwarded),
     }
@@ -432,6 +435,9 @@ async fn update_key(
         Ok((_, KvResponse::UpdateIfExists { previous: None })) => Err(ApiError::not_found(format!(
             "key {key:?} not found; PUT only updates an existing key (POST /key sets one)"
         ))),
+        // The state machine refuses a value its engine cannot store (the request is committed,
+        // applied as a no-op); raft-kv's own size limits keep such a request out before that.
+        Ok((_, KvResponse::Refused { reason })) => Err(ApiError::new(ErrorKind::TooLarge, reason)),
         Ok((_, other)) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
         Err(forwarded) => Ok(forwarded),
     }
@@ -449,6 +455,9 @@ async fn delete_key(
             json!({ "index": index, "existed": previous.is_some(), "previous": previous.map(JsonValue) }),
         )
         .into_response()),
+        // The state machine refuses a value its engine cannot store (the request is committed,
+        // applied as a no-op); raft-kv's own size limits keep such a request out before that.
+        Ok((_, KvResponse::Refused { reason })) => Err(ApiError::new(ErrorKind::TooLarge, reason)),
         Ok((_, other)) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
         Err(forwarded) => Ok(forwarded),
     }
