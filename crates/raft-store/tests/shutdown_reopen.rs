@@ -121,6 +121,58 @@ fn check_previous(round: u64, previous: Option<&[u8]>) -> Result<(), BoxError> {
     }
 }
 
+/// The two restart loops of one openraft line, written once: `$cfg` is the line's type config,
+/// `$facade` the facade module of the line (`raft_store` or `raft_store::openraft09`). Expanded
+/// inside each line's module, where `Raft`, `KvStateMachine`, `Alone`, `raft_config` and
+/// `write_round` are that line's.
+macro_rules! restart_loops {
+    ($cfg:ident, $($facade:ident)::+) => {
+        /// `open_with_kv`: the log and the state machine share one engine, and the application
+        /// holds a reader of the state machine as well.
+        pub async fn with_kv(backend: Backend, dir: std::path::PathBuf) -> Result<Stats, BoxError> {
+            let config = StoreConfig::new(backend, &dir);
+            let mut stats = Stats::default();
+            for round in 0..ROUNDS {
+                let (log, state_machine) = $($facade)::+::open_with_kv::<$cfg>(&config)
+                    .map_err(|e| format!("round {round}: reopening: {e}"))?;
+                let reader = state_machine.reader();
+                let raft = Raft::new(1, raft_config()?, Alone, log, state_machine).await?;
+                let previous = write_round(&raft, round).await?;
+                check_previous(round, previous.as_deref())?;
+                let read = reader.get("round")?;
+                if round_of(read.as_deref()) != Some(round) {
+                    return Err(format!("round {round}: the reader read {read:?}").into());
+                }
+                raft.shutdown().await?;
+                drop((raft, reader));
+                released(&dir, &mut stats, round, false).await?;
+            }
+            Ok(stats)
+        }
+
+        /// `open`: the log alone in the store; the state machine is in memory and is rebuilt
+        /// from the log at every start.
+        pub async fn log_only(backend: Backend, dir: std::path::PathBuf) -> Result<Stats, BoxError> {
+            let config = StoreConfig::new(backend, &dir);
+            let snapshots = tempfile::tempdir()?;
+            let mut stats = Stats::default();
+            for round in 0..ROUNDS {
+                let log: $($facade)::+::Store<$cfg> = $($facade)::+::open(&config)
+                    .map_err(|e| format!("round {round}: reopening: {e}"))?;
+                let state_machine =
+                    KvStateMachine::<$cfg, _>::open(raft_store::MemEngine::new(), snapshots.path())?;
+                let raft = Raft::new(1, raft_config()?, Alone, log, state_machine).await?;
+                let previous = write_round(&raft, round).await?;
+                check_previous(round, previous.as_deref())?;
+                raft.shutdown().await?;
+                drop(raft);
+                released(&dir, &mut stats, round, true).await?;
+            }
+            Ok(stats)
+        }
+    };
+}
+
 #[cfg(feature = "openraft-0-10")]
 mod line10 {
     use openraft::BasicNode;
@@ -222,49 +274,7 @@ mod line10 {
         }
     }
 
-    /// `open_with_kv`: the log and the state machine share one engine, and the application holds
-    /// a reader of the state machine as well.
-    pub async fn with_kv(backend: Backend, dir: std::path::PathBuf) -> Result<Stats, BoxError> {
-        let config = StoreConfig::new(backend, &dir);
-        let mut stats = Stats::default();
-        for round in 0..ROUNDS {
-            let (log, state_machine) = raft_store::open_with_kv::<Kv10>(&config)
-                .map_err(|e| format!("round {round}: reopening: {e}"))?;
-            let reader = state_machine.reader();
-            let raft = Raft::new(1, raft_config()?, Alone, log, state_machine).await?;
-            let previous = write_round(&raft, round).await?;
-            check_previous(round, previous.as_deref())?;
-            let read = reader.get("round")?;
-            if round_of(read.as_deref()) != Some(round) {
-                return Err(format!("round {round}: the reader read {read:?}").into());
-            }
-            raft.shutdown().await?;
-            drop((raft, reader));
-            released(&dir, &mut stats, round, false).await?;
-        }
-        Ok(stats)
-    }
-
-    /// `open`: the log alone in the store; the state machine is in memory and is rebuilt from
-    /// the log at every start.
-    pub async fn log_only(backend: Backend, dir: std::path::PathBuf) -> Result<Stats, BoxError> {
-        let config = StoreConfig::new(backend, &dir);
-        let snapshots = tempfile::tempdir()?;
-        let mut stats = Stats::default();
-        for round in 0..ROUNDS {
-            let log: raft_store::Store<Kv10> =
-                raft_store::open(&config).map_err(|e| format!("round {round}: reopening: {e}"))?;
-            let state_machine =
-                KvStateMachine::<Kv10, _>::open(raft_store::MemEngine::new(), snapshots.path())?;
-            let raft = Raft::new(1, raft_config()?, Alone, log, state_machine).await?;
-            let previous = write_round(&raft, round).await?;
-            check_previous(round, previous.as_deref())?;
-            raft.shutdown().await?;
-            drop(raft);
-            released(&dir, &mut stats, round, true).await?;
-        }
-        Ok(stats)
-    }
+    restart_loops!(Kv10, raft_store);
 }
 
 #[cfg(feature = "openraft-0-9")]
@@ -362,47 +372,7 @@ mod line09 {
         }
     }
 
-    /// `open_with_kv` of the 0.9 line, with a reader of the state machine held as well.
-    pub async fn with_kv(backend: Backend, dir: std::path::PathBuf) -> Result<Stats, BoxError> {
-        let config = StoreConfig::new(backend, &dir);
-        let mut stats = Stats::default();
-        for round in 0..ROUNDS {
-            let (log, state_machine) = raft_store::openraft09::open_with_kv::<Kv09>(&config)
-                .map_err(|e| format!("round {round}: reopening: {e}"))?;
-            let reader = state_machine.reader();
-            let raft = Raft::new(1, raft_config()?, Alone, log, state_machine).await?;
-            let previous = write_round(&raft, round).await?;
-            check_previous(round, previous.as_deref())?;
-            let read = reader.get("round")?;
-            if round_of(read.as_deref()) != Some(round) {
-                return Err(format!("round {round}: the reader read {read:?}").into());
-            }
-            raft.shutdown().await?;
-            drop((raft, reader));
-            released(&dir, &mut stats, round, false).await?;
-        }
-        Ok(stats)
-    }
-
-    /// `open` of the 0.9 line: the log alone; the state machine in memory, rebuilt from the log.
-    pub async fn log_only(backend: Backend, dir: std::path::PathBuf) -> Result<Stats, BoxError> {
-        let config = StoreConfig::new(backend, &dir);
-        let snapshots = tempfile::tempdir()?;
-        let mut stats = Stats::default();
-        for round in 0..ROUNDS {
-            let log: raft_store::openraft09::Store<Kv09> = raft_store::openraft09::open(&config)
-                .map_err(|e| format!("round {round}: reopening: {e}"))?;
-            let state_machine =
-                KvStateMachine::<Kv09, _>::open(raft_store::MemEngine::new(), snapshots.path())?;
-            let raft = Raft::new(1, raft_config()?, Alone, log, state_machine).await?;
-            let previous = write_round(&raft, round).await?;
-            check_previous(round, previous.as_deref())?;
-            raft.shutdown().await?;
-            drop(raft);
-            released(&dir, &mut stats, round, true).await?;
-        }
-        Ok(stats)
-    }
+    restart_loops!(Kv09, raft_store::openraft09);
 }
 
 #[cfg(feature = "openraft-0-10")]
