@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use raft_store::Backend;
 
-use raft_store_core::testing::power_cut::Mounted;
-use raft_store_core::testing::util;
+use raft_store_testkit::power_cut::Mounted;
+use raft_store_testkit::util;
 use raft_store_faultfs::CutMode;
 
 use crate::Rng;
@@ -24,7 +24,7 @@ use crate::process::Ending;
 /// The variable that sets the number of kills of a `SIGKILL` test.
 pub const KILLS_ENV: &str = "RAFT_STORE_KILLS";
 /// The variable that sets the number of power cuts of a power-cut test.
-pub const CUTS_ENV: &str = raft_store_core::testing::power_cut::CUTS_ENV;
+pub const CUTS_ENV: &str = raft_store_testkit::power_cut::CUTS_ENV;
 
 /// The store directory of a crash test and what a crash does.
 pub struct CrashSite {

@@ -1,8 +1,8 @@
 //! Random and mutated inputs for the decoder of the fuzz target
-//! (`raft_store_core::testing::decode`), for a short deterministic run in the normal test suite.
+//! (`raft_store_testkit::decode`), for a short deterministic run in the normal test suite.
 
-pub use raft_store_core::testing::decode::decode;
-pub use raft_store_core::testing::decode::seeds;
+pub use raft_store_testkit::decode::decode;
+pub use raft_store_testkit::decode::seeds;
 
 use crate::Rng;
 

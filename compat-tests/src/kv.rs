@@ -13,8 +13,8 @@ use raft_store_core::LogStore;
 use raft_store_core::StoreError;
 use raft_store_core::kv::KvRequest;
 use raft_store_core::kv::KvStateMachine;
-use raft_store_core::testing::kv_cases::KvModel;
-use raft_store_core::testing::kv_cases::KvTestConfig;
+use raft_store_testkit::kv_cases::KvModel;
+use raft_store_testkit::kv_cases::KvTestConfig;
 
 use crate::Rng;
 

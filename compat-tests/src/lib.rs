@@ -23,9 +23,9 @@ pub mod kv_crash;
 pub mod log_crash;
 /// The workload of log operations and the model of what a crash may leave (in the core's
 /// suite, which runs the same checks under its power cuts).
-pub use raft_store_core::testing::power_cut::model;
+pub use raft_store_testkit::power_cut::model;
 /// Child processes with a deadline on their output (in the core's suite, which kills its own).
-pub use raft_store_core::testing::process;
+pub use raft_store_testkit::process;
 
 use std::path::Path;
 
@@ -37,7 +37,7 @@ use raft_store::Backend;
 use raft_store::StoreConfig;
 use raft_store_core::LogStore;
 use raft_store_core::StoreError;
-use raft_store_core::testing::TestConfig;
+use raft_store_testkit::TestConfig;
 
 /// The store every compatibility test drives: the facade's engine, chosen by name.
 pub type TestStore = LogStore<TestConfig, AnyEngine>;
@@ -86,9 +86,9 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub use raft_store_core::testing::rng::Rng;
-pub use raft_store_core::testing::rng::count_from_env;
-pub use raft_store_core::testing::rng::seed;
+pub use raft_store_testkit::rng::Rng;
+pub use raft_store_testkit::rng::count_from_env;
+pub use raft_store_testkit::rng::seed;
 
 /// One `#[test]` per disk backend, each calling `$run(backend)`:
 /// `backend_tests!(crash_test: crash_redb, crash_lmdb, crash_rocksdb, crash_sled);`

@@ -11,7 +11,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use raft_store::Backend;
-use raft_store_core::testing::util;
+use raft_store_testkit::util;
 
 use crate::LogOp;
 use crate::Model;

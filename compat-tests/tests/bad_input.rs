@@ -10,7 +10,7 @@ use compat_tests::LogOp;
 use compat_tests::model;
 use raft_store::Backend;
 use raft_store::StoreConfig;
-use raft_store_core::testing::util;
+use raft_store_testkit::util;
 
 macro_rules! per_backend {
     ($($module:ident = $backend:expr),* $(,)?) => {
@@ -18,7 +18,7 @@ macro_rules! per_backend {
             mod $module {
                 use super::*;
 
-                raft_store_core::bad_input_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+                raft_store_testkit::bad_input_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
                     StoreConfig::new($backend, dir).open_engine()
                 }));
             }

@@ -24,7 +24,7 @@ use compat_tests::model;
 use compat_tests::process::Child;
 use compat_tests::process::Ending;
 use raft_store::Backend;
-use raft_store_core::testing::util;
+use raft_store_testkit::util;
 
 fn write_template(backend: Backend, dir: &Path) {
     let mut model = Model::default();

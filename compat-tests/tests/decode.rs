@@ -18,8 +18,8 @@ fn decoding_random_and_mutated_bytes_never_panics() {
 fn seeds_decode_and_mutations_are_rejected() {
     use raft_store_core::Bincode;
     use raft_store_core::codec;
-    use raft_store_core::testing::TestConfig;
-    use raft_store_core::testing::util;
+    use raft_store_testkit::TestConfig;
+    use raft_store_testkit::util;
 
     let sealed = codec::seal::<Bincode, _>(&util::entry(4, 9)).expect("seal");
     let back: openraft::type_config::alias::EntryOf<TestConfig> =

@@ -14,10 +14,10 @@ use raft_store::AnyEngine;
 use raft_store::Backend;
 use raft_store::StoreConfig;
 use raft_store_core::LogStore;
-use raft_store_core::testing::Fault;
-use raft_store_core::testing::FaultEngine;
-use raft_store_core::testing::TestConfig;
-use raft_store_core::testing::util;
+use raft_store_testkit::Fault;
+use raft_store_testkit::FaultEngine;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::util;
 
 type FaultStore = LogStore<TestConfig, FaultEngine<AnyEngine>>;
 

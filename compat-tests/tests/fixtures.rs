@@ -9,7 +9,7 @@ use std::path::Path;
 
 use compat_tests::Model;
 use compat_tests::model;
-use raft_store_core::testing::util;
+use raft_store_testkit::util;
 
 /// The fixture sets: directory and codec.
 const SETS: [(&str, &str); 3] = [

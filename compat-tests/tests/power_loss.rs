@@ -10,9 +10,9 @@ use compat_tests::Rng;
 use compat_tests::model;
 use raft_store_core::LogStore;
 use raft_store_core::MemEngine;
-use raft_store_core::testing::FaultEngine;
-use raft_store_core::testing::TestConfig;
-use raft_store_core::testing::util;
+use raft_store_testkit::FaultEngine;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::util;
 
 #[test]
 fn power_loss_keeps_every_acknowledged_operation() {

@@ -6,5 +6,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    raft_store_core::testing::decode::decode(data);
+    raft_store_testkit::decode::decode(data);
 });

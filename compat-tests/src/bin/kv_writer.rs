@@ -20,7 +20,7 @@ use compat_tests::kv;
 use openraft::RaftSnapshotBuilder;
 use openraft::storage::RaftStateMachine;
 use raft_store::Backend;
-use raft_store_core::testing::kv_cases::kv_entry;
+use raft_store_testkit::kv_cases::kv_entry;
 
 const LIFETIME: Duration = Duration::from_secs(30);
 

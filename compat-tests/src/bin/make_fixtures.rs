@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 
 /// The fuzz target's seed corpus: one file per valid envelope the store writes.
 fn write_seeds(dir: &Path) -> ExitCode {
-    for (i, seed) in raft_store_core::testing::decode::seeds().iter().enumerate() {
+    for (i, seed) in raft_store_testkit::decode::seeds().iter().enumerate() {
         let path = dir.join(format!("seed-{i:02}"));
         if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, seed)) {
             eprintln!("make-fixtures: {}: {e}", path.display());
@@ -64,7 +64,7 @@ fn write_seeds(dir: &Path) -> ExitCode {
     }
     println!(
         "wrote {} seeds to {}",
-        raft_store_core::testing::decode::seeds().len(),
+        raft_store_testkit::decode::seeds().len(),
         dir.display()
     );
     ExitCode::SUCCESS
@@ -81,7 +81,7 @@ async fn write(backend: raft_store::Backend, dir: &Path) -> Result<(), String> {
         let mut store = compat_tests::open_store(backend, dir).map_err(|e| e.to_string())?;
         for op in model::sample_ops() {
             if let Some(flushed) = model::issue(&mut store, &op).await.map_err(|e| e.to_string())? {
-                raft_store_core::testing::util::wait_flushed(flushed)
+                raft_store_testkit::util::wait_flushed(flushed)
                     .await
                     .map_err(|e| e.to_string())?;
             }

@@ -22,10 +22,10 @@ use raft_store_core::MemEngine;
 use raft_store_core::codec::ENVELOPE_HEADER;
 use raft_store_core::codec::seal;
 use raft_store_core::kv::KvRequest;
-use raft_store_core::testing::TestConfig;
-use raft_store_core::testing::kv_cases::KvTestConfig;
-use raft_store_core::testing::kv_cases::kv_entry;
-use raft_store_core::testing::util::entry_with;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::kv_cases::KvTestConfig;
+use raft_store_testkit::kv_cases::kv_entry;
+use raft_store_testkit::util::entry_with;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

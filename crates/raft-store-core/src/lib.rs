@@ -48,7 +48,7 @@
 //!   0.9, the stable line, with the same guarantees and the same layout on disk.
 //! - [`Engine`], [`codec`], [`format`], [`MemEngine`], [`error`]: the engine layer, re-exported
 //!   from `raft-store-engine` (which has no openraft dependency).
-//! - `testing` (feature `testing`): the conformance suite to run against any engine or store.
+//! The conformance suite to run against any engine or store is the crate `raft-store-testkit`.
 //!
 //! Features: `openraft-0-10` (default) and `openraft-0-9` select the glue; both can be on at
 //! once.
@@ -57,8 +57,6 @@
 
 #![forbid(unsafe_code)]
 
-#[doc(hidden)]
-pub use raft_store_engine as __engine;
 pub use raft_store_engine::Batch;
 pub use raft_store_engine::Bincode;
 pub use raft_store_engine::Codec;
@@ -78,9 +76,6 @@ pub use raft_store_engine::StoreError;
 pub use raft_store_engine::codec;
 pub use raft_store_engine::dir;
 pub use raft_store_engine::engine;
-#[cfg(feature = "testing")]
-#[doc(hidden)]
-pub use raft_store_engine::ensure;
 pub use raft_store_engine::error;
 pub use raft_store_engine::format;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
@@ -98,8 +93,6 @@ mod release;
 pub mod stats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub mod store;
-#[cfg(all(feature = "testing", feature = "openraft-0-10"))]
-pub mod testing;
 
 #[cfg(feature = "openraft-0-10")]
 pub use openraft10::LogReader;

@@ -9,14 +9,14 @@ use raft_store_core::EngineError;
 use raft_store_core::LogStore;
 use raft_store_core::MemEngine;
 use raft_store_core::StoreError;
-use raft_store_core::testing::Fault;
-use raft_store_core::testing::FaultEngine;
-use raft_store_core::testing::TestConfig;
-use raft_store_core::testing::append;
-use raft_store_core::testing::append_nowait;
-use raft_store_core::testing::entries;
-use raft_store_core::testing::run;
-use raft_store_core::testing::wait_flushed;
+use raft_store_testkit::Fault;
+use raft_store_testkit::FaultEngine;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::append;
+use raft_store_testkit::append_nowait;
+use raft_store_testkit::entries;
+use raft_store_testkit::run;
+use raft_store_testkit::wait_flushed;
 
 #[test]
 fn a_failed_write_keeps_the_engine_error_as_its_source_and_can_be_found_again() {
@@ -46,7 +46,7 @@ fn a_failed_write_keeps_the_engine_error_as_its_source_and_can_be_found_again() 
 
         // Later writes are refused, naming the first failure as their source.
         let refused = store
-            .save_vote(&raft_store_core::testing::vote(2, 1))
+            .save_vote(&raft_store_testkit::vote(2, 1))
             .await
             .unwrap_err();
         let found = StoreError::find(&refused).expect("the store's error inside the refusal");

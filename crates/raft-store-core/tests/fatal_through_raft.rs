@@ -33,8 +33,8 @@ use raft_store_core::kv::KvRequest;
 use raft_store_core::kv::KvResponse;
 use raft_store_core::kv::KvStateMachine;
 use raft_store_core::kv::SnapshotFile;
-use raft_store_core::testing::Fault;
-use raft_store_core::testing::FaultEngine;
+use raft_store_testkit::Fault;
+use raft_store_testkit::FaultEngine;
 
 openraft::declare_raft_types!(
     /// The key-value state machine's requests and responses.
@@ -186,8 +186,8 @@ mod on_0_9 {
     use raft_store_core::openraft09::kv::KvResponse;
     use raft_store_core::openraft09::kv::KvStateMachine;
     use raft_store_core::openraft09::kv::SnapshotFile;
-    use raft_store_core::testing::Fault;
-    use raft_store_core::testing::FaultEngine;
+    use raft_store_testkit::Fault;
+    use raft_store_testkit::FaultEngine;
 
     openraft::declare_raft_types!(
         /// The key-value state machine's types on openraft 0.9.

@@ -18,8 +18,8 @@ use raft_store_core::StoreError;
 use raft_store_core::kv::KvRequest;
 use raft_store_core::kv::KvResponse;
 use raft_store_core::migrate::openraft_0_9_to_0_10;
-use raft_store_core::testing::openraft09::TestConfig09;
-use raft_store_core::testing::run;
+use raft_store_testkit::openraft09::TestConfig09;
+use raft_store_testkit::run;
 
 openraft::declare_raft_types!(Kv10: D = KvRequest, R = KvResponse);
 
@@ -217,7 +217,7 @@ fn the_migration_refuses_a_0_10_source_and_a_target_that_is_not_empty() {
 /// Migrate a 0.9 store holding keys of 1, 100 and 5000 bytes from an engine with
 /// `from_limits` to one with `to_limits`, and read every key back through the 0.10 glue.
 fn migrate_long_keys(from_limits: raft_store_core::EngineLimits, to_limits: raft_store_core::EngineLimits) {
-    use raft_store_core::testing::FaultEngine;
+    use raft_store_testkit::FaultEngine;
     let dirs = tempfile::tempdir().expect("migrating long keys");
     let (old_snaps, new_snaps) = (dirs.path().join("old"), dirs.path().join("new"));
     let keys = ["a".to_string(), "m".repeat(100), "z".repeat(5000)];

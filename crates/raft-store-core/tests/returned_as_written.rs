@@ -21,14 +21,14 @@ use raft_store_core::MessagePack;
 use raft_store_core::StoreError;
 use raft_store_core::codec::RoundTripError;
 use raft_store_core::codec::check_round_trip;
-use raft_store_core::testing::careless::Careless;
-use raft_store_core::testing::careless::CarelessConfig;
-use raft_store_core::testing::careless::Defaults;
-use raft_store_core::testing::careless::Flattened;
-use raft_store_core::testing::careless::SkipFirst;
-use raft_store_core::testing::careless::SkipMiddle;
-use raft_store_core::testing::careless::careless_entry;
-use raft_store_core::testing::careless::known_cases;
+use raft_store_testkit::careless::Careless;
+use raft_store_testkit::careless::CarelessConfig;
+use raft_store_testkit::careless::Defaults;
+use raft_store_testkit::careless::Flattened;
+use raft_store_testkit::careless::SkipFirst;
+use raft_store_testkit::careless::SkipMiddle;
+use raft_store_testkit::careless::careless_entry;
+use raft_store_testkit::careless::known_cases;
 
 fn skip_shifted() -> Careless {
     Careless::SkipFirst(SkipFirst {

@@ -21,8 +21,6 @@
 //! - [`format`]: the format record every store carries, naming backend, codec and openraft line.
 //! - [`MemEngine`]: the in-memory reference engine, with simulated power loss.
 //! - [`error`]: the engine's and the store's errors.
-//! - `testing` (feature `testing`): the engine cases of the conformance suite
-//!   ([`engine_suite!`]), and an engine wrapper that injects faults.
 //!
 //! The openraft glue (log store, state machine, both openraft lines) is `raft-store-core`; the
 //! adapter crates depend on this crate only, so one engine serves every openraft line.
@@ -35,8 +33,6 @@ pub mod engine;
 pub mod error;
 pub mod format;
 mod mem;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use codec::Bincode;
 pub use codec::Codec;

@@ -4,10 +4,10 @@ use openraft::RaftLogReader;
 use openraft::storage::RaftLogStorage;
 use raft_store_core::EngineError;
 use raft_store_core::StoreDir;
-use raft_store_core::testing::TestConfig;
-use raft_store_core::testing::append;
-use raft_store_core::testing::entry_with;
-use raft_store_core::testing::run;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::append;
+use raft_store_testkit::entry_with;
+use raft_store_testkit::run;
 use raft_store_lmdb::LmdbEngine;
 use raft_store_lmdb::LmdbOptions;
 

@@ -2,9 +2,9 @@
 
 use raft_store_core::EngineError;
 use raft_store_core::StoreDir;
-use raft_store_core::testing::TestConfig;
-use raft_store_core::testing::entries;
-use raft_store_core::testing::run;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::entries;
+use raft_store_testkit::run;
 use raft_store_redb::FILE_NAME;
 use raft_store_redb::RedbEngine;
 use raft_store_redb::RedbOptions;
@@ -35,7 +35,7 @@ fn a_truncated_database_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     run(async {
         let mut store = open_store(tmp.path(), RedbOptions::default()).unwrap();
-        raft_store_core::testing::append(&mut store, entries(1, 1, 200))
+        raft_store_testkit::append(&mut store, entries(1, 1, 200))
             .await
             .unwrap();
     });

@@ -5,11 +5,11 @@ use std::path::Path;
 use raft_store_sled::SledEngine;
 use raft_store_sled::SledOptions;
 
-raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+raft_store_testkit::conformance_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
     SledEngine::open(dir, &SledOptions::default())
 }));
 
-raft_store_core::bad_input_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+raft_store_testkit::bad_input_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
     SledEngine::open(dir, &SledOptions::default())
 }));
 
@@ -19,7 +19,7 @@ mod openraft_0_9 {
 
     use super::*;
 
-    raft_store_core::openraft09_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+    raft_store_testkit::openraft09_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
         SledEngine::open(dir, &SledOptions::default())
     }));
 }

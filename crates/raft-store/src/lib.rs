@@ -160,24 +160,25 @@ pub use raft_store_core::StoreError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::StoreStats;
 #[cfg(feature = "testing")]
-pub use raft_store_core::bad_input_suite;
+pub use raft_store_testkit::bad_input_suite;
 pub use raft_store_core::codec::RoundTripError;
 pub use raft_store_core::codec::check_round_trip;
 #[cfg(feature = "testing")]
-pub use raft_store_core::codec_suite;
+pub use raft_store_testkit::codec_suite;
 #[cfg(feature = "testing")]
-pub use raft_store_core::conformance_suite;
+pub use raft_store_testkit::conformance_suite;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::kv;
 #[cfg(feature = "testing")]
-pub use raft_store_core::log_store_suite;
+pub use raft_store_testkit::log_store_suite;
 #[cfg(all(feature = "testing", feature = "openraft-0-9"))]
-pub use raft_store_core::openraft09_suite;
+pub use raft_store_testkit::openraft09_suite;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::stats;
-/// The conformance suite (feature `testing`), to run against stores of your own.
+/// The conformance suite (feature `testing`): the crate `raft-store-testkit`, to run against
+/// stores of your own.
 #[cfg(feature = "testing")]
-pub use raft_store_core::testing;
+pub use raft_store_testkit as testing;
 pub use raft_store_core::wait_released;
 #[cfg(feature = "lmdb")]
 pub use raft_store_lmdb::LmdbOptions;

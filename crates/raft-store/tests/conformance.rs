@@ -11,7 +11,7 @@ macro_rules! through_store {
 
                 use raft_store::StoreConfig;
 
-                raft_store_core::conformance_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+                raft_store_testkit::conformance_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
                     StoreConfig::new($feature.parse().expect("compiled in"), dir).open_engine()
                 }));
 
@@ -21,7 +21,7 @@ macro_rules! through_store {
 
                     use raft_store::StoreConfig;
 
-                    raft_store_core::openraft09_suite!(raft_store_core::testing::FnHarness(|dir: &Path| {
+                    raft_store_testkit::openraft09_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
                         StoreConfig::new($feature.parse().expect("compiled in"), dir).open_engine()
                     }));
                 }

@@ -23,7 +23,7 @@ fn expected() -> Vec<(String, String)> {
 #[test]
 fn the_openraft_0_10_example_writes_restarts_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let read = raft_store_core::testing::run(openraft_0_10::run(dir.path())).expect("the 0.10 example");
+    let read = raft_store_testkit::run(openraft_0_10::run(dir.path())).expect("the 0.10 example");
     assert_eq!(read, expected());
 }
 
@@ -31,7 +31,7 @@ fn the_openraft_0_10_example_writes_restarts_and_reads_back() {
 #[test]
 fn the_openraft_0_9_example_writes_restarts_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let read = raft_store_core::testing::run(openraft_0_9::run(dir.path())).expect("the 0.9 example");
+    let read = raft_store_testkit::run(openraft_0_9::run(dir.path())).expect("the 0.9 example");
     assert_eq!(read, expected());
 }
 
@@ -39,8 +39,8 @@ fn the_openraft_0_9_example_writes_restarts_and_reads_back() {
 #[test]
 fn a_store_of_one_example_is_refused_by_the_other() {
     let dir = tempfile::tempdir().unwrap();
-    raft_store_core::testing::run(openraft_0_9::run(dir.path())).expect("the 0.9 example");
-    let err = raft_store_core::testing::run(openraft_0_10::run(dir.path()))
+    raft_store_testkit::run(openraft_0_9::run(dir.path())).expect("the 0.9 example");
+    let err = raft_store_testkit::run(openraft_0_10::run(dir.path()))
         .expect_err("the 0.10 example opened a 0.9 store");
     let msg = err.to_string();
     assert!(

@@ -27,8 +27,8 @@ use openraft::type_config::alias::SnapshotOf;
 use openraft::type_config::alias::VoteOf;
 use raft_store::Backend;
 use raft_store::StoreConfig;
-use raft_store_core::testing::MemStateMachine;
-use raft_store_core::testing::TestConfig;
+use raft_store_testkit::MemStateMachine;
+use raft_store_testkit::TestConfig;
 
 /// A network for a cluster of one: there is never anybody to call.
 struct Alone;
@@ -147,7 +147,7 @@ fn the_same_app_runs_on_every_compiled_backend() {
     assert!(!names.is_empty(), "no persistent backend is compiled in");
     for name in names {
         let dir = tempfile::tempdir().unwrap();
-        raft_store_core::testing::run(async {
+        raft_store_testkit::run(async {
             run_app(name, dir.path())
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

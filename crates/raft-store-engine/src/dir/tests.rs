@@ -98,14 +98,3 @@ fn wait_released_returns_once_the_holder_is_dropped() {
     // Released means the lock is free: the next open succeeds at once.
     StoreDir::open("lmdb", &path).unwrap();
 }
-
-#[cfg(feature = "testing")]
-#[test]
-fn an_unwritable_directory_is_a_permission_error() {
-    let locked = crate::testing::UnwritableDir::new();
-    for path in [locked.path().to_path_buf(), locked.path().join("inner")] {
-        let err = StoreDir::open("redb", &path).unwrap_err();
-        let matched = matches!(err, EngineError::PermissionDenied { .. });
-        assert!(matched, "{}: {err}", path.display());
-    }
-}

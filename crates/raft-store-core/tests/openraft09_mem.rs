@@ -1,4 +1,0 @@
-//! The suite of the openraft 0.9 glue on the in-memory engine, whose simulated power loss
-//! drops what was never synced.
-
-raft_store_core::openraft09_suite!(raft_store_core::testing::MemHarness::new());
