@@ -8,12 +8,38 @@ use std::ops::ControlFlow;
 use super::CaseResult;
 use super::EngineHarness;
 use super::tempdir;
+use crate::ensure;
 use raft_store_engine::Batch;
 use raft_store_engine::Durability;
 use raft_store_engine::Engine;
 use raft_store_engine::KeyRange;
 use raft_store_engine::Space;
-use crate::ensure;
+
+/// The engine cases, for every engine.
+///
+/// Adding a case to this module means adding it here: the suite's macros expand this list into
+/// one `#[test]` each, and the crate's test `every_public_case_is_listed` fails for a public
+/// case that is in no list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_case_list {
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            put_get_delete,
+            batch_applies_in_order,
+            delete_range_bounds,
+            scan_is_ordered_and_stops,
+            scan_bounds,
+            last_key_per_space,
+            last_key_after_inner_range_delete,
+            spaces_are_separate,
+            reopen_keeps_durable_writes,
+            large_values_and_binary_keys,
+            stated_key_limit_holds,
+            scan_sees_one_state_during_writes,
+        );
+    };
+}
 
 fn put(space: Space, key: &[u8], value: &[u8]) -> Batch {
     let mut b = Batch::new();

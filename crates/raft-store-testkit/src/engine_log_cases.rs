@@ -26,13 +26,44 @@ use super::util::same_entries;
 use super::util::tempdir;
 use super::util::vote;
 use super::util::wait_flushed;
-use raft_store_core::codec::log_key;
-use raft_store_core::engine::Batch;
-use raft_store_core::engine::Durability;
-use raft_store_core::engine::Engine;
-use raft_store_core::engine::Space;
 use crate::ensure;
-use raft_store_core::format::meta_key;
+use raft_store_core::Batch;
+use raft_store_core::Durability;
+use raft_store_core::Engine;
+use raft_store_core::Space;
+use raft_store_engine::codec::log_key;
+use raft_store_engine::format::meta_key;
+
+/// The cases under a `LogStore` over the fault-injecting engine, for every engine.
+///
+/// Adding a case to this module means adding it here: the suite's macros expand this list into
+/// one `#[test]` each, and the crate's test `every_public_case_is_listed` fails for a public
+/// case that is in no list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_log_case_list {
+    // Faults injected above the engine: an engine on disk meets them in the file system under it
+    // instead (`fs_faults`), which an engine kept in memory has no files for.
+    (in_memory $mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            failed_sync_reaches_callback_then_refused,
+            no_space_left_reaches_callback,
+        );
+    };
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            readable_before_flush,
+            no_callback_before_sync,
+            save_vote_durable_when_it_returns,
+            group_commit_shares_syncs,
+            flipped_byte_names_the_index,
+            failed_write_reaches_callback_then_refused,
+            power_loss_keeps_acknowledged_entries,
+            reader_does_not_keep_the_store_open,
+            purge_after_compaction_keeps_the_next_entry,
+        );
+    };
+}
 
 /// Wait (bounded) until `n` durable writes are held at the fault engine's gate.
 async fn wait_for_held(faults: &super::Faults, n: u64) -> CaseResult {

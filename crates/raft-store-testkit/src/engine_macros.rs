@@ -36,20 +36,7 @@ macro_rules! __engine_cases {
     ($harness:ident) => {
         /// Engine cases.
         mod engine {
-            $crate::__engine_tests!($harness;
-                put_get_delete,
-                batch_applies_in_order,
-                delete_range_bounds,
-                scan_is_ordered_and_stops,
-                scan_bounds,
-                last_key_per_space,
-                last_key_after_inner_range_delete,
-                spaces_are_separate,
-                reopen_keeps_durable_writes,
-                large_values_and_binary_keys,
-                stated_key_limit_holds,
-                scan_sees_one_state_during_writes,
-            );
+            $crate::__engine_case_list!(__engine_tests!($harness));
         }
     };
 }

@@ -32,16 +32,42 @@ use super::Fault;
 use super::FaultEngine;
 use super::util::run;
 use super::util::tempdir;
+use crate::ensure;
+use raft_store_core::Engine;
 use raft_store_core::EngineLimits;
 use raft_store_core::KeyRange;
 use raft_store_core::LogStore;
 use raft_store_core::Space;
 use raft_store_core::StoreError;
-use raft_store_core::engine::Engine;
-use crate::ensure;
 use raft_store_core::kv::KvRequest;
 use raft_store_core::kv::KvResponse;
 use raft_store_core::kv::KvStateMachine;
+
+/// The key-value state machine cases, for every engine.
+///
+/// Adding a case to this module means adding it here: the suite's macros expand this list into
+/// one `#[test]` each, and the crate's test `every_public_case_is_listed` fails for a public
+/// case that is in no list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kv_case_list {
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            apply_responses,
+            reopen_keeps_data_and_applied,
+            large_apply_call,
+            snapshot_replaces_other_data,
+            damaged_snapshot_is_refused,
+            failed_install_keeps_old_state,
+            failed_apply_is_fatal_and_typed,
+            power_loss_mid_apply_is_consistent,
+            snapshot_during_applies_is_consistent,
+            build_behind_current_snapshot,
+            keys_of_any_length_apply_and_snapshot,
+            oversized_request_is_refused_not_fatal,
+        );
+    };
+}
 
 openraft::declare_raft_types!(
     /// The type config of the state machine cases: the key-value requests and responses.
@@ -263,7 +289,10 @@ fn apply_all<H: EngineHarness>(
 /// Build a snapshot of `sm` now, as openraft's snapshot task does.
 async fn build_snapshot<H: EngineHarness>(
     sm: &mut KvSm<H>,
-) -> Result<openraft::type_config::alias::SnapshotOf<KvTestConfig, raft_store_core::kv::SnapshotFile>, CaseError> {
+) -> Result<
+    openraft::type_config::alias::SnapshotOf<KvTestConfig, raft_store_core::kv::SnapshotFile>,
+    CaseError,
+> {
     let mut builder = sm
         .try_create_snapshot_builder(true)
         .await
@@ -568,7 +597,10 @@ pub async fn failed_install_keeps_old_state<H: EngineHarness>(h: &H) -> CaseResu
     let engine = sb.engine().clone();
     engine.faults().fail_nth_write(3, Fault::NoSpace);
     let err = sb
-        .install_snapshot(&built.meta, raft_store_core::kv::SnapshotFile::open(built.snapshot.path())?)
+        .install_snapshot(
+            &built.meta,
+            raft_store_core::kv::SnapshotFile::open(built.snapshot.path())?,
+        )
         .await
         .err()
         .ok_or("an install whose third write failed reported success")?;

@@ -34,6 +34,37 @@ use super::util::vote;
 use super::util::wait_flushed;
 use crate::ensure;
 
+/// The store cases for any store, on disk or in memory.
+///
+/// Adding a case to this module means adding it here: the suite's macros expand this list into
+/// one `#[test]` each, and the crate's test `every_public_case_is_listed` fails for a public
+/// case that is in no list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log_case_list {
+    // The cases that need the store's files; a store kept in memory has none.
+    (on_disk $mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            flipped_byte_under_the_store,
+        );
+    };
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            reopen_keeps_entries,
+            reopen_keeps_vote_and_committed,
+            purge_then_reopen,
+            purge_keeps_the_first_kept_entry,
+            readable_when_append_returns,
+            log_state_counts_unflushed_entries,
+            truncate_then_append_overwrites_tail,
+            append_with_gap_is_refused,
+            large_entry_round_trips,
+            hundred_thousand_entries,
+            reader_sees_contiguous_prefix_during_appends,
+        );
+    };
+}
+
 /// Two purges with reopens between them keep every entry after the second purge: the sequence
 /// an outside run reported losing entry 10 on RocksDB (whose file deletion after a purge
 /// included the first kept key). Whether it meets the bad file layout depends on when the

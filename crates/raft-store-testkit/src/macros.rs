@@ -49,10 +49,7 @@ macro_rules! conformance_suite {
         /// system injects them under it instead (module `fs_faults`), which an engine kept in
         /// memory has no files for.
         mod log_under_in_memory {
-            $crate::__engine_log_tests!(
-                failed_sync_reaches_callback_then_refused,
-                no_space_left_reaches_callback,
-            );
+            $crate::__engine_log_case_list!(in_memory __engine_log_tests!());
         }
     };
     ($harness:expr) => {
@@ -152,17 +149,7 @@ macro_rules! __conformance_suite_body {
 
         /// Cases that look under the store: syncs, faults, corruption, power loss.
         mod log_under {
-            $crate::__engine_log_tests!(
-                readable_before_flush,
-                no_callback_before_sync,
-                save_vote_durable_when_it_returns,
-                group_commit_shares_syncs,
-                flipped_byte_names_the_index,
-                failed_write_reaches_callback_then_refused,
-                power_loss_keeps_acknowledged_entries,
-                reader_does_not_keep_the_store_open,
-                purge_after_compaction_keeps_the_next_entry,
-            );
+            $crate::__engine_log_case_list!(__engine_log_tests!());
         }
 
         /// openraft's own log storage suite.
@@ -231,9 +218,7 @@ macro_rules! codec_suite {
 
             #[test]
             fn careless_values_round_trip() {
-                $crate::check($crate::careless::careless_values_round_trip::<
-                    $codec,
-                >());
+                $crate::check($crate::careless::careless_values_round_trip::<$codec>());
             }
         }
     };
@@ -355,7 +340,7 @@ macro_rules! __log_store_suite_body {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __engine_log_tests {
-    ($($case:ident),* $(,)?) => {
+    (; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -370,25 +355,10 @@ macro_rules! __engine_log_tests {
 #[macro_export]
 macro_rules! __log_tests {
     ($opener:path) => {
-        $crate::__log_tests!(@cases $opener;
-            reopen_keeps_entries,
-            reopen_keeps_vote_and_committed,
-            purge_then_reopen,
-            purge_keeps_the_first_kept_entry,
-            readable_when_append_returns,
-            log_state_counts_unflushed_entries,
-            truncate_then_append_overwrites_tail,
-            append_with_gap_is_refused,
-            large_entry_round_trips,
-            hundred_thousand_entries,
-            reader_sees_contiguous_prefix_during_appends,
-        );
+        $crate::__log_case_list!(__log_tests!(@cases $opener));
     };
-    // Cases that need the store's files; a store kept in memory has none.
     (on_disk $opener:path) => {
-        $crate::__log_tests!(@cases $opener;
-            flipped_byte_under_the_store,
-        );
+        $crate::__log_case_list!(on_disk __log_tests!(@cases $opener));
     };
     (@cases $opener:path; $($case:ident),* $(,)?) => {
         $(
@@ -448,15 +418,7 @@ macro_rules! bad_input_suite {
 
         /// Bad input: each case needs a clear error and loses nothing.
         mod bad_input {
-            $crate::__bad_input_tests!(
-                path_is_a_file,
-                directory_without_permission,
-                opened_twice_in_one_process,
-                directory_of_another_backend,
-                directory_of_other_files,
-                format_record_of_another_backend,
-                newer_format_version,
-            );
+            $crate::__bad_input_case_list!(__bad_input_tests!());
 
             #[test]
             fn locked_by_another_process() {
@@ -479,7 +441,7 @@ macro_rules! bad_input_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __bad_input_tests {
-    ($($case:ident),* $(,)?) => {
+    (; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -489,81 +451,13 @@ macro_rules! __bad_input_tests {
     };
 }
 
-/// Calls `$mac!($($args)*; <every case of openraft's log suite run one by one>)`, so the log
-/// store's and the state machine's expansions share one list.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __openraft_case_names {
-    ($mac:ident!($($args:tt)*)) => {
-        $crate::$mac!($($args)*;
-            last_membership_in_log_initial,
-            last_membership_in_log,
-            last_membership_in_log_multi_step,
-            get_membership_initial,
-            get_membership_from_log_and_empty_sm,
-            get_membership_from_empty_log_and_sm,
-            get_membership_from_log_le_sm_last_applied,
-            get_membership_from_log_gt_sm_last_applied_1,
-            get_membership_from_log_gt_sm_last_applied_2,
-            get_initial_state_without_init,
-            get_initial_state_membership_from_empty_log_and_sm,
-            get_initial_state_membership_from_sm_inlog_is_smaller,
-            get_initial_state_membership_from_log_insm_is_smaller,
-            get_initial_state_with_state,
-            get_initial_state_last_log_gt_sm,
-            get_initial_state_last_log_lt_sm,
-            get_initial_state_inverted_log_order,
-            get_initial_state_conflict_at_same_index,
-            get_initial_state_log_ids,
-            get_initial_state_re_apply_committed,
-            save_vote,
-            get_log_entries,
-            limited_get_log_entries,
-            leader_bounded_stream,
-            entries_stream,
-            try_get_log_entry,
-            log_reader_reads_new_entries,
-            initial_logs,
-            get_log_state,
-            get_log_id,
-            last_id_in_log,
-            last_applied_state,
-            purge_logs_upto_0,
-            purge_logs_upto_5,
-            purge_logs_upto_20,
-            delete_logs_after_11,
-            delete_logs_after_5,
-            delete_logs_after_0,
-            delete_logs_after_none,
-            append_to_log,
-            snapshot_meta,
-            snapshot_meta_optional,
-            apply_single,
-            apply_multiple,
-                );
-    };
-}
-
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __kv_tests {
     // Expanded in a module beside the suite's `__raft_store_harness`.
     () => {
         $crate::__openraft_case_names!(__kv_tests!(@openraft));
-        $crate::__kv_tests!(@ours;
-            apply_responses,
-            reopen_keeps_data_and_applied,
-            large_apply_call,
-            snapshot_replaces_other_data,
-            damaged_snapshot_is_refused,
-            failed_install_keeps_old_state,
-            failed_apply_is_fatal_and_typed,
-            power_loss_mid_apply_is_consistent,
-            snapshot_during_applies_is_consistent,
-            build_behind_current_snapshot,
-            keys_of_any_length_apply_and_snapshot,
-            oversized_request_is_refused_not_fatal,
-        );
+        $crate::__kv_case_list!(__kv_tests!(@ours));
     };
     (@openraft; $($case:ident),* $(,)?) => {
         /// openraft's suite with the key-value state machine.
@@ -638,54 +532,12 @@ macro_rules! openraft09_suite {
                 $crate::openraft09::run_refused_gap_case(super::__raft_store_09_harness());
             }
 
-            $crate::__openraft09_cases!(
-                last_membership_in_log_initial,
-                last_membership_in_log,
-                last_membership_in_log_multi_step,
-                get_membership_initial,
-                get_membership_from_log_and_empty_sm,
-                get_membership_from_empty_log_and_sm,
-                get_membership_from_log_le_sm_last_applied,
-                get_membership_from_log_gt_sm_last_applied_1,
-                get_membership_from_log_gt_sm_last_applied_2,
-                get_initial_state_without_init,
-                get_initial_state_with_state,
-                get_initial_state_last_log_gt_sm,
-                get_initial_state_last_log_lt_sm,
-                get_initial_state_log_ids,
-                get_initial_state_re_apply_committed,
-                save_vote,
-                get_log_entries,
-                limited_get_log_entries,
-                try_get_log_entry,
-                initial_logs,
-                get_log_state,
-                get_log_id,
-                last_id_in_log,
-                last_applied_state,
-                purge_logs_upto_0,
-                purge_logs_upto_5,
-                purge_logs_upto_20,
-                delete_logs_since_11,
-                delete_logs_since_0,
-                append_to_log,
-                snapshot_meta,
-                apply_single,
-                apply_multiple,
-            );
+            $crate::__openraft09_case_names!(__openraft09_cases!());
         }
 
         /// raft-store's cases for the openraft 0.9 glue.
         mod openraft09_store {
-            $crate::__openraft09_store_cases!(
-                reopen_keeps_log_vote_and_committed,
-                truncate_deletes_from_the_given_entry,
-                power_loss_keeps_acknowledged_entries,
-                kv_apply_reopen_and_snapshot,
-                the_other_line_is_refused,
-                random_ops_match_model,
-                careless_entries_returned_as_written,
-            );
+            $crate::__openraft09_store_case_list!(__openraft09_store_cases!());
         }
     };
 }
@@ -694,7 +546,7 @@ macro_rules! openraft09_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __openraft09_cases {
-    ($($case:ident),* $(,)?) => {
+    (; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -717,7 +569,7 @@ macro_rules! __openraft09_cases {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __openraft09_store_cases {
-    ($($case:ident),* $(,)?) => {
+    (; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
