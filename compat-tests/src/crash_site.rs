@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use raft_store::Backend;
 
+use raft_store_faultfs::CutMode;
 use raft_store_testkit::power_cut::Mounted;
 use raft_store_testkit::util;
-use raft_store_faultfs::CutMode;
 
 use crate::Rng;
 use crate::process::Child;

@@ -17,7 +17,7 @@ fn decoding_random_and_mutated_bytes_never_panics() {
 #[test]
 fn seeds_decode_and_mutations_are_rejected() {
     use raft_store_core::Bincode;
-    use raft_store_core::codec;
+    use raft_store_engine::codec;
     use raft_store_testkit::TestConfig;
     use raft_store_testkit::util;
 

@@ -61,7 +61,7 @@ fn every_fixture_opens_and_reads_back_exactly() {
     assert_eq!(opened, 4 * SETS.len());
     // A new format version needs its own fixture set here.
     assert_eq!(
-        raft_store_core::format::STORE_FORMAT_VERSION,
+        raft_store_engine::format::STORE_FORMAT_VERSION,
         2,
         "add the fixtures of the new format version to SETS"
     );

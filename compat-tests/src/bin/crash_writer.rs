@@ -55,8 +55,7 @@ async fn run(backend: Backend, dir: &Path, seed: u64) -> Result<(), String> {
     let mut rng = Rng::new(seed);
 
     // Callbacks fire in order: one task waits for them in order and prints the acks.
-    let (tx, mut rx) =
-        tokio::sync::mpsc::channel::<(u64, raft_store_testkit::util::Flushed)>(IN_FLIGHT);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, raft_store_testkit::util::Flushed)>(IN_FLIGHT);
     let acks = tokio::spawn(async move {
         while let Some((n, flushed)) = rx.recv().await {
             match flushed.await {

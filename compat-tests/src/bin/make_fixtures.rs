@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use compat_tests::model;
-use raft_store_core::format::STORE_FORMAT_VERSION;
+use raft_store_engine::format::STORE_FORMAT_VERSION;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

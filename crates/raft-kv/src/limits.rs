@@ -92,7 +92,7 @@ pub enum LimitError {
     },
     /// The request could not be encoded (so it could not be logged either).
     #[error("the request cannot be encoded: {0}")]
-    Unencodable(String),
+    Unencodable(#[source] raft_store::CodecError),
 }
 
 impl LimitError {

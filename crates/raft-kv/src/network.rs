@@ -71,14 +71,14 @@ const APPEND_BYTES_PER_SEC: u64 = 1 << 20;
 /// encoding it is stored in.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    Bincode::encode_into(value, &mut out)?;
+    Bincode::encode_into(value, &mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
 /// Decode a raft message from the wire (all of `bytes`; trailing bytes are an error). The
 /// codec's decode limit grows with the input, so every message [`encode`] writes decodes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    Bincode::decode(bytes)
+    Bincode::decode(bytes).map_err(|e| e.to_string())
 }
 
 /// The header in front of a streamed snapshot: the leader's vote and the snapshot's meta.
@@ -336,7 +336,7 @@ pub fn fit_append(
     let mut scratch = Vec::new();
     for entry in &rpc.entries {
         scratch.clear();
-        Bincode::encode_into(entry, &mut scratch)?;
+        Bincode::encode_into(entry, &mut scratch).map_err(|e| e.to_string())?;
         sizes.push(scratch.len());
     }
     let mut total = body.len().saturating_sub(sizes.iter().sum());

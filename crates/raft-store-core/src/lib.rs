@@ -46,8 +46,8 @@
 //!   streamed snapshots (0.10).
 //! - `openraft09` (feature `openraft-0-9`): the same log store and state machine for openraft
 //!   0.9, the stable line, with the same guarantees and the same layout on disk.
-//! - [`Engine`], [`codec`], [`format`], [`MemEngine`], [`error`]: the engine layer, re-exported
-//!   from `raft-store-engine` (which has no openraft dependency).
+//! - [`Engine`], [`MemEngine`], the codecs ([`MessagePack`], the default) and the errors: the
+//!   engine layer, re-exported from `raft-store-engine` (which has no openraft dependency).
 //! The conformance suite to run against any engine or store is the crate `raft-store-testkit`.
 //!
 //! Features: `openraft-0-10` (default) and `openraft-0-9` select the glue; both can be on at
@@ -57,27 +57,33 @@
 
 #![forbid(unsafe_code)]
 
+// The engine layer's items a user of the store names, at this crate's root (one path each);
+// its `codec` and `format` modules stay in `raft-store-engine`, imported here for the store's
+// own use.
 pub use raft_store_engine::Batch;
-pub use raft_store_engine::Bincode;
-pub use raft_store_engine::Codec;
 pub use raft_store_engine::Durability;
 pub use raft_store_engine::Engine;
 pub use raft_store_engine::EngineError;
 pub use raft_store_engine::EngineLimits;
+pub use raft_store_engine::FormatError;
 pub use raft_store_engine::KeyRange;
 pub use raft_store_engine::MemEngine;
-pub use raft_store_engine::MessagePack;
 pub use raft_store_engine::Op;
-pub use raft_store_engine::OpenraftLine;
-pub use raft_store_engine::Postcard;
 pub use raft_store_engine::Space;
 pub use raft_store_engine::StoreDir;
-pub use raft_store_engine::StoreError;
-pub use raft_store_engine::codec;
-pub use raft_store_engine::dir;
-pub use raft_store_engine::engine;
-pub use raft_store_engine::error;
-pub use raft_store_engine::format;
+pub use raft_store_engine::Visitor;
+use raft_store_engine::codec;
+pub use raft_store_engine::codec::Bincode;
+pub use raft_store_engine::codec::Codec;
+pub use raft_store_engine::codec::CodecError;
+pub use raft_store_engine::codec::MessagePack;
+pub use raft_store_engine::codec::Postcard;
+pub use raft_store_engine::codec::RoundTripError;
+pub use raft_store_engine::codec::check_round_trip;
+use raft_store_engine::format;
+pub use raft_store_engine::format::OpenraftLine;
+mod error;
+pub use error::StoreError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub mod kv;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]

@@ -31,17 +31,19 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Batch;
+use crate::CodecError;
+use crate::Durability;
+use crate::Engine;
+use crate::FormatError;
+use crate::KeyRange;
 use crate::OpenraftLine;
+use crate::Space;
 use crate::codec::Codec;
 use crate::codec::open_envelope;
 use crate::codec::seal;
 use crate::codec::seal_bytes;
 use crate::codec::unseal;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
-use crate::engine::KeyRange;
-use crate::engine::Space;
 use crate::error::StoreError;
 use crate::format::FormatRecord;
 use crate::format::STORE_FORMAT_VERSION;
@@ -88,19 +90,19 @@ type LogId10<C> = openraft::type_config::alias::LogIdOf<C>;
 type Membership10<C> = openraft::type_config::alias::StoredMembershipOf<C>;
 type Meta10<C> = openraft::type_config::alias::SnapshotMetaOf<C>;
 
+/// What converts a value of the 0.9 types into the 0.10 type of the same shape, as errors name it.
+const BRIDGE: &str = "openraft 0.9 to 0.10 (serde_json)";
+
 /// One value of the 0.9 types as the 0.10 type of the same shape.
 fn bridge<A: Serialize, B: DeserializeOwned>(
     backend: &'static str,
     what: &'static str,
     value: &A,
 ) -> Result<B, StoreError> {
-    let encode = |reason: String| StoreError::Encode {
-        backend,
-        what,
-        reason: format!("converting from openraft 0.9 to 0.10 types: {reason}"),
-    };
-    let json = serde_json::to_value(value).map_err(|e| encode(e.to_string()))?;
-    serde_json::from_value(json).map_err(|e| encode(e.to_string()))
+    // The bridge is a serde_json value: its error says which field did not convert.
+    let encode = |e: serde_json::Error| StoreError::encode(backend, what, CodecError::serde(BRIDGE, e));
+    let json = serde_json::to_value(value).map_err(encode)?;
+    serde_json::from_value(json).map_err(encode)
 }
 
 /// Decode a sealed 0.9 value and seal it again as its 0.10 type.
@@ -111,18 +113,9 @@ fn convert<K: Codec, A: Serialize + DeserializeOwned, B: Serialize + Deserialize
     index: Option<u64>,
     bytes: &[u8],
 ) -> Result<Vec<u8>, StoreError> {
-    let old: A = unseal::<K, A>(bytes).map_err(|reason| StoreError::Corrupt {
-        backend,
-        space,
-        index,
-        reason: format!("{what}: {reason}"),
-    })?;
+    let old: A = unseal::<K, A>(bytes).map_err(|e| StoreError::corrupt(backend, space, index, what, e))?;
     let new: B = bridge(backend, what, &old)?;
-    seal::<K, B>(&new).map_err(|reason| StoreError::Encode {
-        backend,
-        what,
-        reason,
-    })
+    seal::<K, B>(&new).map_err(|e| StoreError::encode(backend, what, e))
 }
 
 /// Copy the openraft 0.9 store in `from` (with its snapshot files in `from_snapshots`) into
@@ -148,21 +141,23 @@ where
     let backend = from.backend();
     let record = match from.get(Space::Meta, meta_key::FORMAT)? {
         Some(bytes) => FormatRecord::decode(backend, &bytes)?,
-        None => return Err(StoreError::NoFormatRecord { backend }),
+        None => return Err(FormatError::NoFormatRecord { backend }.into()),
     };
     if record.openraft != OpenraftLine::V0_9.name() {
-        return Err(StoreError::WrongOpenraftLine {
+        return Err(FormatError::WrongOpenraftLine {
             backend,
             found: record.openraft,
             expected: OpenraftLine::V0_9,
-        });
+        }
+        .into());
     }
     if record.codec != K::NAME {
-        return Err(StoreError::WrongCodec {
+        return Err(FormatError::WrongCodec {
             backend,
             found: record.codec,
             expected: K::NAME,
-        });
+        }
+        .into());
     }
     refuse_non_empty(to)?;
     let target = to.backend();
@@ -245,9 +240,8 @@ fn refuse_non_empty<E: Engine>(to: &E) -> Result<(), StoreError> {
             ControlFlow::Break(())
         })?;
         if any {
-            return Err(StoreError::Encode {
+            return Err(StoreError::MigrationRefused {
                 backend: to.backend(),
-                what: "migration target",
                 reason: format!(
                     "the target store is not empty (keyspace {space} holds data): migrate into a new, empty store"
                 ),
@@ -301,15 +295,16 @@ fn copy_space<E1: Engine, E2: Engine>(
 /// byte for byte. Returns the number of user keys copied.
 fn copy_data<E1: Engine, E2: Engine>(from: &E1, to: &E2) -> Result<u64, StoreError> {
     let limits = to.limits();
-    let corrupt = |key: &[u8], reason: String| StoreError::Corrupt {
-        backend: from.backend(),
-        space: Space::Data,
-        index: None,
-        reason: format!(
-            "state machine record under a key of {} bytes: {reason}",
-            key.len()
-        ),
+    let what = |key: &[u8]| format!("state machine record under a key of {} bytes", key.len());
+    let corrupt = |key: &[u8], reason: String| {
+        StoreError::damaged(
+            from.backend(),
+            Space::Data,
+            None,
+            format!("{}: {reason}", what(key)),
+        )
     };
+    let bucket_err = |key: &[u8], e: keys::BucketError| e.into_store_error(from.backend(), what(key));
     let mut copied = 0u64;
     let mut start: Vec<u8> = Vec::new();
     loop {
@@ -338,10 +333,11 @@ fn copy_data<E1: Engine, E2: Engine>(from: &E1, to: &E2) -> Result<u64, StoreErr
             let generation = u64::from_be_bytes(*generation);
             let pairs = if keys::is_hashed_form(&k) {
                 Bucket::decode(&k, &v)
-                    .map_err(|reason| corrupt(&k, reason))?
+                    .map_err(|e| bucket_err(&k, e))?
                     .into_pairs()
             } else if keys::is_long(rest, &limits) {
-                let value = open_envelope(&v).map_err(|reason| corrupt(&k, reason))?;
+                let value = open_envelope(&v)
+                    .map_err(|e| StoreError::corrupt(from.backend(), Space::Data, None, what(&k), e))?;
                 vec![(rest.to_vec(), value.to_vec())]
             } else {
                 // Stored the same way on both: as it is.
@@ -357,7 +353,7 @@ fn copy_data<E1: Engine, E2: Engine>(from: &E1, to: &E2) -> Result<u64, StoreErr
                         Some(bucket) => bucket,
                         None => match to.get(Space::Data, &stored)? {
                             Some(bytes) => {
-                                Bucket::decode(&stored, &bytes).map_err(|reason| corrupt(&stored, reason))?
+                                Bucket::decode(&stored, &bytes).map_err(|e| bucket_err(&stored, e))?
                             }
                             None => Bucket::default(),
                         },
@@ -370,11 +366,10 @@ fn copy_data<E1: Engine, E2: Engine>(from: &E1, to: &E2) -> Result<u64, StoreErr
                     Some(seal_bytes(&value))
                 };
                 let Some(record) = record.filter(|r| limits.fits(stored.len(), r.len())) else {
-                    return Err(StoreError::Encode {
+                    return Err(StoreError::MigrationRefused {
                         backend: to.backend(),
-                        what: "state machine record",
                         reason: format!(
-                            "a key of {} bytes with a value of {} bytes does not fit the target ({limits:?})",
+                            "a state machine record with a key of {} bytes and a value of {} bytes does not fit the target ({limits:?})",
                             key.len(),
                             value.len()
                         ),

@@ -12,6 +12,7 @@ use openraft::storage::RaftStateMachine;
 use openraft_09 as openraft09;
 use openraft09::RaftSnapshotBuilder;
 use raft_store_core::Engine;
+use raft_store_core::FormatError;
 use raft_store_core::MemEngine;
 use raft_store_core::MessagePack;
 use raft_store_core::StoreError;
@@ -182,7 +183,10 @@ fn a_migrated_store_reads_the_same_through_the_0_10_glue() {
 
     // The new store is a 0.10 store: the 0.9 glue refuses it.
     let refused = raft_store_core::openraft09::LogStore::<TestConfig09, _>::open(new.clone());
-    assert!(matches!(refused, Err(StoreError::WrongOpenraftLine { .. })));
+    assert!(matches!(
+        refused,
+        Err(StoreError::Format(FormatError::WrongOpenraftLine { .. }))
+    ));
 }
 
 #[test]
@@ -198,7 +202,10 @@ fn the_migration_refuses_a_0_10_source_and_a_target_that_is_not_empty() {
         &snaps,
     )
     .unwrap_err();
-    assert!(matches!(err, StoreError::WrongOpenraftLine { .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::Format(FormatError::WrongOpenraftLine { .. })),
+        "{err}"
+    );
 
     let nine = Arc::new(MemEngine::new());
     write_09_store(&nine, &snaps);

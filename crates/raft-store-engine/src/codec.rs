@@ -5,6 +5,8 @@
 //! value = [version: u8][crc32c(payload): u32 big-endian][payload]
 //! ```
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -40,11 +42,88 @@ pub trait Codec: Send + Sync + 'static {
     const SELF_DESCRIBING: bool = false;
 
     /// Append the encoding of `value` to `out`.
-    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError>;
 
     /// Decode a value from all of `bytes` (trailing bytes are an error).
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>;
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>;
 }
+
+/// Why a value could not be encoded, or stored bytes could not be read back: the envelope's
+/// checks, or the codec's own error kept as the source. The store wraps it with what it was
+/// reading or writing (`StoreError::Corrupt`, `StoreError::Encode` in `raft-store-core`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The codec's serializer or deserializer failed.
+    #[error("{source}")]
+    Serde {
+        /// The codec's name.
+        codec: &'static str,
+        /// The codec crate's error (shared, so that the error can be cloned).
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The value was decoded, and bytes are left after it.
+    #[error("{count} trailing bytes after the value")]
+    TrailingBytes {
+        /// The codec's name.
+        codec: &'static str,
+        /// How many bytes are left.
+        count: usize,
+    },
+    /// A length inside the value claims more than the value can hold (a damaged length).
+    #[error("a length inside the {len}-byte value claims more than {per_byte}x the value's size")]
+    LengthOverLimit {
+        /// The codec's name.
+        codec: &'static str,
+        /// The length of the value.
+        len: usize,
+        /// How many bytes one byte of input may claim.
+        per_byte: usize,
+    },
+    /// The stored value is shorter than the envelope's header.
+    #[error("value of {len} bytes is shorter than the envelope header")]
+    ShortEnvelope {
+        /// The length of the value.
+        len: usize,
+    },
+    /// The envelope names a format version this build does not read.
+    #[error("envelope format version {found}, expected {expected}")]
+    EnvelopeVersion {
+        /// The version byte stored.
+        found: u8,
+        /// The version this build writes and reads.
+        expected: u8,
+    },
+    /// The payload does not match the checksum stored in front of it.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Checksum {
+        /// The checksum stored.
+        stored: u32,
+        /// The checksum of the payload read.
+        computed: u32,
+    },
+}
+
+impl CodecError {
+    /// Wrap a codec crate's error (for a [`Codec`] of your own).
+    pub fn serde(codec: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        CodecError::Serde {
+            codec,
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Two codec errors are equal when they are the same kind of error and say the same (a codec
+/// crate's error has no equality of its own).
+impl PartialEq for CodecError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for CodecError {}
 
 /// MessagePack (rmp-serde) with struct fields written as maps by name and enum variants by
 /// name: self-describing, so every serde attribute round-trips (`skip_serializing_if` anywhere,
@@ -66,21 +145,26 @@ impl Codec for MessagePack {
     const NAME: &'static str = "msgpack-named1";
     const SELF_DESCRIBING: bool = true;
 
-    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();
-        value.serialize(&mut serializer).map_err(|e| e.to_string())
+        value
+            .serialize(&mut serializer)
+            .map_err(|e| CodecError::serde(Self::NAME, e))
     }
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         // A reader over the slice: it reads a string or byte string of a claimed length only as
         // far as the input goes (no allocation of a damaged length), and what it leaves unread
         // is the trailing bytes.
         let mut rest = bytes;
         let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
         deserializer.set_max_depth(MESSAGE_PACK_MAX_DEPTH);
-        let value = T::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
+        let value = T::deserialize(&mut deserializer).map_err(|e| CodecError::serde(Self::NAME, e))?;
         if !rest.is_empty() {
-            return Err(format!("{} trailing bytes after the value", rest.len()));
+            return Err(CodecError::TrailingBytes {
+                codec: Self::NAME,
+                count: rest.len(),
+            });
         }
         Ok(value)
     }
@@ -95,13 +179,13 @@ pub struct Bincode;
 impl Codec for Bincode {
     const NAME: &'static str = "bincode2";
 
-    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| CodecError::serde(Self::NAME, e))
     }
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         // bincode allocates a string or byte vector of the length it reads before reading its
         // bytes: a damaged length would allocate that much, and a failed allocation aborts the
         // process. With a limit, bincode refuses such a length first. The limit does not count
@@ -141,18 +225,20 @@ const BINCODE_CLAIM_PER_BYTE: usize = 16;
 fn bincode_decode<T: DeserializeOwned, C: bincode::config::Config>(
     bytes: &[u8],
     config: C,
-) -> Result<T, String> {
+) -> Result<T, CodecError> {
     let (value, used) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| match e {
-        bincode::error::DecodeError::LimitExceeded => {
-            format!(
-                "a length inside the {}-byte value claims more than {BINCODE_CLAIM_PER_BYTE}x the value's size",
-                bytes.len()
-            )
-        }
-        e => e.to_string(),
+        bincode::error::DecodeError::LimitExceeded => CodecError::LengthOverLimit {
+            codec: Bincode::NAME,
+            len: bytes.len(),
+            per_byte: BINCODE_CLAIM_PER_BYTE,
+        },
+        e => CodecError::serde(Bincode::NAME, e),
     })?;
     if used != bytes.len() {
-        return Err(format!("{} trailing bytes after the value", bytes.len() - used));
+        return Err(CodecError::TrailingBytes {
+            codec: Bincode::NAME,
+            count: bytes.len() - used,
+        });
     }
     Ok(value)
 }
@@ -164,17 +250,20 @@ pub struct Postcard;
 impl Codec for Postcard {
     const NAME: &'static str = "postcard1";
 
-    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let taken = std::mem::take(out);
-        let extended = postcard::to_extend(value, taken).map_err(|e| e.to_string())?;
+        let extended = postcard::to_extend(value, taken).map_err(|e| CodecError::serde(Self::NAME, e))?;
         *out = extended;
         Ok(())
     }
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-        let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+        let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| CodecError::serde(Self::NAME, e))?;
         if !rest.is_empty() {
-            return Err(format!("{} trailing bytes after the value", rest.len()));
+            return Err(CodecError::TrailingBytes {
+                codec: Self::NAME,
+                count: rest.len(),
+            });
         }
         Ok(value)
     }
@@ -185,22 +274,24 @@ impl Codec for Postcard {
 #[non_exhaustive]
 pub enum RoundTripError {
     /// The codec cannot encode the value.
-    #[error("{codec} cannot encode it: {reason}")]
+    #[error("{codec} cannot encode it: {source}")]
     Encode {
         /// The codec's name.
         codec: &'static str,
-        /// The codec's message.
-        reason: String,
+        /// The codec's error.
+        #[source]
+        source: CodecError,
     },
     /// The codec encodes the value to bytes it cannot decode again.
-    #[error("{codec} encodes it to {len} bytes that it cannot decode again: {reason}")]
+    #[error("{codec} encodes it to {len} bytes that it cannot decode again: {source}")]
     Decode {
         /// The codec's name.
         codec: &'static str,
         /// The length of the encoding.
         len: usize,
-        /// The codec's message.
-        reason: String,
+        /// The codec's error.
+        #[source]
+        source: CodecError,
     },
     /// The codec reads the value back as a different value.
     #[error(
@@ -224,14 +315,14 @@ where
     T: Serialize + DeserializeOwned,
 {
     let mut bytes = Vec::new();
-    K::encode_into(value, &mut bytes).map_err(|reason| RoundTripError::Encode {
+    K::encode_into(value, &mut bytes).map_err(|source| RoundTripError::Encode {
         codec: K::NAME,
-        reason,
+        source,
     })?;
-    let back: T = K::decode(&bytes).map_err(|reason| RoundTripError::Decode {
+    let back: T = K::decode(&bytes).map_err(|source| RoundTripError::Decode {
         codec: K::NAME,
         len: bytes.len(),
-        reason,
+        source,
     })?;
     if !eq(&back, value) {
         return Err(RoundTripError::Different { codec: K::NAME });
@@ -267,7 +358,7 @@ where
 }
 
 /// Encode `value` with codec `K` into a complete envelope.
-pub fn seal<K: Codec, T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+pub fn seal<K: Codec, T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0, 0]);
     K::encode_into(value, &mut out)?;
@@ -286,31 +377,27 @@ pub fn seal_bytes(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Check an envelope and return its payload. The error says what was wrong.
-pub fn open_envelope(value: &[u8]) -> Result<&[u8], String> {
+pub fn open_envelope(value: &[u8]) -> Result<&[u8], CodecError> {
     let Some((header, payload)) = value.split_first_chunk::<ENVELOPE_HEADER>() else {
-        return Err(format!(
-            "value of {} bytes is shorter than the envelope header",
-            value.len()
-        ));
+        return Err(CodecError::ShortEnvelope { len: value.len() });
     };
     let [version, c0, c1, c2, c3] = *header;
     if version != FORMAT_VERSION {
-        return Err(format!(
-            "envelope format version {version}, expected {FORMAT_VERSION}"
-        ));
+        return Err(CodecError::EnvelopeVersion {
+            found: version,
+            expected: FORMAT_VERSION,
+        });
     }
     let stored = u32::from_be_bytes([c0, c1, c2, c3]);
-    let actual = crc32c::crc32c(payload);
-    if stored != actual {
-        return Err(format!(
-            "checksum mismatch: stored {stored:#010x}, computed {actual:#010x}"
-        ));
+    let computed = crc32c::crc32c(payload);
+    if stored != computed {
+        return Err(CodecError::Checksum { stored, computed });
     }
     Ok(payload)
 }
 
 /// Check an envelope and decode its payload with codec `K`.
-pub fn unseal<K: Codec, T: DeserializeOwned>(value: &[u8]) -> Result<T, String> {
+pub fn unseal<K: Codec, T: DeserializeOwned>(value: &[u8]) -> Result<T, CodecError> {
     K::decode(open_envelope(value)?)
 }
 

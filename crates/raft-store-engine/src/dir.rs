@@ -36,9 +36,9 @@ use std::time::Duration;
 use crate::error::EngineError;
 
 /// The marker file's name.
-pub const MARKER: &str = "RAFT_STORE";
+pub(crate) const MARKER: &str = "RAFT_STORE";
 /// The lock file's name.
-pub const LOCK: &str = "RAFT_STORE.lock";
+pub(crate) const LOCK: &str = "RAFT_STORE.lock";
 
 /// The store directories this process holds locked, by canonical path, with the backend and
 /// the number of holders (one, but a count keeps a path that two spellings reach honest).
@@ -83,6 +83,12 @@ pub struct StoreDir {
 }
 
 impl StoreDir {
+    /// The file that marks a directory as a raft-store store, naming its backend.
+    pub const MARKER_FILE: &str = MARKER;
+
+    /// The lock file held while the store is open.
+    pub const LOCK_FILE: &str = LOCK;
+
     /// Check, create (if missing) and lock the store directory `path` for `backend`.
     pub fn open(backend: &'static str, path: &Path) -> Result<Self, EngineError> {
         let io_err = |what: &str, e: io::Error| -> EngineError {

@@ -1,12 +1,11 @@
-//! Errors of engines and of the log store.
+//! Errors of engines ([`EngineError`]) and of the format record ([`FormatError`]).
 //!
-//! Both enums carry the backend name and, where there is one, the keyspace and log index, so a
-//! log line alone says what failed where. They become [`std::io::Error`] only at the openraft
-//! trait boundary (see `From<StoreError> for io::Error`).
+//! Both carry the backend name and, where there is one, the keyspace, so a log line alone says
+//! what failed where. The log store's own error (`StoreError`) is `raft-store-core`'s; it keeps
+//! these as its `Engine` and `Format` cases.
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::engine::Space;
 
@@ -150,117 +149,24 @@ impl EngineError {
     }
 }
 
-/// An error of a raft-store log store or state machine (`raft_store_core::LogStore`, its
-/// readers, the key-value state machine) and of the format record.
+/// An error of the format record every store carries (see [`format`](crate::format)): the record
+/// is damaged, names another backend, codec or openraft line, is newer than this build, or is
+/// missing from a store that holds data.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StoreError {
-    /// The engine failed.
+pub enum FormatError {
+    /// Reading or writing the record failed in the engine.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// A stored value failed its checksum or could not be decoded. Never served as data.
-    #[error("{backend}: corrupt value in keyspace {space}{}: {reason}", fmt_index(*.index))]
+    /// The record, or a key beside it, is damaged.
+    #[error("{backend}: corrupt value in keyspace {space}: {reason}")]
     Corrupt {
         /// The backend name.
         backend: &'static str,
-        /// The keyspace of the value.
+        /// The keyspace of the record.
         space: Space,
-        /// The log index, for a log entry.
-        index: Option<u64>,
         /// What was wrong.
         reason: String,
-    },
-    /// A log entry that must exist is missing: the log has a hole.
-    #[error("{backend}: log entry {index} is missing (the stored log has a hole)")]
-    Missing {
-        /// The backend name.
-        backend: &'static str,
-        /// The missing index.
-        index: u64,
-    },
-    /// An append that would leave a gap or overwrite the log without a truncate first.
-    #[error("{backend}: refused append of log index {got}: the next index must be {expected}")]
-    NotContiguous {
-        /// The backend name.
-        backend: &'static str,
-        /// The index the append had to start at.
-        expected: u64,
-        /// The index it started at (or the first index out of sequence within it).
-        got: u64,
-    },
-    /// A value could not be encoded.
-    #[error("{backend}: could not encode {what}: {reason}")]
-    Encode {
-        /// The backend name.
-        backend: &'static str,
-        /// What was being encoded.
-        what: &'static str,
-        /// The codec's message.
-        reason: String,
-    },
-    /// `append` refused a log entry that would not come back as written; nothing of the append
-    /// was written. Under openraft this stops the raft node (a storage error is fatal to it).
-    #[error(
-        "{backend}: refused log entry {log_id} (index {index}) under the store's check that {check}: {source}; nothing was written"
-    )]
-    EntryRefused {
-        /// The backend name.
-        backend: &'static str,
-        /// The entry's index.
-        index: u64,
-        /// The entry's log id, as openraft prints it.
-        log_id: String,
-        /// The store's check (`EntryCheck`), as it describes itself.
-        check: &'static str,
-        /// What the round trip found (boxed: it is rare, and keeps every `Result` small).
-        #[source]
-        source: Box<crate::codec::RoundTripError>,
-    },
-    /// A codec that is not self-describing (bincode, postcard) was chosen without a value
-    /// comparison or an explicit promise: such a codec can read a careless entry back as another
-    /// value.
-    #[error(
-        "{backend}: codec {codec} does not name what it writes, so an entry whose type uses skip_serializing_if, flatten, untagged or similar serde attributes can be read back as a different value; open the store with LogStore::open_checked and EntryCheck::equal() (compares every entry with its decoding) or EntryCheck::trust_payload_encoding() (only for payload types known to be safe), or use the default codec MessagePack"
-    )]
-    UncheckedCodec {
-        /// The backend name.
-        backend: &'static str,
-        /// The codec's name.
-        codec: &'static str,
-    },
-    /// This write or its sync failed; the store now refuses every later write (fail-stop).
-    #[error("{backend}: write or sync failed, the store now refuses writes: {source}")]
-    WriteFailed {
-        /// The backend name.
-        backend: &'static str,
-        /// The kind of the engine's error (`StorageFull` for a full disk, ...).
-        kind: io::ErrorKind,
-        /// The engine's error, shared by every write of the failed group.
-        #[source]
-        source: Arc<EngineError>,
-    },
-    /// A write or sync failed earlier; the store refuses every later write (fail-stop).
-    #[error("{backend}: store refuses writes after an earlier failed write or sync: {source}")]
-    Poisoned {
-        /// The backend name.
-        backend: &'static str,
-        /// The kind of the first failure (`StorageFull` for a full disk, ...), so a caller that
-        /// only learns of it now (a flush after a truncate) still knows what went wrong.
-        kind: io::ErrorKind,
-        /// The first failure: the engine's error.
-        #[source]
-        source: Arc<EngineError>,
-    },
-    /// Applying committed entries to the state machine failed: openraft stops on it, and the
-    /// entries are applied again from the log after a restart.
-    #[error("{backend}: applying committed entries failed: {source}")]
-    ApplyFailed {
-        /// The backend name.
-        backend: &'static str,
-        /// What failed: the state machine's write (an [`Engine`](StoreError::Engine) error) or
-        /// the encoding of its state. Shared with the store's record of its fatal error.
-        #[source]
-        source: Arc<StoreError>,
     },
     /// The store was written by a newer format version than this build reads.
     #[error("{backend}: store format version {found} is newer than the supported version {supported}")]
@@ -322,107 +228,20 @@ pub enum StoreError {
         /// The store directory.
         path: std::path::PathBuf,
     },
-    /// A snapshot file is damaged, cut short or not a snapshot of this state machine.
-    #[error("snapshot file {path} is unusable: {reason}")]
-    SnapshotFile {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What was wrong with it.
-        reason: String,
-    },
-    /// Reading or writing a snapshot file or its directory failed.
-    #[error("{context} {path}: {source}")]
-    SnapshotIo {
-        /// The file or directory.
-        path: std::path::PathBuf,
-        /// What was being done.
-        context: &'static str,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The store's flusher thread has stopped (the store is closing).
-    #[error("{backend}: the store is closed")]
-    Closed {
-        /// The backend name.
-        backend: &'static str,
-    },
 }
 
-fn fmt_index(index: Option<u64>) -> String {
-    index.map(|i| format!(" at log index {i}")).unwrap_or_default()
-}
-
-impl StoreError {
-    /// The `std::io::ErrorKind` this error maps to at the openraft boundary.
+impl FormatError {
+    /// The `std::io::ErrorKind` that best describes the error.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            StoreError::Engine(e) => e.kind(),
-            StoreError::ApplyFailed { source, .. } => source.kind(),
-            StoreError::Corrupt { .. }
-            | StoreError::Missing { .. }
-            | StoreError::FormatTooNew { .. }
-            | StoreError::WrongBackend { .. }
-            | StoreError::WrongCodec { .. }
-            | StoreError::WrongOpenraftLine { .. }
-            | StoreError::NoFormatRecord { .. }
-            | StoreError::FormatRecordLost { .. }
-            | StoreError::SnapshotFile { .. } => io::ErrorKind::InvalidData,
-            StoreError::SnapshotIo { source, .. } => source.kind(),
-            StoreError::NotContiguous { .. }
-            | StoreError::Encode { .. }
-            | StoreError::EntryRefused { .. }
-            | StoreError::UncheckedCodec { .. } => io::ErrorKind::InvalidInput,
-            StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
-            StoreError::Closed { .. } => io::ErrorKind::Other,
+            FormatError::Engine(e) => e.kind(),
+            FormatError::Corrupt { .. }
+            | FormatError::FormatTooNew { .. }
+            | FormatError::WrongBackend { .. }
+            | FormatError::WrongCodec { .. }
+            | FormatError::WrongOpenraftLine { .. }
+            | FormatError::NoFormatRecord { .. }
+            | FormatError::FormatRecordLost { .. } => io::ErrorKind::InvalidData,
         }
-    }
-}
-
-impl StoreError {
-    /// The store's error inside `err`, if there is one: `err` itself, or the error an
-    /// [`io::Error`] from a store wraps, or one of their sources.
-    ///
-    /// openraft's storage traits of 0.10 return [`io::Error`], which a store's error becomes
-    /// with `From<StoreError> for io::Error`; this gets it back, typed:
-    ///
-    /// ```
-    /// use raft_store_engine::StoreError;
-    ///
-    /// let io: std::io::Error = StoreError::Missing { backend: "redb", index: 7 }.into();
-    /// let found = StoreError::find(&io);
-    /// assert!(matches!(found, Some(StoreError::Missing { index: 7, .. })));
-    /// ```
-    ///
-    /// openraft itself keeps only the message of a storage error once it stops raft on it
-    /// (`Fatal::StorageError` holds an `AnyError`, a serializable copy of the message and of
-    /// the chain of sources), so from `Raft`'s errors the message is what is left. The store
-    /// keeps the error that stopped it, typed: `StoreStats::fatal_error` in `raft-store-core`
-    /// (the stats of `LogStore::stats`, kept by the application before it hands the store to
-    /// `openraft::Raft`).
-    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
-        let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
-        while let Some(e) = current {
-            if let Some(found) = e.downcast_ref::<StoreError>() {
-                return Some(found);
-            }
-            // `io::Error::source` skips the error it wraps (it returns that error's source), so
-            // look inside an `io::Error` explicitly.
-            if let Some(inner) = e
-                .downcast_ref::<io::Error>()
-                .and_then(io::Error::get_ref)
-                .and_then(|inner| inner.downcast_ref::<StoreError>())
-            {
-                return Some(inner);
-            }
-            current = e.source();
-        }
-        None
-    }
-}
-
-impl From<StoreError> for io::Error {
-    fn from(e: StoreError) -> Self {
-        io::Error::new(e.kind(), e)
     }
 }

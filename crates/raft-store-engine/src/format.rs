@@ -16,7 +16,7 @@ use crate::engine::Durability;
 use crate::engine::Engine;
 use crate::engine::KeyRange;
 use crate::engine::Space;
-use crate::error::StoreError;
+use crate::error::FormatError;
 
 /// The newest store format this build reads and the one it writes.
 pub const STORE_FORMAT_VERSION: u32 = 2;
@@ -105,11 +105,10 @@ impl FormatRecord {
 
     /// Decode a record. A version newer than `STORE_FORMAT_VERSION` is reported before anything
     /// else is checked, since a newer format may lay out the rest differently.
-    pub fn decode(backend: &'static str, bytes: &[u8]) -> Result<Self, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
+    pub fn decode(backend: &'static str, bytes: &[u8]) -> Result<Self, FormatError> {
+        let corrupt = |reason: String| FormatError::Corrupt {
             backend,
             space: Space::Meta,
-            index: None,
             reason,
         };
         let rest = bytes
@@ -120,7 +119,7 @@ impl FormatRecord {
         };
         let version = u32::from_be_bytes(*version);
         if version > STORE_FORMAT_VERSION {
-            return Err(StoreError::FormatTooNew {
+            return Err(FormatError::FormatTooNew {
                 backend,
                 found: version,
                 supported: STORE_FORMAT_VERSION,
@@ -168,12 +167,12 @@ fn take_name(bytes: &[u8]) -> Option<(String, &[u8])> {
 /// and one whose meta keyspace holds a key this crate never writes (a damaged key).
 ///
 /// A store written by the glue of another openraft line than `line` is refused
-/// ([`StoreError::WrongOpenraftLine`]).
+/// ([`FormatError::WrongOpenraftLine`]).
 pub fn check_or_init<E: Engine>(
     engine: &E,
     codec: &'static str,
     line: OpenraftLine,
-) -> Result<FormatRecord, StoreError> {
+) -> Result<FormatRecord, FormatError> {
     let record = check_or_write(engine, codec, line)?;
     refuse_unknown_keys(
         engine,
@@ -195,25 +194,25 @@ fn check_or_write<E: Engine>(
     engine: &E,
     codec: &'static str,
     line: OpenraftLine,
-) -> Result<FormatRecord, StoreError> {
+) -> Result<FormatRecord, FormatError> {
     let backend = engine.backend();
     if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
         let record = FormatRecord::decode(backend, &bytes)?;
         if record.backend != backend {
-            return Err(StoreError::WrongBackend {
+            return Err(FormatError::WrongBackend {
                 backend,
                 found: record.backend,
             });
         }
         if record.codec != codec {
-            return Err(StoreError::WrongCodec {
+            return Err(FormatError::WrongCodec {
                 backend,
                 found: record.codec,
                 expected: codec,
             });
         }
         if record.openraft != line.name() {
-            return Err(StoreError::WrongOpenraftLine {
+            return Err(FormatError::WrongOpenraftLine {
                 backend,
                 found: record.openraft,
                 expected: line,
@@ -222,7 +221,7 @@ fn check_or_write<E: Engine>(
         return Ok(record);
     }
     if let Some(dir) = engine.store_dir().filter(|d| d.is_initialized()) {
-        return Err(StoreError::FormatRecordLost {
+        return Err(FormatError::FormatRecordLost {
             backend,
             path: dir.path().to_path_buf(),
         });
@@ -234,7 +233,7 @@ fn check_or_write<E: Engine>(
             std::ops::ControlFlow::Break(())
         })?;
         if any {
-            return Err(StoreError::NoFormatRecord { backend });
+            return Err(FormatError::NoFormatRecord { backend });
         }
     }
     let record = FormatRecord {
@@ -254,7 +253,7 @@ fn check_or_write<E: Engine>(
 /// hand it back as it is): the record itself is then missing under its name, and opening
 /// would silently go on without it (a vote forgotten, a state machine emptied). Scans the
 /// space, which holds a handful of records.
-pub fn refuse_unknown_keys<E: Engine>(engine: &E, space: Space, known: &[&[u8]]) -> Result<(), StoreError> {
+pub fn refuse_unknown_keys<E: Engine>(engine: &E, space: Space, known: &[&[u8]]) -> Result<(), FormatError> {
     let mut unknown = None;
     engine.scan(space, KeyRange::ALL, &mut |key, _| {
         if known.contains(&key) {
@@ -266,10 +265,9 @@ pub fn refuse_unknown_keys<E: Engine>(engine: &E, space: Space, known: &[&[u8]])
     })?;
     match unknown {
         None => Ok(()),
-        Some(key) => Err(StoreError::Corrupt {
+        Some(key) => Err(FormatError::Corrupt {
             backend: engine.backend(),
             space,
-            index: None,
             reason: format!(
                 "unknown record key {:?} (known: {}): a damaged key hides a record, so the store is not opened without it",
                 String::from_utf8_lossy(&key),

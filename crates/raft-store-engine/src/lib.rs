@@ -16,28 +16,28 @@
 //! ```
 //!
 //! - [`Engine`]: what an adapter implements: keyspaces, atomic batches, a durability point.
-//! - [`codec`]: the value envelope (version, CRC32C, payload) and the [`Codec`]s.
+//! - [`codec`]: the value envelope (version, CRC32C, payload) and the codecs.
 //! - [`StoreDir`]: the store directory (its lock, its "initialized" mark).
 //! - [`format`]: the format record every store carries, naming backend, codec and openraft line.
 //! - [`MemEngine`]: the in-memory reference engine, with simulated power loss.
-//! - [`error`]: the engine's and the store's errors.
+//! - [`EngineError`], [`FormatError`], [`CodecError`]: what an engine, the format record and a
+//!   codec report.
 //!
 //! The openraft glue (log store, state machine, both openraft lines) is `raft-store-core`; the
 //! adapter crates depend on this crate only, so one engine serves every openraft line.
 
 #![forbid(unsafe_code)]
 
+// One public path per item: the modules an adapter implements against are private and their
+// items are at the root; `codec` and `format` are modules of their own (a codec, the envelope,
+// the format record), used by the store crate above and by tools that read a store's bytes.
 pub mod codec;
-pub mod dir;
-pub mod engine;
-pub mod error;
+mod dir;
+mod engine;
+mod error;
 pub mod format;
 mod mem;
 
-pub use codec::Bincode;
-pub use codec::Codec;
-pub use codec::MessagePack;
-pub use codec::Postcard;
 pub use dir::StoreDir;
 pub use engine::Batch;
 pub use engine::Durability;
@@ -46,7 +46,9 @@ pub use engine::EngineLimits;
 pub use engine::KeyRange;
 pub use engine::Op;
 pub use engine::Space;
+pub use engine::Visitor;
+pub use error::BoxError;
 pub use error::EngineError;
-pub use error::StoreError;
-pub use format::OpenraftLine;
+pub use error::FormatError;
+pub use error::catch_panic;
 pub use mem::MemEngine;

@@ -23,7 +23,7 @@ use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
 use raft_store_engine::StoreDir;
-use raft_store_engine::engine::Visitor;
+use raft_store_engine::Visitor;
 
 use crate::env::open_env;
 use crate::error::ctx;

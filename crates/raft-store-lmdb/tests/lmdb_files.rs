@@ -4,12 +4,12 @@ use openraft::RaftLogReader;
 use openraft::storage::RaftLogStorage;
 use raft_store_core::EngineError;
 use raft_store_core::StoreDir;
+use raft_store_lmdb::LmdbEngine;
+use raft_store_lmdb::LmdbOptions;
 use raft_store_testkit::TestConfig;
 use raft_store_testkit::append;
 use raft_store_testkit::entry_with;
 use raft_store_testkit::run;
-use raft_store_lmdb::LmdbEngine;
-use raft_store_lmdb::LmdbOptions;
 
 #[test]
 fn a_store_outgrowing_its_map_grows_it_and_goes_on() {

@@ -2,12 +2,12 @@
 
 use raft_store_core::EngineError;
 use raft_store_core::StoreDir;
-use raft_store_testkit::TestConfig;
-use raft_store_testkit::entries;
-use raft_store_testkit::run;
 use raft_store_redb::FILE_NAME;
 use raft_store_redb::RedbEngine;
 use raft_store_redb::RedbOptions;
+use raft_store_testkit::TestConfig;
+use raft_store_testkit::entries;
+use raft_store_testkit::run;
 
 #[test]
 fn a_file_that_is_not_a_redb_database_is_refused_and_kept() {

@@ -5,6 +5,9 @@ use openraft::RaftLogReader;
 use openraft::storage::RaftLogStorage;
 use raft_store_core::EngineError;
 use raft_store_core::StoreDir;
+use raft_store_rocksdb::ROCKS_DIR;
+use raft_store_rocksdb::RocksEngine;
+use raft_store_rocksdb::RocksOptions;
 use raft_store_testkit::TestConfig;
 use raft_store_testkit::append;
 use raft_store_testkit::entries;
@@ -12,9 +15,6 @@ use raft_store_testkit::entry_with;
 use raft_store_testkit::log_id;
 use raft_store_testkit::run;
 use raft_store_testkit::vote;
-use raft_store_rocksdb::ROCKS_DIR;
-use raft_store_rocksdb::RocksEngine;
-use raft_store_rocksdb::RocksOptions;
 
 fn sst_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir.join(ROCKS_DIR))
@@ -174,7 +174,7 @@ fn a_closed_wal_cut_at_a_record_boundary_is_refused() {
         for &end in ends.iter().filter(|&&e| e < bytes.len()) {
             let case = tmp.path().join(format!("cut-{end}"));
             std::fs::create_dir_all(case.join(ROCKS_DIR)).unwrap();
-            let marker = raft_store_core::dir::MARKER;
+            let marker = raft_store_core::StoreDir::MARKER_FILE;
             std::fs::copy(dir.join(marker), case.join(marker)).unwrap();
             for e in std::fs::read_dir(&rocks).unwrap().filter_map(Result::ok) {
                 std::fs::copy(e.path(), case.join(ROCKS_DIR).join(e.file_name())).unwrap();

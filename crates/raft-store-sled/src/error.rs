@@ -19,5 +19,5 @@ pub(crate) fn ctx(context: &'static str) -> impl FnOnce(sled::Error) -> EngineEr
 
 /// Run a sled call, turning a panic (sled asserts on some damaged data) into an error.
 pub(crate) fn guard<T>(context: &str, f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    raft_store_engine::error::catch_panic(BACKEND, context, f)
+    raft_store_engine::catch_panic(BACKEND, context, f)
 }

@@ -3,13 +3,13 @@
 
 use raft_store_core::EngineError;
 use raft_store_core::StoreDir;
+use raft_store_sled::SLED_DIR;
+use raft_store_sled::SledEngine;
+use raft_store_sled::SledOptions;
 use raft_store_testkit::TestConfig;
 use raft_store_testkit::append;
 use raft_store_testkit::entry_with;
 use raft_store_testkit::run;
-use raft_store_sled::SLED_DIR;
-use raft_store_sled::SledEngine;
-use raft_store_sled::SledOptions;
 
 #[test]
 fn blob_files_of_large_entries_are_synced_before_the_callback() {

@@ -36,11 +36,11 @@ use super::generate::cases;
 use super::generate::fail;
 use super::generate::run_cases;
 use super::util::tempdir;
+use raft_store_core::Codec;
 use raft_store_core::EntryCheck;
 use raft_store_core::LogStore;
 use raft_store_core::StoreError;
-use raft_store_core::codec::Codec;
-use raft_store_core::codec::round_trip;
+use raft_store_engine::codec::round_trip;
 
 openraft::declare_raft_types!(
     /// The type config of the careless-payload cases: entries carry a [`Careless`].

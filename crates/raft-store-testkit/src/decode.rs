@@ -5,16 +5,16 @@
 //! allocation. A value that decodes also encodes back to an envelope that decodes to the same
 //! value.
 
-use raft_store_core::codec;
-use raft_store_core::codec::Bincode;
-use raft_store_core::codec::Codec;
-use raft_store_core::codec::MessagePack;
-use raft_store_core::codec::Postcard;
-use raft_store_core::format::FormatRecord;
 use crate::TestConfig;
 use openraft::type_config::alias::EntryOf;
 use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::alias::VoteOf;
+use raft_store_core::Bincode;
+use raft_store_core::Codec;
+use raft_store_core::MessagePack;
+use raft_store_core::Postcard;
+use raft_store_engine::codec;
+use raft_store_engine::format::FormatRecord;
 
 /// Decode `data` every way the store decodes what it reads from disk: as an envelope, as an
 /// entry, a vote, a log id and a committed id in every codec (both sealed as they are, and with
@@ -69,7 +69,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
     out.push(codec::seal::<Bincode, _>(&Some(util::log_id(2, 9))).unwrap_or_default());
     out.push(
         FormatRecord {
-            version: raft_store_core::format::STORE_FORMAT_VERSION,
+            version: raft_store_engine::format::STORE_FORMAT_VERSION,
             backend: "redb".into(),
             codec: Bincode::NAME.into(),
             openraft: "0.10".into(),

@@ -13,12 +13,12 @@ use std::sync::atomic::Ordering;
 use raft_store_engine::Batch;
 use raft_store_engine::Durability;
 use raft_store_engine::Engine;
+use raft_store_engine::EngineError;
 use raft_store_engine::EngineLimits;
 use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
-use raft_store_engine::engine::Visitor;
-use raft_store_engine::EngineError;
+use raft_store_engine::Visitor;
 
 /// Which error an injected failure reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

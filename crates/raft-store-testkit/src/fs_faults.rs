@@ -36,10 +36,10 @@ use super::util::append_nowait;
 use super::util::entry_with;
 use super::util::same_entries;
 use super::util::vote;
-use raft_store_core::LogStore;
 use crate::ensure;
-use raft_store_core::error::EngineError;
-use raft_store_core::error::StoreError;
+use raft_store_core::EngineError;
+use raft_store_core::LogStore;
+use raft_store_core::StoreError;
 
 type Store<H> = LogStore<TestConfig, <H as EngineHarness>::Engine>;
 type Entry = EntryOf<TestConfig>;
@@ -563,7 +563,11 @@ pub async fn eio_on_read_is_an_error_not_data<H: EngineHarness>(h: &H, test: &st
 /// The engine's files under the store directory `dir`, relative to the mount `root`, with
 /// their lengths: every regular file but the raft-store marker and lock.
 fn engine_files(dir: &Path, root: &Path) -> Result<Vec<(PathBuf, u64)>, CaseError> {
-    let ours = [raft_store_core::dir::MARKER, raft_store_core::dir::LOCK].map(|n| dir.join(n));
+    let ours = [
+        raft_store_core::StoreDir::MARKER_FILE,
+        raft_store_core::StoreDir::LOCK_FILE,
+    ]
+    .map(|n| dir.join(n));
     files_under(dir)?
         .into_iter()
         .filter(|(p, _)| !ours.contains(p))

@@ -41,12 +41,12 @@ use super::kv_cases::kv_entry;
 use super::kv_cases::open_kv;
 use super::util;
 use super::util::tempdir;
+use raft_store_core::Codec;
+use raft_store_core::Engine;
 use raft_store_core::LogStore;
-use raft_store_core::codec::Codec;
-use raft_store_core::codec::seal;
-use raft_store_core::codec::unseal;
-use raft_store_core::engine::Engine;
 use raft_store_core::kv::KvRequest;
+use raft_store_engine::codec::seal;
+use raft_store_engine::codec::unseal;
 
 fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
     tokio::runtime::Builder::new_multi_thread()

@@ -19,7 +19,7 @@ use raft_store_core::KeyRange;
 use raft_store_core::Op;
 use raft_store_core::Space;
 use raft_store_core::StoreDir;
-use raft_store_core::engine::Visitor;
+use raft_store_core::Visitor;
 
 const BACKEND: &str = "batchfile";
 

@@ -10,7 +10,7 @@ use raft_store_core::Engine;
 use raft_store_core::EngineError;
 use raft_store_core::KeyRange;
 use raft_store_core::Space;
-use raft_store_core::engine::Visitor;
+use raft_store_core::Visitor;
 
 /// An engine of any backend compiled into this build.
 #[non_exhaustive]

@@ -148,10 +148,12 @@ pub use engine::AnyEngine;
 pub use openraft10::*;
 pub use raft_store_core::Bincode;
 pub use raft_store_core::Codec;
+pub use raft_store_core::CodecError;
 pub use raft_store_core::Engine;
 pub use raft_store_core::EngineError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::EntryCheck;
+pub use raft_store_core::FormatError;
 pub use raft_store_core::MemEngine;
 pub use raft_store_core::MessagePack;
 pub use raft_store_core::OpenraftLine;
@@ -159,27 +161,13 @@ pub use raft_store_core::Postcard;
 pub use raft_store_core::StoreError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::StoreStats;
-#[cfg(feature = "testing")]
-pub use raft_store_testkit::bad_input_suite;
-pub use raft_store_core::codec::RoundTripError;
-pub use raft_store_core::codec::check_round_trip;
-#[cfg(feature = "testing")]
-pub use raft_store_testkit::codec_suite;
-#[cfg(feature = "testing")]
-pub use raft_store_testkit::conformance_suite;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::kv;
-#[cfg(feature = "testing")]
-pub use raft_store_testkit::log_store_suite;
-#[cfg(all(feature = "testing", feature = "openraft-0-9"))]
-pub use raft_store_testkit::openraft09_suite;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::stats;
-/// The conformance suite (feature `testing`): the crate `raft-store-testkit`, to run against
-/// stores of your own.
-#[cfg(feature = "testing")]
-pub use raft_store_testkit as testing;
 pub use raft_store_core::wait_released;
+pub use raft_store_engine::codec::RoundTripError;
+pub use raft_store_engine::codec::check_round_trip;
 #[cfg(feature = "lmdb")]
 pub use raft_store_lmdb::LmdbOptions;
 #[cfg(feature = "redb")]
@@ -188,6 +176,20 @@ pub use raft_store_redb::RedbOptions;
 pub use raft_store_rocksdb::RocksOptions;
 #[cfg(feature = "sled")]
 pub use raft_store_sled::SledOptions;
+/// The conformance suite (feature `testing`): the crate `raft-store-testkit`, to run against
+/// stores of your own.
+#[cfg(feature = "testing")]
+pub use raft_store_testkit as testing;
+#[cfg(feature = "testing")]
+pub use raft_store_testkit::bad_input_suite;
+#[cfg(feature = "testing")]
+pub use raft_store_testkit::codec_suite;
+#[cfg(feature = "testing")]
+pub use raft_store_testkit::conformance_suite;
+#[cfg(feature = "testing")]
+pub use raft_store_testkit::log_store_suite;
+#[cfg(all(feature = "testing", feature = "openraft-0-9"))]
+pub use raft_store_testkit::openraft09_suite;
 
 /// The README's Rust snippets, compiled as doc tests with the facade's names: they are what a
 /// user of this crate copies. They use redb and both openraft lines, so they are checked in a

@@ -13,12 +13,12 @@ use super::state::BATCH_BYTES;
 use super::state::Shared;
 use super::state::SmState;
 use super::state::lock;
+use crate::Batch;
+use crate::Durability;
+use crate::Engine;
+use crate::Space;
 use crate::codec::Codec;
 use crate::codec::seal_bytes;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
-use crate::engine::Space;
 use crate::error::StoreError;
 
 /// The stored records a request reads and writes, by stored key: `None` for a deleted one.

@@ -15,13 +15,13 @@ use super::state::BATCH_BYTES;
 use super::state::DELETE_CHUNK;
 use super::state::SYNC_EVERY_BYTES;
 use super::state::Shared;
+use crate::Batch;
+use crate::Durability;
+use crate::Engine;
+use crate::KeyRange;
+use crate::Space;
 use crate::codec::Codec;
 use crate::codec::seal_bytes;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
-use crate::engine::KeyRange;
-use crate::engine::Space;
 use crate::error::StoreError;
 
 impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
@@ -44,12 +44,14 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
                         "its keys are not in ascending order at key {:?}",
                         String::from_utf8_lossy(&key)
                     ),
+                    source: None,
                 });
             }
             if std::str::from_utf8(&key).is_err() {
                 return Err(StoreError::SnapshotFile {
                     path: path.to_path_buf(),
                     reason: format!("key {:?} is not UTF-8", String::from_utf8_lossy(&key)),
+                    source: None,
                 });
             }
             let stored = stored_key(generation, &key, &self.limits);
@@ -82,6 +84,7 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
                         self.backend,
                         self.limits
                     ),
+                    source: None,
                 });
             };
             batch.put(Space::Data, stored, bytes);

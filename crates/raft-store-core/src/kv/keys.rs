@@ -19,10 +19,13 @@ use sha2::Digest;
 use sha2::Sha256;
 
 use super::state::gen_prefix;
+use crate::CodecError;
+use crate::EngineLimits;
+use crate::Space;
+use crate::StoreError;
 use crate::codec::ENVELOPE_HEADER;
 use crate::codec::open_envelope;
 use crate::codec::seal_bytes;
-use crate::engine::EngineLimits;
 
 /// The byte after the generation that marks a hashed key: never the first byte of UTF-8 text.
 pub(crate) const HASHED_MARKER: u8 = 0xFF;
@@ -83,12 +86,48 @@ pub(crate) struct Bucket {
     pairs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// Why a stored bucket is unusable.
+#[derive(Debug)]
+pub(crate) enum BucketError {
+    /// Its envelope failed (checksum, version, length).
+    Envelope(CodecError),
+    /// Its envelope is sound and the pairs inside are not: what is wrong with them.
+    Damaged(String),
+}
+
+impl std::fmt::Display for BucketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BucketError::Envelope(e) => e.fmt(f),
+            BucketError::Damaged(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl BucketError {
+    /// The store's error for this bucket, stored under a key described by `key`.
+    pub(crate) fn into_store_error(self, backend: &'static str, key: String) -> StoreError {
+        match self {
+            BucketError::Envelope(e) => StoreError::corrupt(backend, Space::Data, None, key, e),
+            BucketError::Damaged(reason) => {
+                StoreError::damaged(backend, Space::Data, None, format!("{key}: {reason}"))
+            }
+        }
+    }
+}
+
 impl Bucket {
     /// Decode a stored bucket (its envelope checked) found under `stored`, checking that each
     /// key is UTF-8, hashes to `stored` and comes after the one before. The error says what
     /// was wrong.
-    pub(crate) fn decode(stored: &[u8], value: &[u8]) -> Result<Self, String> {
-        let mut rest = open_envelope(value)?;
+    pub(crate) fn decode(stored: &[u8], value: &[u8]) -> Result<Self, BucketError> {
+        let payload = open_envelope(value).map_err(BucketError::Envelope)?;
+        Self::decode_pairs(stored, payload).map_err(BucketError::Damaged)
+    }
+
+    /// The pairs of a bucket's payload (its envelope already checked).
+    fn decode_pairs(stored: &[u8], payload: &[u8]) -> Result<Self, String> {
+        let mut rest = payload;
         let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         while !rest.is_empty() {
             let Some((lengths, tail)) = rest.split_first_chunk::<PAIR_HEADER>() else {
@@ -238,7 +277,7 @@ mod tests {
         assert_eq!(bucket.get(b"other"), Some(&b"x"[..]));
         assert_eq!(bucket.get(b"k"), Some(&b"v2"[..]));
         let err = Bucket::decode(&stored, &bucket.encode().expect("encode")).expect_err("a stray key");
-        assert!(err.contains("does not hash"), "{err}");
+        assert!(err.to_string().contains("does not hash"), "{err}");
         assert_eq!(bucket.remove(b"other").as_deref(), Some(&b"x"[..]));
         assert_eq!(bucket.remove(b"k").as_deref(), Some(&b"v2"[..]));
         assert!(bucket.is_empty());
@@ -254,10 +293,11 @@ mod tests {
         let payload = open_envelope(&good).expect("open");
         let cut = seal_bytes(&payload[..payload.len() - 1]);
         let err = Bucket::decode(&stored, &cut).expect_err("cut short");
-        assert!(err.contains("only"), "{err}");
+        assert!(err.to_string().contains("only"), "{err}");
         assert!(
             Bucket::decode(&stored, &seal_bytes(&[]))
                 .expect_err("empty")
+                .to_string()
                 .contains("empty")
         );
         let mut flipped = good.clone();
@@ -266,6 +306,7 @@ mod tests {
         assert!(
             Bucket::decode(&stored, &flipped)
                 .expect_err("flipped")
+                .to_string()
                 .contains("checksum")
         );
     }

@@ -19,13 +19,13 @@ use super::state::Shared;
 use super::state::SmState;
 use super::state::gen_prefix;
 use super::state::lock;
+use crate::Batch;
+use crate::Durability;
+use crate::Engine;
+use crate::Space;
 use crate::codec::Codec;
 use crate::codec::MessagePack;
 use crate::codec::unseal;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
-use crate::engine::Space;
 use crate::error::StoreError;
 use crate::stats::StoreStats;
 
@@ -101,11 +101,8 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
         // generation cleanup below would delete all its data.
         crate::format::refuse_unknown_keys(&engine, Space::DataMeta, &[STATE_KEY])?;
         let state: SmState<C> = match engine.get(Space::DataMeta, STATE_KEY)? {
-            Some(bytes) => unseal::<K, _>(&bytes).map_err(|reason| StoreError::Corrupt {
-                backend,
-                space: Space::DataMeta,
-                index: None,
-                reason: format!("state machine state record: {reason}"),
+            Some(bytes) => unseal::<K, _>(&bytes).map_err(|e| {
+                StoreError::corrupt(backend, Space::DataMeta, None, "state machine state record", e)
             })?,
             None => SmState {
                 generation: 0,

@@ -24,8 +24,8 @@ use super::snapshot_files::remove_quietly;
 use super::snapshot_files::snapshot_io;
 use super::state::Shared;
 use super::state::SmState;
+use crate::Engine;
 use crate::codec::Codec;
-use crate::engine::Engine;
 use crate::error::StoreError;
 
 /// What [`Shared::scan_in_order`] calls with each key and value; `Break` stops the scan.

@@ -7,8 +7,8 @@ use super::KvLine;
 use super::SnapshotFile;
 use super::StateReader;
 use super::state::lock;
+use crate::Engine;
 use crate::codec::Codec;
-use crate::engine::Engine;
 use crate::error::StoreError;
 
 impl<C: KvLine, E: Engine, K: Codec> StateReader<C, E, K> {

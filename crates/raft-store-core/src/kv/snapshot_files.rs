@@ -20,12 +20,12 @@ use super::state::Shared;
 use super::state::SmState;
 use super::state::gen_prefix;
 use super::state::lock;
+use crate::Batch;
+use crate::Durability;
+use crate::Engine;
 use crate::codec::Codec;
 use crate::codec::seal;
 use crate::codec::unseal;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
 use crate::error::StoreError;
 
 impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
@@ -96,9 +96,10 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
     pub(crate) fn read_meta(path: &Path) -> Result<C::SnapshotMeta, StoreError> {
         let file = fs::File::open(path).map_err(|e| snapshot_io(path, "opening a snapshot", e))?;
         let (_, meta) = SnapshotReader::new(file).map_err(|e| snapshot_read(path, e))?;
-        unseal::<K, C::SnapshotMeta>(&meta).map_err(|reason| StoreError::SnapshotFile {
+        unseal::<K, C::SnapshotMeta>(&meta).map_err(|e| StoreError::SnapshotFile {
             path: path.to_path_buf(),
-            reason: format!("its meta record: {reason}"),
+            reason: "its meta record".into(),
+            source: Some(e),
         })
     }
 
@@ -165,11 +166,8 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
             .unwrap_or("snapshot")
             .to_string();
         let meta = C::snapshot_meta(st.last_applied.clone(), st.last_membership.clone(), snapshot_id);
-        let encoded = seal::<K, _>(&meta).map_err(|reason| StoreError::Encode {
-            backend: self.backend,
-            what: "snapshot meta",
-            reason,
-        })?;
+        let encoded =
+            seal::<K, _>(&meta).map_err(|e| StoreError::encode(self.backend, "snapshot meta", e))?;
         let tmp = self.file_name("build", None);
         let mut writer = SnapshotWriter::create(&tmp, &encoded)
             .map_err(|e| snapshot_io(&tmp, "creating a snapshot", e))?;
@@ -226,14 +224,16 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
     ) -> Result<(), StoreError> {
         let path = path.to_path_buf();
         let (mut reader, encoded) = SnapshotReader::new(file).map_err(|e| snapshot_read(&path, e))?;
-        let found: C::SnapshotMeta = unseal::<K, _>(&encoded).map_err(|reason| StoreError::SnapshotFile {
+        let found: C::SnapshotMeta = unseal::<K, _>(&encoded).map_err(|e| StoreError::SnapshotFile {
             path: path.clone(),
-            reason: format!("its meta record: {reason}"),
+            reason: "its meta record".into(),
+            source: Some(e),
         })?;
         if &found != meta {
             return Err(StoreError::SnapshotFile {
                 path,
                 reason: format!("it holds the snapshot of {found}, but the install is for {meta}"),
+                source: None,
             });
         }
         let old = lock(&self.state).clone();
@@ -243,6 +243,7 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
             .ok_or_else(|| StoreError::SnapshotFile {
                 path: path.clone(),
                 reason: "no generation number left".into(),
+                source: None,
             })?;
         let new_prefix = gen_prefix(generation).to_vec();
         if let Err(e) = self.load_generation(generation, &mut reader, &path) {
@@ -348,6 +349,7 @@ pub(super) fn snapshot_read(path: &Path, e: ReadError) -> StoreError {
         ReadError::Format(reason) => StoreError::SnapshotFile {
             path: path.to_path_buf(),
             reason,
+            source: None,
         },
     }
 }

@@ -17,16 +17,17 @@ use super::keys::Bucket;
 use super::keys::hashed_start;
 use super::keys::is_hashed_form;
 use super::keys::stored_key;
+use crate::Batch;
+use crate::CodecError;
+use crate::Durability;
+use crate::Engine;
+use crate::EngineLimits;
+use crate::KeyRange;
+use crate::Space;
+use crate::Visitor;
 use crate::codec::Codec;
 use crate::codec::open_envelope;
 use crate::codec::seal;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
-use crate::engine::EngineLimits;
-use crate::engine::KeyRange;
-use crate::engine::Space;
-use crate::engine::Visitor;
 use crate::error::StoreError;
 use crate::stats::StoreStats;
 
@@ -116,31 +117,25 @@ pub(crate) fn gen_prefix(generation: u64) -> [u8; 8] {
 
 impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
     pub(crate) fn put_state(&self, batch: &mut Batch, st: &SmState<C>) -> Result<(), StoreError> {
-        let bytes = seal::<K, _>(st).map_err(|reason| StoreError::Encode {
-            backend: self.backend,
-            what: "state machine state",
-            reason,
-        })?;
+        let bytes =
+            seal::<K, _>(st).map_err(|e| StoreError::encode(self.backend, "state machine state", e))?;
         batch.put(Space::DataMeta, STATE_KEY, bytes);
         Ok(())
     }
 
+    /// A record whose key or pairs are damaged: `reason` says how.
     pub(crate) fn corrupt_key(&self, key: &[u8], reason: &str) -> StoreError {
-        let shown = if is_hashed_form(key) {
-            let hash = key[9..].iter().fold(String::with_capacity(64), |mut hex, b| {
-                let _ = write!(hex, "{b:02x}");
-                hex
-            });
-            format!("the long key with SHA-256 {hash}")
-        } else {
-            format!("key {:?}", String::from_utf8_lossy(key.get(8..).unwrap_or(key)))
-        };
-        StoreError::Corrupt {
-            backend: self.backend,
-            space: Space::Data,
-            index: None,
-            reason: format!("{shown}: {reason}"),
-        }
+        StoreError::damaged(
+            self.backend,
+            Space::Data,
+            None,
+            format!("{}: {reason}", shown_key(key)),
+        )
+    }
+
+    /// A record whose envelope failed.
+    pub(crate) fn corrupt_value(&self, key: &[u8], source: CodecError) -> StoreError {
+        StoreError::corrupt(self.backend, Space::Data, None, shown_key(key), source)
     }
 
     /// The stored key of `key` in generation `generation`: short or hashed, by this engine's
@@ -170,14 +165,14 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
                 .get(key.as_bytes())
                 .map(<[u8]>::to_vec))
         } else {
-            let value = open_envelope(bytes).map_err(|reason| self.corrupt_key(stored, &reason))?;
+            let value = open_envelope(bytes).map_err(|e| self.corrupt_value(stored, e))?;
             Ok(Some(value.to_vec()))
         }
     }
 
     /// Decode the bucket stored under the hashed key `stored`.
     pub(crate) fn bucket(&self, stored: &[u8], bytes: &[u8]) -> Result<Bucket, StoreError> {
-        Bucket::decode(stored, bytes).map_err(|reason| self.corrupt_key(stored, &reason))
+        Bucket::decode(stored, bytes).map_err(|e| e.into_store_error(self.backend, shown_key(stored)))
     }
 
     /// Split a record of the short form into (user key, value), checking the value's envelope
@@ -192,7 +187,7 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
             .ok_or_else(|| self.corrupt_key(key, "key shorter than its generation prefix"))?;
         let user_key =
             std::str::from_utf8(user_key).map_err(|_| self.corrupt_key(key, "key is not UTF-8"))?;
-        let value = open_envelope(value).map_err(|reason| self.corrupt_key(key, &reason))?;
+        let value = open_envelope(value).map_err(|e| self.corrupt_value(key, e))?;
         Ok((user_key, value))
     }
 
@@ -216,5 +211,19 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
             None => self.engine.scan(Space::Data, KeyRange::from(&start), visit)?,
         }
         Ok(())
+    }
+}
+
+/// A stored key as messages show it: the user key after the generation prefix, or the hash of
+/// a long key.
+fn shown_key(key: &[u8]) -> String {
+    if is_hashed_form(key) {
+        let hash = key[9..].iter().fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
+        format!("the long key with SHA-256 {hash}")
+    } else {
+        format!("key {:?}", String::from_utf8_lossy(key.get(8..).unwrap_or(key)))
     }
 }

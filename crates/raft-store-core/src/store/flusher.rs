@@ -15,11 +15,11 @@ use crate::line::Line;
 use futures::channel::oneshot;
 
 use super::shared::Shared;
-use crate::engine::Batch;
-use crate::engine::Durability;
-use crate::engine::Engine;
-use crate::engine::Op;
-use crate::engine::Space;
+use crate::Batch;
+use crate::Durability;
+use crate::Engine;
+use crate::Op;
+use crate::Space;
 use crate::error::StoreError;
 use crate::stats::SLOW_SYNC;
 

@@ -21,6 +21,10 @@ use super::reader::LogReader;
 use super::shared::LogView;
 use super::shared::PendingEntry;
 use super::shared::Shared;
+use crate::Batch;
+use crate::CodecError;
+use crate::Engine;
+use crate::Space;
 use crate::codec::Codec;
 use crate::codec::ENVELOPE_HEADER;
 use crate::codec::MessagePack;
@@ -29,9 +33,6 @@ use crate::codec::log_index;
 use crate::codec::log_key;
 use crate::codec::seal;
 use crate::codec::unseal;
-use crate::engine::Batch;
-use crate::engine::Engine;
-use crate::engine::Space;
 use crate::error::StoreError;
 use crate::format::check_or_init;
 use crate::format::meta_key;
@@ -112,12 +113,8 @@ where
         check_or_init(&engine, K::NAME, C::LINE)?;
         let meta =
             |key: &'static [u8]| -> Result<Option<Vec<u8>>, StoreError> { Ok(engine.get(Space::Meta, key)?) };
-        let corrupt = |index: Option<u64>, space: Space, reason: String| StoreError::Corrupt {
-            backend,
-            space,
-            index,
-            reason,
-        };
+        let damaged =
+            |index: Option<u64>, reason: String| StoreError::damaged(backend, Space::Log, index, reason);
         let vote: Option<C::Vote> = meta(meta_key::VOTE)?
             .map(|b| decode_meta::<K, _>(backend, "vote", &b))
             .transpose()?;
@@ -138,29 +135,22 @@ where
                 std::ops::ControlFlow::Break(())
             })?;
             if let Some(first) = first {
-                log_start =
-                    first.ok_or_else(|| corrupt(None, Space::Log, "log key is not 8 bytes".into()))?;
+                log_start = first.ok_or_else(|| damaged(None, "log key is not 8 bytes".into()))?;
             }
         }
         if let Some(key) = engine.last_key(Space::Log)? {
-            let index = log_index(&key).ok_or_else(|| {
-                corrupt(
-                    None,
-                    Space::Log,
-                    format!("log key of {} bytes, expected 8", key.len()),
-                )
-            })?;
+            let index = log_index(&key)
+                .ok_or_else(|| damaged(None, format!("log key of {} bytes, expected 8", key.len())))?;
             let above_purged = last_purged.as_ref().is_none_or(|p| index > C::index(p));
             if above_purged {
                 let bytes = engine
                     .get(Space::Log, &key)?
                     .ok_or(StoreError::Missing { backend, index })?;
-                let entry: C::Entry =
-                    unseal::<K, _>(&bytes).map_err(|r| corrupt(Some(index), Space::Log, r))?;
+                let entry: C::Entry = unseal::<K, _>(&bytes)
+                    .map_err(|e| StoreError::corrupt(backend, Space::Log, Some(index), "log entry", e))?;
                 if C::entry_index(&entry) != index {
-                    return Err(corrupt(
+                    return Err(damaged(
                         Some(index),
-                        Space::Log,
                         format!(
                             "entry stored under index {index} says it is index {}",
                             C::entry_index(&entry)
@@ -231,7 +221,7 @@ where
         let value = seal::<K, _>(entry).map_err(|reason| {
             refused(RoundTripError::Encode {
                 codec: K::NAME,
-                reason,
+                source: reason,
             })
         })?;
         // Decode it again before anything is written: an entry that does not come back as
@@ -242,7 +232,7 @@ where
             refused(RoundTripError::Decode {
                 codec: K::NAME,
                 len: payload.len(),
-                reason,
+                source: reason,
             })
         })?;
         if let CheckKind::Compare(eq) = self.check.kind
@@ -326,13 +316,9 @@ where
         })
     }
 
-    fn encode_err(&self, what: &'static str) -> impl Fn(String) -> StoreError {
+    fn encode_err(&self, what: &'static str) -> impl Fn(CodecError) -> StoreError {
         let backend = self.shared.backend;
-        move |reason| StoreError::Encode {
-            backend,
-            what,
-            reason,
-        }
+        move |source| StoreError::encode(backend, what, source)
     }
 
     /// Append entries; `done` is told once they are durable. Refuses (and writes nothing for) an
@@ -456,12 +442,7 @@ fn decode_meta<K: Codec, T: serde::de::DeserializeOwned>(
     what: &str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
-    unseal::<K, T>(bytes).map_err(|r| StoreError::Corrupt {
-        backend,
-        space: Space::Meta,
-        index: None,
-        reason: format!("{what}: {r}"),
-    })
+    unseal::<K, T>(bytes).map_err(|e| StoreError::corrupt(backend, Space::Meta, None, what, e))
 }
 
 impl<C: Line, E: Engine, K: Codec> Drop for LogStore<C, E, K> {

@@ -9,13 +9,13 @@ use std::sync::Weak;
 use crate::line::Line;
 
 use super::shared::Shared;
+use crate::Engine;
+use crate::KeyRange;
+use crate::Space;
 use crate::codec::Codec;
 use crate::codec::log_index;
 use crate::codec::log_key;
 use crate::codec::unseal;
-use crate::engine::Engine;
-use crate::engine::KeyRange;
-use crate::engine::Space;
 use crate::error::StoreError;
 
 /// `limited_get_log_entries` stops after about this many stored bytes (and at least one entry),
@@ -119,12 +119,12 @@ where
         }
         drop(guard);
         if let Some(len) = bad_key {
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::damaged(
                 backend,
-                space: Space::Log,
-                index: None,
-                reason: format!("log key of {len} bytes, expected 8"),
-            });
+                Space::Log,
+                None,
+                format!("log key of {len} bytes, expected 8"),
+            ));
         }
 
         let mut out = Vec::with_capacity(raw.len() + tail.len());
@@ -133,22 +133,18 @@ where
             if index != want {
                 return Err(StoreError::Missing { backend, index: want });
             }
-            let entry: C::Entry = unseal::<K, _>(&value).map_err(|reason| StoreError::Corrupt {
-                backend,
-                space: Space::Log,
-                index: Some(index),
-                reason,
-            })?;
+            let entry: C::Entry = unseal::<K, _>(&value)
+                .map_err(|e| StoreError::corrupt(backend, Space::Log, Some(index), "log entry", e))?;
             if C::entry_index(&entry) != index {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::damaged(
                     backend,
-                    space: Space::Log,
-                    index: Some(index),
-                    reason: format!(
+                    Space::Log,
+                    Some(index),
+                    format!(
                         "entry stored under index {index} says it is index {}",
                         C::entry_index(&entry)
                     ),
-                });
+                ));
             }
             out.push(entry);
             want += 1;

@@ -10,8 +10,8 @@ use std::sync::RwLock;
 
 use crate::line::Line;
 
-use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::Engine;
+use crate::EngineError;
 use crate::error::StoreError;
 use crate::stats::StoreStats;
 

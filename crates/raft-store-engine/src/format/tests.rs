@@ -23,7 +23,7 @@ fn newer_version_is_reported_even_if_the_rest_is_unreadable() {
     let err = FormatRecord::decode("mem", &bytes).unwrap_err();
     let matched = matches!(
         err,
-        StoreError::FormatTooNew {
+        FormatError::FormatTooNew {
             found: 3,
             supported: 2,
             ..
@@ -55,7 +55,7 @@ fn first_open_writes_and_later_opens_check() {
     assert!(engine.get(Space::Meta, meta_key::FORMAT).unwrap().is_some());
     check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap();
     let err = check_or_init(&engine, "postcard1", OpenraftLine::V0_10).unwrap_err();
-    assert!(matches!(err, StoreError::WrongCodec { .. }), "{err}");
+    assert!(matches!(err, FormatError::WrongCodec { .. }), "{err}");
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn data_without_record_is_refused() {
     batch.put(Space::Log, 1u64.to_be_bytes(), b"x".to_vec());
     engine.write(&batch, Durability::Durable).unwrap();
     let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap_err();
-    assert!(matches!(err, StoreError::NoFormatRecord { .. }), "{err}");
+    assert!(matches!(err, FormatError::NoFormatRecord { .. }), "{err}");
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn a_version_1_record_is_read_as_openraft_0_10() {
     engine.write(&batch, Durability::Durable).unwrap();
     check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap();
     let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_9).unwrap_err();
-    assert!(matches!(err, StoreError::WrongOpenraftLine { .. }), "{err}");
+    assert!(matches!(err, FormatError::WrongOpenraftLine { .. }), "{err}");
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn the_other_line_is_refused_naming_both() {
     check_or_init(&engine, "bincode2", OpenraftLine::V0_9).unwrap();
     let err = check_or_init(&engine, "bincode2", OpenraftLine::V0_10).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, StoreError::WrongOpenraftLine { .. }), "{msg}");
+    assert!(matches!(err, FormatError::WrongOpenraftLine { .. }), "{msg}");
     assert!(
         msg.contains("openraft 0.9 types") && msg.contains("openraft 0.10 types"),
         "{msg}"

@@ -12,17 +12,17 @@ use super::Mounted;
 use super::child_job;
 use super::plan;
 use super::run_and_cut;
-use raft_store_core::engine::Batch;
-use raft_store_core::engine::Durability;
-use raft_store_core::engine::Engine;
-use raft_store_core::engine::KeyRange;
-use raft_store_core::engine::Space;
-use crate::ensure;
 use crate::CaseError;
 use crate::CaseResult;
 use crate::EngineHarness;
+use crate::ensure;
 use crate::rng;
 use crate::rng::Rng;
+use raft_store_core::Batch;
+use raft_store_core::Durability;
+use raft_store_core::Engine;
+use raft_store_core::KeyRange;
+use raft_store_core::Space;
 
 /// The key in [`Space::DataMeta`] that holds the number of the last batch applied.
 const MARKER: &[u8] = b"power-cut batch";
@@ -74,20 +74,20 @@ fn batch(seed: u64, b: u64) -> (Batch, Durability) {
 fn apply(image: &mut Image, batch: &Batch) {
     for op in batch.ops() {
         match op {
-            raft_store_core::engine::Op::Put {
+            raft_store_core::Op::Put {
                 space: Space::Data,
                 key,
                 value,
             } => {
                 image.insert(key.clone(), value.clone());
             }
-            raft_store_core::engine::Op::Delete {
+            raft_store_core::Op::Delete {
                 space: Space::Data,
                 key,
             } => {
                 image.remove(key);
             }
-            raft_store_core::engine::Op::DeleteRange {
+            raft_store_core::Op::DeleteRange {
                 space: Space::Data,
                 start,
                 end,
