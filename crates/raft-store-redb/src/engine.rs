@@ -13,7 +13,7 @@ use raft_store_engine::KeyRange;
 use raft_store_engine::Op;
 use raft_store_engine::Space;
 use raft_store_engine::StoreDir;
-use raft_store_engine::engine::Visitor;
+use raft_store_engine::Visitor;
 use redb::ReadableDatabase;
 use redb::ReadableTable;
 use redb::TableDefinition;
@@ -55,7 +55,7 @@ pub struct RedbEngine {
 
 /// Run a redb call, turning a panic into an error.
 fn guard<T>(context: &str, f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    raft_store_engine::error::catch_panic(BACKEND, context, f)
+    raft_store_engine::catch_panic(BACKEND, context, f)
 }
 
 impl RedbEngine {
@@ -78,9 +78,11 @@ impl RedbEngine {
         Ok(engine)
     }
 
-    /// Compact the database file, returning freed pages to the file system. Needs no other
-    /// transaction in progress.
-    pub fn compact(&mut self) -> Result<bool, EngineError> {
+    /// Compact the database file, returning freed pages to the file system (redb's own
+    /// `Database::compact`; `true` if it freed any). Needs exclusive access, so no other
+    /// transaction is in progress. [`Engine::compact`](raft_store_engine::Engine::compact) is
+    /// what the store calls after a purge.
+    pub fn compact_file(&mut self) -> Result<bool, EngineError> {
         guard("compacting", || {
             self.db.compact().map_err(|e| from_redb("compacting", e))
         })

@@ -46,12 +46,12 @@ macro_rules! backend_modules {
             /// Open (or create) the raft log store in directory `dir` on RocksDB.
             pub fn open<C>(
                 dir: impl AsRef<std::path::Path>,
-                options: &RocksOptions,
+                options: RocksOptions,
             ) -> Result<super::LogStore<C, RocksEngine>, crate::StoreError>
             where
                 $($bounds)*
             {
-                super::LogStore::open(RocksEngine::open(dir, options)?)
+                super::LogStore::open(RocksEngine::open(dir, &options)?)
             }
         }
 
