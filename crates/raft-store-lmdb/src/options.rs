@@ -17,6 +17,11 @@
 /// raft-store's own keys are short, and its key-value state machine stores a longer user key
 /// under a hash of it, so applications need not bound their keys on LMDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct LmdbOptions {
     /// Initial map size in bytes (rounded up to a multiple of the page size). Default 1 GiB.

@@ -2,6 +2,11 @@
 
 /// Options of a [`RedbEngine`](crate::RedbEngine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct RedbOptions {
     /// redb's page cache, in bytes. Default 64 MiB: a raft log is read mostly near its tail,

@@ -4,6 +4,11 @@ use std::fmt;
 
 /// Compression of a column family's SST files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Compression {
     /// No compression.
     None,
@@ -15,6 +20,13 @@ pub enum Compression {
 ///
 /// Durability never depends on these: every durable group is one `WriteBatch` written with a
 /// synced WAL write, and the WAL is always on.
+/// With feature `serde`, every field but [`db_options`](Self::db_options) reads from a config
+/// file (`snake_case` names, each field optional with its default).
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct RocksOptions {
     /// Memtable size per column family, in bytes. Default 64 MiB.
@@ -42,6 +54,7 @@ pub struct RocksOptions {
     /// apply). The engine still forces what it needs: `create_if_missing`,
     /// `create_missing_column_families`, point-in-time WAL recovery, automatic WAL flushing
     /// (`manual_wal_flush = false`) and `track_and_verify_wals_in_manifest`.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub db_options: Option<rocksdb::Options>,
 }
 

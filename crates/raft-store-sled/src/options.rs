@@ -2,6 +2,11 @@
 
 /// How sled lays out its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum SledMode {
     /// sled's `LowSpace`: rewrite fragmented segments sooner, for less disk use.
     LowSpace,
@@ -15,6 +20,11 @@ pub enum SledMode {
 /// data becomes durable, and [`SledEngine`](crate::SledEngine) completes each sync with a real
 /// `fsync` (see its docs for why sled's flush alone is not enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct SledOptions {
     /// sled's page cache capacity in bytes. Default 64 MiB (sled's own default is 1 GiB, which

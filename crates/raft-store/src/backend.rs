@@ -122,3 +122,20 @@ impl FromStr for Backend {
         }
     }
 }
+
+/// A backend is written by its name, as in [`ALL_BACKENDS`].
+#[cfg(feature = "serde")]
+impl serde::Serialize for Backend {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A backend is read by its name; a name this build left out is an error naming its feature.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Backend {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -8,7 +8,23 @@ use raft_store_core::EngineError;
 
 /// Everything needed to open a store: the backend, the directory, and options per backend
 /// (only the chosen backend's are used).
+///
+/// With feature `serde` it reads from a config file: `backend` and `path`, and a table per
+/// backend whose fields are that backend's options (each optional, with its default):
+///
+/// ```toml
+/// backend = "redb"
+/// path = "/var/lib/app/raft"
+///
+/// [redb]
+/// cache_size = 268435456
+/// ```
 #[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct StoreConfig {
     /// Which engine.
@@ -17,15 +33,19 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Options of the redb backend.
     #[cfg(feature = "redb")]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub redb: raft_store_redb::RedbOptions,
     /// Options of the LMDB backend.
     #[cfg(feature = "lmdb")]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub lmdb: raft_store_lmdb::LmdbOptions,
     /// Options of the RocksDB backend.
     #[cfg(feature = "rocksdb")]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub rocksdb: raft_store_rocksdb::RocksOptions,
     /// Options of the sled backend.
     #[cfg(feature = "sled")]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub sled: raft_store_sled::SledOptions,
 }
 
