@@ -116,14 +116,7 @@ where
     if let Some(first) = shared.poison.get() {
         shared.stats.record_error("refused", "Poisoned");
         for done in dones {
-            complete(
-                done,
-                Err(StoreError::Poisoned {
-                    backend: shared.backend,
-                    kind: first.kind(),
-                    source: first.clone(),
-                }),
-            );
+            complete(done, Err(shared.poisoned(first)));
         }
         return stop;
     }
@@ -162,11 +155,7 @@ where
             shared.stats.record_error("write", format!("{kind:?}"));
             shared.stats.record_fatal(
                 || format!("a durable log write failed ({kind:?}): {cause}"),
-                || StoreError::WriteFailed {
-                    backend: shared.backend,
-                    kind,
-                    source: cause.clone(),
-                },
+                || shared.write_failed(&cause),
             );
             tracing::error!(
                 target: "raft_store::sync",
@@ -176,14 +165,7 @@ where
                 "durable write failed; the store refuses every write from now on (fail-stop)"
             );
             for done in dones {
-                complete(
-                    done,
-                    Err(StoreError::WriteFailed {
-                        backend: shared.backend,
-                        kind,
-                        source: cause.clone(),
-                    }),
-                );
+                complete(done, Err(shared.write_failed(&cause)));
             }
         }
     }

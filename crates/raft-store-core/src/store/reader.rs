@@ -9,10 +9,10 @@ use std::sync::Weak;
 use crate::line::Line;
 
 use super::shared::Shared;
+use super::shared::decode_entry;
+use super::shared::key_index;
 use crate::codec::Codec;
-use crate::codec::log_index;
 use crate::codec::log_key;
-use crate::codec::unseal;
 use crate::engine::Engine;
 use crate::engine::KeyRange;
 use crate::engine::Space;
@@ -104,9 +104,12 @@ where
             shared
                 .engine
                 .scan(Space::Log, KeyRange::half_open(&from, &to), &mut |k, v| {
-                    let Some(index) = log_index(k) else {
-                        bad_key = Some(k.len());
-                        return ControlFlow::Break(());
+                    let index = match key_index(backend, k) {
+                        Ok(index) => index,
+                        Err(e) => {
+                            bad_key = Some(e);
+                            return ControlFlow::Break(());
+                        }
                     };
                     bytes += v.len();
                     raw.push((index, v.to_vec()));
@@ -118,13 +121,8 @@ where
                 })?;
         }
         drop(guard);
-        if let Some(len) = bad_key {
-            return Err(StoreError::Corrupt {
-                backend,
-                space: Space::Log,
-                index: None,
-                reason: format!("log key of {len} bytes, expected 8"),
-            });
+        if let Some(e) = bad_key {
+            return Err(e);
         }
 
         let mut out = Vec::with_capacity(raw.len() + tail.len());
@@ -133,24 +131,7 @@ where
             if index != want {
                 return Err(StoreError::Missing { backend, index: want });
             }
-            let entry: C::Entry = unseal::<K, _>(&value).map_err(|reason| StoreError::Corrupt {
-                backend,
-                space: Space::Log,
-                index: Some(index),
-                reason,
-            })?;
-            if C::entry_index(&entry) != index {
-                return Err(StoreError::Corrupt {
-                    backend,
-                    space: Space::Log,
-                    index: Some(index),
-                    reason: format!(
-                        "entry stored under index {index} says it is index {}",
-                        C::entry_index(&entry)
-                    ),
-                });
-            }
-            out.push(entry);
+            out.push(decode_entry::<C, K>(backend, index, &value)?);
             want += 1;
         }
         if limited {
