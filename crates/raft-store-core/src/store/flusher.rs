@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::sync::mpsc::Sender;
 use std::sync::mpsc::TryRecvError;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::line::Line;
@@ -50,7 +52,32 @@ pub(crate) enum Job<C: Line> {
     Shutdown,
 }
 
-pub(crate) fn run<C, E, K>(shared: &Arc<Shared<C, E, K>>, rx: &Receiver<Job<C>>)
+/// Start the flusher thread of `shared`: it writes the jobs sent on the returned channel, and
+/// exits once it has written every job sent before a [`Job::Shutdown`] (or once every sender
+/// is gone).
+pub(crate) fn start<C, E, K>(
+    shared: &Arc<Shared<C, E, K>>,
+) -> Result<(Sender<Job<C>>, JoinHandle<()>), StoreError>
+where
+    C: Line,
+    E: Engine,
+    K: Send + Sync + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    let backend = shared.backend;
+    let thread = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("raft-store-{backend}-flush"))
+            .spawn(move || run(&shared, &rx))
+            .map_err(|e| {
+                StoreError::Engine(crate::EngineError::io(backend, "spawning the flusher thread", e))
+            })?
+    };
+    Ok((tx, thread))
+}
+
+fn run<C, E, K>(shared: &Arc<Shared<C, E, K>>, rx: &Receiver<Job<C>>)
 where
     C: Line,
     E: Engine,

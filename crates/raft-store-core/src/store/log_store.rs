@@ -1,6 +1,5 @@
 //! [`LogStore`]: the raft log over any [`Engine`], for either openraft line.
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -25,10 +24,8 @@ use crate::codec::Codec;
 use crate::codec::ENVELOPE_HEADER;
 use crate::codec::MessagePack;
 use crate::codec::RoundTripError;
-use crate::codec::log_index;
 use crate::codec::log_key;
 use crate::codec::seal;
-use crate::codec::unseal;
 use crate::engine::Batch;
 use crate::engine::Engine;
 use crate::engine::Space;
@@ -110,94 +107,17 @@ where
     pub fn open_checked(engine: E, check: EntryCheck<C::Entry>) -> Result<Self, StoreError> {
         let backend = engine.backend();
         check_or_init(&engine, K::NAME, C::LINE)?;
-        let meta =
-            |key: &'static [u8]| -> Result<Option<Vec<u8>>, StoreError> { Ok(engine.get(Space::Meta, key)?) };
-        let corrupt = |index: Option<u64>, space: Space, reason: String| StoreError::Corrupt {
-            backend,
-            space,
-            index,
-            reason,
-        };
-        let vote: Option<C::Vote> = meta(meta_key::VOTE)?
-            .map(|b| decode_meta::<K, _>(backend, "vote", &b))
-            .transpose()?;
-        let committed: Option<C::LogId> = meta(meta_key::COMMITTED)?
-            .map(|b| decode_meta::<K, Option<C::LogId>>(backend, "committed", &b))
-            .transpose()?
-            .flatten();
-        let last_purged: Option<C::LogId> = meta(meta_key::PURGED)?
-            .map(|b| decode_meta::<K, _>(backend, "last purged", &b))
-            .transpose()?;
-
-        let mut last_log_id = last_purged.clone();
-        let mut log_start = last_purged.as_ref().map_or(0, |p| C::index(p).saturating_add(1));
-        if last_purged.is_none() {
-            let mut first = None;
-            engine.scan(Space::Log, crate::KeyRange::ALL, &mut |k, _| {
-                first = Some(log_index(k));
-                std::ops::ControlFlow::Break(())
-            })?;
-            if let Some(first) = first {
-                log_start =
-                    first.ok_or_else(|| corrupt(None, Space::Log, "log key is not 8 bytes".into()))?;
-            }
-        }
-        if let Some(key) = engine.last_key(Space::Log)? {
-            let index = log_index(&key).ok_or_else(|| {
-                corrupt(
-                    None,
-                    Space::Log,
-                    format!("log key of {} bytes, expected 8", key.len()),
-                )
-            })?;
-            let above_purged = last_purged.as_ref().is_none_or(|p| index > C::index(p));
-            if above_purged {
-                let bytes = engine
-                    .get(Space::Log, &key)?
-                    .ok_or(StoreError::Missing { backend, index })?;
-                let entry: C::Entry =
-                    unseal::<K, _>(&bytes).map_err(|r| corrupt(Some(index), Space::Log, r))?;
-                if C::entry_index(&entry) != index {
-                    return Err(corrupt(
-                        Some(index),
-                        Space::Log,
-                        format!(
-                            "entry stored under index {index} says it is index {}",
-                            C::entry_index(&entry)
-                        ),
-                    ));
-                }
-                last_log_id = Some(C::entry_log_id(&entry));
-            }
-        }
-
+        let view = LogView::recover::<E, K>(&engine)?;
         let shared = Arc::new(Shared {
             engine,
             backend,
-            view: Mutex::new(LogView {
-                log_start,
-                last_purged,
-                last_log_id,
-                pending: VecDeque::new(),
-                next_seq: 0,
-                vote,
-                committed,
-            }),
+            view: Mutex::new(view),
             deleting: RwLock::new(()),
             poison: OnceLock::new(),
             stats: Arc::new(StoreStats::default()),
             _codec: PhantomData,
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let flusher = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("raft-store-{backend}-flush"))
-                .spawn(move || flusher::run(&shared, &rx))
-                .map_err(|e| {
-                    StoreError::Engine(crate::EngineError::io(backend, "spawning the flusher thread", e))
-                })?
-        };
+        let (tx, flusher) = flusher::start(&shared)?;
         let reader = LogReader::new(&shared);
         Ok(Self {
             shared,
@@ -449,19 +369,6 @@ where
             done: Done::Nothing,
         })
     }
-}
-
-fn decode_meta<K: Codec, T: serde::de::DeserializeOwned>(
-    backend: &'static str,
-    what: &str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    unseal::<K, T>(bytes).map_err(|r| StoreError::Corrupt {
-        backend,
-        space: Space::Meta,
-        index: None,
-        reason: format!("{what}: {r}"),
-    })
 }
 
 impl<C: Line, E: Engine, K: Codec> Drop for LogStore<C, E, K> {

@@ -5,6 +5,7 @@ mod check;
 mod flusher;
 mod log_store;
 mod reader;
+mod recover;
 mod shared;
 
 pub use check::EntryCheck;
