@@ -22,6 +22,7 @@ use crate::engine::Durability;
 use crate::engine::Engine;
 use crate::engine::Op;
 use crate::engine::Space;
+use crate::error::EngineError;
 use crate::error::StoreError;
 use crate::stats::SLOW_SYNC;
 
@@ -85,28 +86,76 @@ where
     let mut group: Vec<Job<C>> = Vec::new();
     loop {
         let Ok(first) = rx.recv() else { return };
-        group.push(first);
-        let mut bytes = 0usize;
-        while bytes < MAX_GROUP_BYTES {
-            match rx.try_recv() {
-                Ok(job) => {
-                    if let Job::Write { batch, .. } = &job {
-                        bytes += batch.size_bytes();
-                    }
-                    let stop = matches!(job, Job::Shutdown);
-                    group.push(job);
-                    if stop {
-                        break;
-                    }
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+        gather(rx, first, &mut group);
         let stop = commit_group(shared, &mut group);
         if stop {
             return;
         }
     }
+}
+
+/// Put `first` and the jobs queued behind it into `group`, up to [`MAX_GROUP_BYTES`] or a
+/// shutdown, without waiting for more.
+fn gather<C: Line>(rx: &Receiver<Job<C>>, first: Job<C>, group: &mut Vec<Job<C>>) {
+    group.push(first);
+    let mut bytes = 0usize;
+    while bytes < MAX_GROUP_BYTES {
+        match rx.try_recv() {
+            Ok(job) => {
+                if let Job::Write { batch, .. } = &job {
+                    bytes += batch.size_bytes();
+                }
+                let stop = matches!(job, Job::Shutdown);
+                group.push(job);
+                if stop {
+                    break;
+                }
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+}
+
+/// The jobs of one group as one write: their batches in order, and whom to tell once it is
+/// durable.
+struct Merged<C: Line> {
+    batch: Batch,
+    /// Highest sequence number of the entries the group appends.
+    max_seq: Option<u64>,
+    /// Whether any job deletes log entries.
+    deletes: bool,
+    /// One per write job, in the order they were queued.
+    dones: Vec<Done<C>>,
+    /// Whether a shutdown was requested.
+    stop: bool,
+}
+
+/// Merge the jobs of `group` (emptying it) into one write.
+fn merge<C: Line>(group: &mut Vec<Job<C>>) -> Merged<C> {
+    let mut merged = Merged {
+        batch: Batch::new(),
+        max_seq: None,
+        deletes: false,
+        dones: Vec::with_capacity(group.len()),
+        stop: false,
+    };
+    for job in group.drain(..) {
+        match job {
+            Job::Write {
+                batch,
+                max_seq,
+                deletes,
+                done,
+            } => {
+                merged.batch.extend(batch);
+                merged.max_seq = merged.max_seq.max(max_seq);
+                merged.deletes |= deletes;
+                merged.dones.push(done);
+            }
+            Job::Shutdown => merged.stop = true,
+        }
+    }
+    merged
 }
 
 /// Write one group and complete its callbacks. Returns whether a shutdown was requested.
@@ -115,40 +164,44 @@ where
     C: Line,
     E: Engine,
 {
-    let mut batch = Batch::new();
-    let mut max_seq = None;
-    let mut deletes = false;
-    let mut dones = Vec::with_capacity(group.len());
-    let mut stop = false;
-    for job in group.drain(..) {
-        match job {
-            Job::Write {
-                batch: b,
-                max_seq: s,
-                deletes: d,
-                done,
-            } => {
-                batch.extend(b);
-                max_seq = max_seq.max(s);
-                deletes |= d;
-                dones.push(done);
-            }
-            Job::Shutdown => stop = true,
-        }
-    }
+    let Merged {
+        batch,
+        max_seq,
+        deletes,
+        dones,
+        stop,
+    } = merge(group);
     if dones.is_empty() {
         return stop;
     }
-
     if let Some(first) = shared.poison.get() {
-        shared.stats.record_error("refused", "Poisoned");
-        for done in dones {
-            complete(done, Err(shared.poisoned(first)));
-        }
+        refuse(shared, first, dones);
         return stop;
     }
-    let jobs = dones.len();
-    let entries = log_entries(&batch);
+    match write(shared, &batch, deletes, dones.len()) {
+        Ok(()) => written(shared, max_seq, dones),
+        Err(cause) => fail(shared, &cause, dones),
+    }
+    stop
+}
+
+/// Refuse a group because an earlier write failed with `first`: nothing is written.
+fn refuse<C: Line, E: Engine, K>(shared: &Shared<C, E, K>, first: &Arc<EngineError>, dones: Vec<Done<C>>) {
+    shared.stats.record_error("refused", "Poisoned");
+    for done in dones {
+        complete(done, Err(shared.poisoned(first)));
+    }
+}
+
+/// Write a group's `batch` durably (with readers kept out if it `deletes` log entries), and
+/// count it as a write of `jobs` jobs if it succeeds.
+fn write<C: Line, E: Engine, K>(
+    shared: &Shared<C, E, K>,
+    batch: &Batch,
+    deletes: bool,
+    jobs: usize,
+) -> Result<(), Arc<EngineError>> {
+    let entries = log_entries(batch);
     let started = Instant::now();
     let result = {
         let _exclusive = deletes.then(|| {
@@ -157,46 +210,50 @@ where
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         });
-        shared.engine.write(&batch, Durability::Durable).map_err(Arc::new)
+        shared.engine.write(batch, Durability::Durable).map_err(Arc::new)
     };
+    if result.is_ok() {
+        record_written(shared, started.elapsed(), jobs, entries, batch.size_bytes());
+    }
+    result
+}
 
-    let took = started.elapsed();
-    match result {
-        Ok(()) => {
-            record_written(shared, took, jobs, entries, batch.size_bytes());
-            if let Some(max_seq) = max_seq {
-                let mut view = shared.view();
-                while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
-                    view.pending.pop_front();
-                }
-            }
-            for done in dones {
-                complete(done, Ok(()));
-            }
-        }
-        Err(cause) => {
-            // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
-            // report success for data that is gone. Refuse everything from now on.
-            let kind = cause.kind();
-            let _ = shared.poison.set(cause.clone());
-            shared.stats.record_error("write", format!("{kind:?}"));
-            shared.stats.record_fatal(
-                || format!("a durable log write failed ({kind:?}): {cause}"),
-                || shared.write_failed(&cause),
-            );
-            tracing::error!(
-                target: "raft_store::sync",
-                backend = shared.backend,
-                error = %cause,
-                kind = ?kind,
-                "durable write failed; the store refuses every write from now on (fail-stop)"
-            );
-            for done in dones {
-                complete(done, Err(shared.write_failed(&cause)));
-            }
+/// A group is durable: its entries are no longer served from memory, and its callbacks are
+/// told, in order.
+fn written<C: Line, E: Engine, K>(shared: &Shared<C, E, K>, max_seq: Option<u64>, dones: Vec<Done<C>>) {
+    if let Some(max_seq) = max_seq {
+        let mut view = shared.view();
+        while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
+            view.pending.pop_front();
         }
     }
-    stop
+    for done in dones {
+        complete(done, Ok(()));
+    }
+}
+
+/// A group's write failed with `cause`: poison the store, record and log it, and tell every
+/// callback of the group.
+fn fail<C: Line, E: Engine, K>(shared: &Shared<C, E, K>, cause: &Arc<EngineError>, dones: Vec<Done<C>>) {
+    // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
+    // report success for data that is gone. Refuse everything from now on.
+    let kind = cause.kind();
+    let _ = shared.poison.set(cause.clone());
+    shared.stats.record_error("write", format!("{kind:?}"));
+    shared.stats.record_fatal(
+        || format!("a durable log write failed ({kind:?}): {cause}"),
+        || shared.write_failed(cause),
+    );
+    tracing::error!(
+        target: "raft_store::sync",
+        backend = shared.backend,
+        error = %cause,
+        kind = ?kind,
+        "durable write failed; the store refuses every write from now on (fail-stop)"
+    );
+    for done in dones {
+        complete(done, Err(shared.write_failed(cause)));
+    }
 }
 
 fn complete<C: Line>(done: Done<C>, result: Result<(), StoreError>) {
