@@ -103,3 +103,7 @@ pub use release::wait_released;
 pub use stats::StoreStats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use store::EntryCheck;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::LogStoreOptions;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::OptionsError;

@@ -60,6 +60,11 @@ use crate::line::Line;
 use crate::line::V0_9;
 use crate::store;
 
+// Line-neutral, like the store itself; here too so that a 0.9 application finds everything of
+// its log store in this module.
+pub use crate::store::LogStoreOptions;
+pub use crate::store::OptionsError;
+
 /// Durable raft log storage for openraft 0.9 over an [`Engine`], with group commit: see
 /// [`store::LogStore`] for what it guarantees.
 pub type LogStore<C, E, K = MessagePack> = store::LogStore<V0_9<C>, E, K>;

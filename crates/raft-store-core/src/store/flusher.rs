@@ -24,10 +24,6 @@ use crate::engine::Op;
 use crate::engine::Space;
 use crate::error::EngineError;
 use crate::error::StoreError;
-use crate::stats::SLOW_SYNC;
-
-/// A group stops growing past this many bytes, so one transaction stays bounded.
-const MAX_GROUP_BYTES: usize = 64 << 20;
 
 /// Who to tell when a job is durable.
 pub(crate) enum Done<C: Line> {
@@ -86,7 +82,7 @@ where
     let mut group: Vec<Job<C>> = Vec::new();
     loop {
         let Ok(first) = rx.recv() else { return };
-        gather(rx, first, &mut group);
+        gather(rx, first, &mut group, shared.options.max_group_bytes);
         let stop = commit_group(shared, &mut group);
         if stop {
             return;
@@ -94,12 +90,13 @@ where
     }
 }
 
-/// Put `first` and the jobs queued behind it into `group`, up to [`MAX_GROUP_BYTES`] or a
-/// shutdown, without waiting for more.
-fn gather<C: Line>(rx: &Receiver<Job<C>>, first: Job<C>, group: &mut Vec<Job<C>>) {
+/// Put `first` and the jobs queued behind it into `group`, up to `max_bytes` (see
+/// [`LogStoreOptions::max_group_bytes`](super::LogStoreOptions::max_group_bytes)) or a shutdown,
+/// without waiting for more.
+fn gather<C: Line>(rx: &Receiver<Job<C>>, first: Job<C>, group: &mut Vec<Job<C>>, max_bytes: usize) {
     group.push(first);
     let mut bytes = 0usize;
-    while bytes < MAX_GROUP_BYTES {
+    while bytes < max_bytes {
         match rx.try_recv() {
             Ok(job) => {
                 if let Job::Write { batch, .. } = &job {
@@ -295,7 +292,8 @@ fn record_written<C: Line, E: Engine, K>(
     bytes: usize,
 ) {
     shared.stats.record_sync(took, jobs, entries, bytes);
-    if took > SLOW_SYNC {
+    let slow = shared.options.slow_sync;
+    if took > slow {
         tracing::warn!(
             target: "raft_store::sync",
             backend = shared.backend,
@@ -303,7 +301,7 @@ fn record_written<C: Line, E: Engine, K>(
             jobs,
             bytes,
             "slow durable write: the sync took longer than {} ms",
-            SLOW_SYNC.as_millis()
+            slow.as_millis()
         );
     }
 }

@@ -16,6 +16,7 @@ use super::check::EntryCheck;
 use super::flusher;
 use super::flusher::Done;
 use super::flusher::Job;
+use super::options::LogStoreOptions;
 use super::reader::LogReader;
 use super::shared::LogView;
 use super::shared::PendingEntry;
@@ -77,14 +78,24 @@ where
     /// codec). A codec that is not self-describing is refused here
     /// ([`StoreError::UncheckedCodec`]): open such a store with
     /// [`open_checked`](Self::open_checked).
+    ///
+    /// The store has the default [`LogStoreOptions`]; [`open_with`](Self::open_with) takes
+    /// others.
     pub fn open(engine: E) -> Result<Self, StoreError> {
+        Self::open_with(engine, LogStoreOptions::default())
+    }
+
+    /// Open the raft log kept in `engine` as [`open`](Self::open) does, with `options` instead
+    /// of the default ones. Options no store can work with (see
+    /// [`LogStoreOptions::validate`]) are refused before anything is read or written.
+    pub fn open_with(engine: E, options: LogStoreOptions) -> Result<Self, StoreError> {
         if !K::SELF_DESCRIBING {
             return Err(StoreError::UncheckedCodec {
                 backend: engine.backend(),
                 codec: K::NAME,
             });
         }
-        Self::open_checked(engine, EntryCheck::decodes())
+        Self::open_checked_with(engine, EntryCheck::decodes(), options)
     }
 
     /// Open the raft log kept in `engine` as [`open`](Self::open) does, checking every appended
@@ -105,7 +116,19 @@ where
     /// # }
     /// ```
     pub fn open_checked(engine: E, check: EntryCheck<C::Entry>) -> Result<Self, StoreError> {
+        Self::open_checked_with(engine, check, LogStoreOptions::default())
+    }
+
+    /// Open the raft log kept in `engine` as [`open_checked`](Self::open_checked) does, with
+    /// `options` instead of the default ones (refused, before anything is read or written, if
+    /// no store can work with them: see [`LogStoreOptions::validate`]).
+    pub fn open_checked_with(
+        engine: E,
+        check: EntryCheck<C::Entry>,
+        options: LogStoreOptions,
+    ) -> Result<Self, StoreError> {
         let backend = engine.backend();
+        options.validate().map_err(|e| e.into_store_error(backend))?;
         check_or_init(&engine, K::NAME, C::LINE)?;
         let view = LogView::recover::<E, K>(&engine)?;
         let shared = Arc::new(Shared {
@@ -115,6 +138,7 @@ where
             deleting: RwLock::new(()),
             poison: OnceLock::new(),
             stats: Arc::new(StoreStats::default()),
+            options,
             _codec: PhantomData,
         });
         let (tx, flusher) = flusher::start(&shared)?;
@@ -171,6 +195,11 @@ where
             return Err(refused(RoundTripError::Different { codec: K::NAME }));
         }
         Ok(value)
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &LogStoreOptions {
+        &self.shared.options
     }
 
     /// The backend name of the engine.

@@ -18,10 +18,6 @@ use crate::engine::KeyRange;
 use crate::engine::Space;
 use crate::error::StoreError;
 
-/// `limited_get_log_entries` stops after about this many stored bytes (and at least one entry),
-/// so one replication message stays bounded.
-const LIMITED_READ_BYTES: usize = 8 << 20;
-
 /// A read handle to a log store's log, cheap to clone.
 ///
 /// It sees every appended entry as soon as `append` returns, durable or not. Each read is one
@@ -34,6 +30,8 @@ const LIMITED_READ_BYTES: usize = 8 << 20;
 pub struct LogReader<C: Line, E, K> {
     shared: Weak<Shared<C, E, K>>,
     backend: &'static str,
+    /// The store's [`LogStoreOptions::limited_read_bytes`](super::LogStoreOptions::limited_read_bytes).
+    limited_read_bytes: usize,
 }
 
 impl<C: Line, E, K> Clone for LogReader<C, E, K> {
@@ -41,6 +39,7 @@ impl<C: Line, E, K> Clone for LogReader<C, E, K> {
         Self {
             shared: self.shared.clone(),
             backend: self.backend,
+            limited_read_bytes: self.limited_read_bytes,
         }
     }
 }
@@ -55,6 +54,7 @@ where
         Self {
             shared: Arc::downgrade(shared),
             backend: shared.backend,
+            limited_read_bytes: shared.options.limited_read_bytes,
         }
     }
 
@@ -169,7 +169,7 @@ impl<C: Line, E: Engine, K: Codec> LogReader<C, E, K> {
 
     /// Entries with `start <= index < end`, bounded to about one replication message of bytes.
     pub(crate) fn read_limited(&self, start: u64, end: u64) -> Result<Vec<C::Entry>, StoreError> {
-        self.read_range(start, end, LIMITED_READ_BYTES)
+        self.read_range(start, end, self.limited_read_bytes)
     }
 
     /// The last saved vote.

@@ -10,6 +10,7 @@ use std::sync::RwLock;
 
 use crate::line::Line;
 
+use super::options::LogStoreOptions;
 use crate::codec::Codec;
 use crate::codec::log_index;
 use crate::codec::unseal;
@@ -75,6 +76,8 @@ pub(crate) struct Shared<C: Line, E, K> {
     pub poison: OnceLock<Arc<EngineError>>,
     /// What the store did, for metrics.
     pub stats: Arc<StoreStats>,
+    /// The tunables the store was opened with, checked.
+    pub options: LogStoreOptions,
     pub _codec: PhantomData<fn() -> K>,
 }
 
