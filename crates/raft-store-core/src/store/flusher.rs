@@ -94,14 +94,14 @@ where
 /// [`LogStoreOptions::max_group_bytes`](super::LogStoreOptions::max_group_bytes)) or a shutdown,
 /// without waiting for more.
 fn gather<C: Line>(rx: &Receiver<Job<C>>, first: Job<C>, group: &mut Vec<Job<C>>, max_bytes: usize) {
+    // The first job counts against the cap like the others: one at or over the cap alone is
+    // written without the jobs behind it, or the group would grow past the cap by all of them.
+    let mut bytes = job_bytes(&first);
     group.push(first);
-    let mut bytes = 0usize;
     while bytes < max_bytes {
         match rx.try_recv() {
             Ok(job) => {
-                if let Job::Write { batch, .. } = &job {
-                    bytes += batch.size_bytes();
-                }
+                bytes = bytes.saturating_add(job_bytes(&job));
                 let stop = matches!(job, Job::Shutdown);
                 group.push(job);
                 if stop {
@@ -110,6 +110,14 @@ fn gather<C: Line>(rx: &Receiver<Job<C>>, first: Job<C>, group: &mut Vec<Job<C>>
             }
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
         }
+    }
+}
+
+/// The bytes of keys and values `job` writes.
+fn job_bytes<C: Line>(job: &Job<C>) -> usize {
+    match job {
+        Job::Write { batch, .. } => batch.size_bytes(),
+        Job::Shutdown => 0,
     }
 }
 
