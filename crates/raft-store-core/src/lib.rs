@@ -48,6 +48,7 @@
 //!   0.9, the stable line, with the same guarantees and the same layout on disk.
 //! - [`Engine`], [`codec`], [`format`], [`MemEngine`], [`error`]: the engine layer, re-exported
 //!   from `raft-store-engine` (which has no openraft dependency).
+//!
 //! The conformance suite to run against any engine or store is the crate `raft-store-testkit`.
 //!
 //! Features: `openraft-0-10` (default) and `openraft-0-9` select the glue; both can be on at
