@@ -165,6 +165,15 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The store was opened with options no store can work with; nothing was read or written.
+    #[error("{backend}: opening the store with the options given: {source}")]
+    InvalidOptions {
+        /// The backend name.
+        backend: &'static str,
+        /// Which option, and why.
+        #[source]
+        source: crate::store::OptionsError,
+    },
     /// The store's flusher thread has stopped (the store is closing).
     #[error("{backend}: the store is closed")]
     Closed {
@@ -207,7 +216,8 @@ impl StoreError {
             | StoreError::Encode { .. }
             | StoreError::EntryRefused { .. }
             | StoreError::UncheckedCodec { .. }
-            | StoreError::MigrationRefused { .. } => io::ErrorKind::InvalidInput,
+            | StoreError::MigrationRefused { .. }
+            | StoreError::InvalidOptions { .. } => io::ErrorKind::InvalidInput,
             StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
             StoreError::Closed { .. } => io::ErrorKind::Other,
         }

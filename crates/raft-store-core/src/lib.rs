@@ -48,6 +48,7 @@
 //!   0.9, the stable line, with the same guarantees and the same layout on disk.
 //! - [`Engine`], [`MemEngine`], the codecs ([`MessagePack`], the default) and the errors: the
 //!   engine layer, re-exported from `raft-store-engine` (which has no openraft dependency).
+//!
 //! The conformance suite to run against any engine or store is the crate `raft-store-testkit`.
 //!
 //! Features: `openraft-0-10` (default) and `openraft-0-9` select the glue; both can be on at
@@ -109,3 +110,7 @@ pub use release::wait_released;
 pub use stats::StoreStats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use store::EntryCheck;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::LogStoreOptions;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::OptionsError;

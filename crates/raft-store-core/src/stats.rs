@@ -26,7 +26,9 @@ use std::time::Duration;
 use crate::StoreError;
 
 /// A durable write slower than this is logged as a warning (`tracing`, target
-/// `raft_store::sync`): a disk that takes this long holds every append behind it.
+/// `raft_store::sync`): a disk that takes this long holds every append behind it. The default
+/// of [`LogStoreOptions::slow_sync`](crate::store::LogStoreOptions::slow_sync), which sets
+/// another threshold for one store.
 pub const SLOW_SYNC: Duration = Duration::from_millis(100);
 
 /// Upper bounds (seconds) of the sync latency buckets: 50 us to 5 s, about 2.5x apart, so both

@@ -160,6 +160,10 @@ pub use raft_store_core::OpenraftLine;
 pub use raft_store_core::Postcard;
 pub use raft_store_core::StoreError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::LogStoreOptions;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::OptionsError;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::StoreStats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::kv;

@@ -9,7 +9,6 @@ use super::KvResponse;
 use super::StateMachine;
 use super::keys::Bucket;
 use super::keys::is_hashed_form;
-use super::state::BATCH_BYTES;
 use super::state::Shared;
 use super::state::SmState;
 use super::state::lock;
@@ -247,6 +246,8 @@ pub(crate) struct Applying<C: KvLine> {
     dirty: bool,
     /// Entries seen since the last commit, counted as applied once it is written.
     entries: u64,
+    /// The state machine's [`KvOptions::batch_bytes`](super::KvOptions::batch_bytes).
+    batch_bytes: usize,
 }
 
 impl<C: KvLine> Applying<C> {
@@ -257,6 +258,7 @@ impl<C: KvLine> Applying<C> {
             overlay: HashMap::new(),
             dirty: false,
             entries: 0,
+            batch_bytes: sm.shared.options.batch_bytes,
         }
     }
 
@@ -280,7 +282,7 @@ impl<C: KvLine> Applying<C> {
     }
 
     pub(crate) fn full(&self) -> bool {
-        self.batch.size_bytes() >= BATCH_BYTES
+        self.batch.size_bytes() >= self.batch_bytes
     }
 
     /// Write the data changes and the state record in one batch, then publish the new state.

@@ -11,9 +11,6 @@ use super::keys::is_hashed_form;
 use super::keys::stored_key;
 use super::snapshot::SnapshotReader;
 use super::snapshot_files::snapshot_read;
-use super::state::BATCH_BYTES;
-use super::state::DELETE_CHUNK;
-use super::state::SYNC_EVERY_BYTES;
 use super::state::Shared;
 use crate::Batch;
 use crate::Durability;
@@ -89,9 +86,9 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
             };
             batch.put(Space::Data, stored, bytes);
             last_key = Some(key);
-            if batch.size_bytes() >= BATCH_BYTES {
+            if batch.size_bytes() >= self.options.batch_bytes {
                 since_sync += batch.size_bytes();
-                let durability = if since_sync >= SYNC_EVERY_BYTES {
+                let durability = if since_sync >= self.options.sync_every_bytes {
                     since_sync = 0;
                     Durability::Durable
                 } else {
@@ -109,12 +106,14 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
     }
 }
 
-/// Remove every key of [`Space::Data`] in `start..end`, a bounded number per batch so that an
-/// old generation of any size is removed in small steps.
+/// Remove every key of [`Space::Data`] in `start..end`, `chunk` keys per batch (see
+/// [`KvOptions::delete_chunk`](super::KvOptions::delete_chunk)) so that an old generation of any
+/// size is removed in small steps.
 pub(crate) fn delete_keys<E: Engine>(
     engine: &E,
     start: Vec<u8>,
     end: Option<Vec<u8>>,
+    chunk: usize,
 ) -> Result<(), StoreError> {
     let mut start = start;
     loop {
@@ -129,7 +128,7 @@ pub(crate) fn delete_keys<E: Engine>(
         }
         engine.scan(Space::Data, range, &mut |k, _| {
             seen += 1;
-            if seen >= DELETE_CHUNK {
+            if seen >= chunk {
                 last = Some(k.to_vec());
                 ControlFlow::Break(())
             } else {

@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
 use super::KvLine;
+use super::KvOptions;
 use super::SnapshotFile;
 use super::generations::delete_keys;
 use super::keys::HASHED_KEY_LEN;
@@ -67,6 +68,9 @@ pub struct SnapshotBuilder<C: KvLine, E: Engine, K: Codec = MessagePack> {
 impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
     /// Open the state machine kept in `engine`, with its snapshot files in `snapshot_dir`
     /// (created if missing). Removes what an interrupted install or build left behind.
+    ///
+    /// The state machine has the default [`KvOptions`]; [`open_with`](Self::open_with) takes
+    /// others.
     pub fn open(engine: E, snapshot_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with_stats(engine, snapshot_dir, Arc::new(StoreStats::default()))
     }
@@ -78,7 +82,31 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
         snapshot_dir: impl AsRef<Path>,
         counters: Arc<StoreStats>,
     ) -> Result<Self, StoreError> {
+        Self::open_with_options_and_stats(engine, snapshot_dir, KvOptions::default(), counters)
+    }
+
+    /// [`open`](Self::open) with `options` instead of the default ones. Options no state
+    /// machine can work with (see [`KvOptions::validate`]) are refused before anything is read
+    /// or written.
+    pub fn open_with(
+        engine: E,
+        snapshot_dir: impl AsRef<Path>,
+        options: KvOptions,
+    ) -> Result<Self, StoreError> {
+        Self::open_with_options_and_stats(engine, snapshot_dir, options, Arc::new(StoreStats::default()))
+    }
+
+    /// [`open`](Self::open) with `options` instead of the default ones (refused as
+    /// [`open_with`](Self::open_with) refuses them), counting in `counters` as
+    /// [`open_with_stats`](Self::open_with_stats) does.
+    pub fn open_with_options_and_stats(
+        engine: E,
+        snapshot_dir: impl AsRef<Path>,
+        options: KvOptions,
+        counters: Arc<StoreStats>,
+    ) -> Result<Self, StoreError> {
         let backend = engine.backend();
+        options.validate().map_err(|e| e.into_store_error(backend))?;
         let limits = engine.limits();
         // Long keys are stored under a 41-byte hashed key: an engine must take that much.
         if limits.max_key < HASHED_KEY_LEN {
@@ -113,9 +141,9 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
         // Keys of any other generation belong to an install that did not finish or to the
         // generation an install replaced: remove them.
         let current = gen_prefix(state.generation);
-        delete_keys(&engine, Vec::new(), Some(current.to_vec()))?;
+        delete_keys(&engine, Vec::new(), Some(current.to_vec()), options.delete_chunk)?;
         if let Some(next) = state.generation.checked_add(1) {
-            delete_keys(&engine, gen_prefix(next).to_vec(), None)?;
+            delete_keys(&engine, gen_prefix(next).to_vec(), None, options.delete_chunk)?;
         }
         let shared = Shared {
             engine,
@@ -126,6 +154,7 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
             current: Mutex::new(None),
             next_file: AtomicU64::new(0),
             stats: counters,
+            options,
             _codec: PhantomData,
         };
         let (current, next_file) = shared.load_snapshots()?;
@@ -146,6 +175,11 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
     /// The engine under the state machine.
     pub fn engine(&self) -> &E {
         &self.shared.engine
+    }
+
+    /// The options the state machine was opened with.
+    pub fn options(&self) -> &KvOptions {
+        &self.shared.options
     }
 
     /// The counters this state machine adds to.

@@ -66,6 +66,7 @@ pub(crate) mod apply;
 mod generations;
 pub(crate) mod keys;
 mod machine;
+mod options;
 mod ordered;
 mod reader;
 mod snapshot;
@@ -80,6 +81,7 @@ use serde::Serialize;
 pub use machine::SnapshotBuilder;
 pub use machine::StateMachine;
 pub use machine::StateReader;
+pub use options::KvOptions;
 pub use snapshot::SnapshotFile;
 
 use crate::line::Line;

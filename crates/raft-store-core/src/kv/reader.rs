@@ -40,8 +40,8 @@ impl<C: KvLine, E: Engine, K: Codec> StateReader<C, E, K> {
         lock(&self.shared.current).as_ref().map(|c| c.meta.clone())
     }
 
-    /// Same as [`StateMachine::receive_snapshot`], for a network server that receives
-    /// snapshots while openraft owns the state machine.
+    /// Same as [`StateMachine::receive_snapshot`](super::StateMachine::receive_snapshot), for a
+    /// network server that receives snapshots while openraft owns the state machine.
     pub fn receive_snapshot(&self) -> io::Result<SnapshotFile> {
         self.shared.receive_snapshot()
     }

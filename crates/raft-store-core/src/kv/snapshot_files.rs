@@ -248,7 +248,7 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
         let new_prefix = gen_prefix(generation).to_vec();
         if let Err(e) = self.load_generation(generation, &mut reader, &path) {
             // Nothing points at the partial generation: remove it (or the next open will).
-            let _ = delete_keys(&self.engine, new_prefix, None);
+            let _ = delete_keys(&self.engine, new_prefix, None, self.options.delete_chunk);
             return Err(e);
         }
         let st = SmState::<C> {
@@ -267,6 +267,7 @@ impl<C: KvLine, E: Engine, K: Codec> Shared<C, E, K> {
             &self.engine,
             gen_prefix(old.generation).to_vec(),
             Some(new_prefix),
+            self.options.delete_chunk,
         )?;
         self.keep_installed(meta, &path, reader.into_file())
     }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use super::KvLine;
+use super::KvOptions;
 use super::keys::Bucket;
 use super::keys::hashed_start;
 use super::keys::is_hashed_form;
@@ -31,13 +32,6 @@ use crate::codec::seal;
 use crate::error::StoreError;
 use crate::stats::StoreStats;
 
-/// Data bytes gathered before a batch is written, while applying or installing. Bounds memory.
-pub(crate) const BATCH_BYTES: usize = 4 << 20;
-/// While installing, a durable write after this many bytes, so engines that keep unsynced
-/// writes in memory (redb's non-durable commits) do not pile up a whole snapshot.
-pub(crate) const SYNC_EVERY_BYTES: usize = 64 << 20;
-/// Keys removed per batch when deleting an old generation.
-pub(crate) const DELETE_CHUNK: usize = 10_000;
 /// The key of the state record in [`Space::DataMeta`].
 pub(crate) const STATE_KEY: &[u8] = b"state";
 
@@ -81,6 +75,8 @@ pub(crate) struct Shared<C: KvLine, E: Engine, K> {
     /// Entries applied, snapshots, errors: usually the log store's counters (see
     /// [`StateMachine::open_with_stats`]).
     pub(crate) stats: Arc<StoreStats>,
+    /// The tunables the state machine was opened with, checked.
+    pub(crate) options: KvOptions,
     pub(crate) _codec: PhantomData<K>,
 }
 

@@ -55,6 +55,7 @@ use crate::line::V0_9;
 
 // The requests, responses and snapshot files are the same types on both lines; here too so
 // that everything of the 0.9 state machine is in one module (as in the facade).
+pub use crate::kv::KvOptions;
 pub use crate::kv::KvRequest;
 pub use crate::kv::KvResponse;
 pub use crate::kv::SnapshotFile;

@@ -27,8 +27,12 @@
 //! are 0.9's, and the format record says so (a store of one line is refused by the other).
 //!
 //! Errors reach openraft 0.9 as `StorageError::IO`, whose `AnyError` keeps the store's message
-//! and the name of its type; the typed [`StoreError`](crate::StoreError) is what the store's
-//! own methods (`open`, `flush`) return.
+//! and the name of its type; the typed [`StoreError`] is what the store's own methods (`open`,
+//! `flush`) return.
+//!
+//! The store's tunables are the same as on 0.10: open it with `LogStore::open_with` and
+//! [`LogStoreOptions`], the state machine with `kv::KvStateMachine::open_with` and
+//! [`kv::KvOptions`].
 
 pub mod kv;
 
@@ -59,6 +63,11 @@ use crate::StoreError;
 use crate::line::Line;
 use crate::line::V0_9;
 use crate::store;
+
+// Line-neutral, like the store itself; here too so that a 0.9 application finds everything of
+// its log store in this module.
+pub use crate::store::LogStoreOptions;
+pub use crate::store::OptionsError;
 
 /// Durable raft log storage for openraft 0.9 over an [`Engine`], with group commit: see
 /// [`store::LogStore`] for what it guarantees.

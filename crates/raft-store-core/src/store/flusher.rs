@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::sync::mpsc::Sender;
 use std::sync::mpsc::TryRecvError;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::line::Line;
@@ -20,11 +22,8 @@ use crate::Durability;
 use crate::Engine;
 use crate::Op;
 use crate::Space;
+use crate::EngineError;
 use crate::error::StoreError;
-use crate::stats::SLOW_SYNC;
-
-/// A group stops growing past this many bytes, so one transaction stays bounded.
-const MAX_GROUP_BYTES: usize = 64 << 20;
 
 /// Who to tell when a job is durable.
 pub(crate) enum Done<C: Line> {
@@ -50,7 +49,32 @@ pub(crate) enum Job<C: Line> {
     Shutdown,
 }
 
-pub(crate) fn run<C, E, K>(shared: &Arc<Shared<C, E, K>>, rx: &Receiver<Job<C>>)
+/// Start the flusher thread of `shared`: it writes the jobs sent on the returned channel, and
+/// exits once it has written every job sent before a [`Job::Shutdown`] (or once every sender
+/// is gone).
+pub(crate) fn start<C, E, K>(
+    shared: &Arc<Shared<C, E, K>>,
+) -> Result<(Sender<Job<C>>, JoinHandle<()>), StoreError>
+where
+    C: Line,
+    E: Engine,
+    K: Send + Sync + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    let backend = shared.backend;
+    let thread = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("raft-store-{backend}-flush"))
+            .spawn(move || run(&shared, &rx))
+            .map_err(|e| {
+                StoreError::Engine(crate::EngineError::io(backend, "spawning the flusher thread", e))
+            })?
+    };
+    Ok((tx, thread))
+}
+
+fn run<C, E, K>(shared: &Arc<Shared<C, E, K>>, rx: &Receiver<Job<C>>)
 where
     C: Line,
     E: Engine,
@@ -58,28 +82,85 @@ where
     let mut group: Vec<Job<C>> = Vec::new();
     loop {
         let Ok(first) = rx.recv() else { return };
-        group.push(first);
-        let mut bytes = 0usize;
-        while bytes < MAX_GROUP_BYTES {
-            match rx.try_recv() {
-                Ok(job) => {
-                    if let Job::Write { batch, .. } = &job {
-                        bytes += batch.size_bytes();
-                    }
-                    let stop = matches!(job, Job::Shutdown);
-                    group.push(job);
-                    if stop {
-                        break;
-                    }
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+        gather(rx, first, &mut group, shared.options.max_group_bytes);
         let stop = commit_group(shared, &mut group);
         if stop {
             return;
         }
     }
+}
+
+/// Put `first` and the jobs queued behind it into `group`, up to `max_bytes` (see
+/// [`LogStoreOptions::max_group_bytes`](super::LogStoreOptions::max_group_bytes)) or a shutdown,
+/// without waiting for more.
+fn gather<C: Line>(rx: &Receiver<Job<C>>, first: Job<C>, group: &mut Vec<Job<C>>, max_bytes: usize) {
+    // The first job counts against the cap like the others: one at or over the cap alone is
+    // written without the jobs behind it, or the group would grow past the cap by all of them.
+    let mut bytes = job_bytes(&first);
+    group.push(first);
+    while bytes < max_bytes {
+        match rx.try_recv() {
+            Ok(job) => {
+                bytes = bytes.saturating_add(job_bytes(&job));
+                let stop = matches!(job, Job::Shutdown);
+                group.push(job);
+                if stop {
+                    break;
+                }
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+}
+
+/// The bytes of keys and values `job` writes.
+fn job_bytes<C: Line>(job: &Job<C>) -> usize {
+    match job {
+        Job::Write { batch, .. } => batch.size_bytes(),
+        Job::Shutdown => 0,
+    }
+}
+
+/// The jobs of one group as one write: their batches in order, and whom to tell once it is
+/// durable.
+struct Merged<C: Line> {
+    batch: Batch,
+    /// Highest sequence number of the entries the group appends.
+    max_seq: Option<u64>,
+    /// Whether any job deletes log entries.
+    deletes: bool,
+    /// One per write job, in the order they were queued.
+    dones: Vec<Done<C>>,
+    /// Whether a shutdown was requested.
+    stop: bool,
+}
+
+/// Merge the jobs of `group` (emptying it) into one write.
+fn merge<C: Line>(group: &mut Vec<Job<C>>) -> Merged<C> {
+    let mut merged = Merged {
+        batch: Batch::new(),
+        max_seq: None,
+        deletes: false,
+        dones: Vec::with_capacity(group.len()),
+        stop: false,
+    };
+    for job in group.drain(..) {
+        match job {
+            Job::Write {
+                batch,
+                max_seq,
+                deletes,
+                done,
+            } => {
+                merged.batch.extend(batch);
+                merged.max_seq = merged.max_seq.max(max_seq);
+                merged.deletes |= deletes;
+                merged.dones.push(done);
+            }
+            Job::Shutdown => merged.stop = true,
+        }
+    }
+    merged
 }
 
 /// Write one group and complete its callbacks. Returns whether a shutdown was requested.
@@ -88,47 +169,44 @@ where
     C: Line,
     E: Engine,
 {
-    let mut batch = Batch::new();
-    let mut max_seq = None;
-    let mut deletes = false;
-    let mut dones = Vec::with_capacity(group.len());
-    let mut stop = false;
-    for job in group.drain(..) {
-        match job {
-            Job::Write {
-                batch: b,
-                max_seq: s,
-                deletes: d,
-                done,
-            } => {
-                batch.extend(b);
-                max_seq = max_seq.max(s);
-                deletes |= d;
-                dones.push(done);
-            }
-            Job::Shutdown => stop = true,
-        }
-    }
+    let Merged {
+        batch,
+        max_seq,
+        deletes,
+        dones,
+        stop,
+    } = merge(group);
     if dones.is_empty() {
         return stop;
     }
-
     if let Some(first) = shared.poison.get() {
-        shared.stats.record_error("refused", "Poisoned");
-        for done in dones {
-            complete(
-                done,
-                Err(StoreError::Poisoned {
-                    backend: shared.backend,
-                    kind: first.kind(),
-                    source: first.clone(),
-                }),
-            );
-        }
+        refuse(shared, first, dones);
         return stop;
     }
-    let jobs = dones.len();
-    let entries = log_entries(&batch);
+    match write(shared, &batch, deletes, dones.len()) {
+        Ok(()) => written(shared, max_seq, dones),
+        Err(cause) => fail(shared, &cause, dones),
+    }
+    stop
+}
+
+/// Refuse a group because an earlier write failed with `first`: nothing is written.
+fn refuse<C: Line, E: Engine, K>(shared: &Shared<C, E, K>, first: &Arc<EngineError>, dones: Vec<Done<C>>) {
+    shared.stats.record_error("refused", "Poisoned");
+    for done in dones {
+        complete(done, Err(shared.poisoned(first)));
+    }
+}
+
+/// Write a group's `batch` durably (with readers kept out if it `deletes` log entries), and
+/// count it as a write of `jobs` jobs if it succeeds.
+fn write<C: Line, E: Engine, K>(
+    shared: &Shared<C, E, K>,
+    batch: &Batch,
+    deletes: bool,
+    jobs: usize,
+) -> Result<(), Arc<EngineError>> {
+    let entries = log_entries(batch);
     let started = Instant::now();
     let result = {
         let _exclusive = deletes.then(|| {
@@ -137,57 +215,50 @@ where
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         });
-        shared.engine.write(&batch, Durability::Durable).map_err(Arc::new)
+        shared.engine.write(batch, Durability::Durable).map_err(Arc::new)
     };
+    if result.is_ok() {
+        record_written(shared, started.elapsed(), jobs, entries, batch.size_bytes());
+    }
+    result
+}
 
-    let took = started.elapsed();
-    match result {
-        Ok(()) => {
-            record_written(shared, took, jobs, entries, batch.size_bytes());
-            if let Some(max_seq) = max_seq {
-                let mut view = shared.view();
-                while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
-                    view.pending.pop_front();
-                }
-            }
-            for done in dones {
-                complete(done, Ok(()));
-            }
-        }
-        Err(cause) => {
-            // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
-            // report success for data that is gone. Refuse everything from now on.
-            let kind = cause.kind();
-            let _ = shared.poison.set(cause.clone());
-            shared.stats.record_error("write", format!("{kind:?}"));
-            shared.stats.record_fatal(
-                || format!("a durable log write failed ({kind:?}): {cause}"),
-                || StoreError::WriteFailed {
-                    backend: shared.backend,
-                    kind,
-                    source: cause.clone(),
-                },
-            );
-            tracing::error!(
-                target: "raft_store::sync",
-                backend = shared.backend,
-                error = %cause,
-                kind = ?kind,
-                "durable write failed; the store refuses every write from now on (fail-stop)"
-            );
-            for done in dones {
-                complete(
-                    done,
-                    Err(StoreError::WriteFailed {
-                        backend: shared.backend,
-                        kind,
-                        source: cause.clone(),
-                    }),
-                );
-            }
+/// A group is durable: its entries are no longer served from memory, and its callbacks are
+/// told, in order.
+fn written<C: Line, E: Engine, K>(shared: &Shared<C, E, K>, max_seq: Option<u64>, dones: Vec<Done<C>>) {
+    if let Some(max_seq) = max_seq {
+        let mut view = shared.view();
+        while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
+            view.pending.pop_front();
         }
     }
-    stop
+    for done in dones {
+        complete(done, Ok(()));
+    }
+}
+
+/// A group's write failed with `cause`: poison the store, record and log it, and tell every
+/// callback of the group.
+fn fail<C: Line, E: Engine, K>(shared: &Shared<C, E, K>, cause: &Arc<EngineError>, dones: Vec<Done<C>>) {
+    // Fail-stop: the kernel may have dropped the dirty pages, so retrying the sync could
+    // report success for data that is gone. Refuse everything from now on.
+    let kind = cause.kind();
+    let _ = shared.poison.set(cause.clone());
+    shared.stats.record_error("write", format!("{kind:?}"));
+    shared.stats.record_fatal(
+        || format!("a durable log write failed ({kind:?}): {cause}"),
+        || shared.write_failed(cause),
+    );
+    tracing::error!(
+        target: "raft_store::sync",
+        backend = shared.backend,
+        error = %cause,
+        kind = ?kind,
+        "durable write failed; the store refuses every write from now on (fail-stop)"
+    );
+    for done in dones {
+        complete(done, Err(shared.write_failed(cause)));
+    }
 }
 
 fn complete<C: Line>(done: Done<C>, result: Result<(), StoreError>) {
@@ -229,7 +300,8 @@ fn record_written<C: Line, E: Engine, K>(
     bytes: usize,
 ) {
     shared.stats.record_sync(took, jobs, entries, bytes);
-    if took > SLOW_SYNC {
+    let slow = shared.options.slow_sync;
+    if took > slow {
         tracing::warn!(
             target: "raft_store::sync",
             backend = shared.backend,
@@ -237,7 +309,7 @@ fn record_written<C: Line, E: Engine, K>(
             jobs,
             bytes,
             "slow durable write: the sync took longer than {} ms",
-            SLOW_SYNC.as_millis()
+            slow.as_millis()
         );
     }
 }

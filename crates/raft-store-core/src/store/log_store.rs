@@ -1,6 +1,5 @@
 //! [`LogStore`]: the raft log over any [`Engine`], for either openraft line.
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -17,22 +16,21 @@ use super::check::EntryCheck;
 use super::flusher;
 use super::flusher::Done;
 use super::flusher::Job;
+use super::options::LogStoreOptions;
 use super::reader::LogReader;
 use super::shared::LogView;
 use super::shared::PendingEntry;
 use super::shared::Shared;
-use crate::Batch;
 use crate::CodecError;
-use crate::Engine;
-use crate::Space;
 use crate::codec::Codec;
 use crate::codec::ENVELOPE_HEADER;
 use crate::codec::MessagePack;
 use crate::codec::RoundTripError;
-use crate::codec::log_index;
 use crate::codec::log_key;
 use crate::codec::seal;
-use crate::codec::unseal;
+use crate::Batch;
+use crate::Engine;
+use crate::Space;
 use crate::error::StoreError;
 use crate::format::check_or_init;
 use crate::format::meta_key;
@@ -81,14 +79,24 @@ where
     /// codec). A codec that is not self-describing is refused here
     /// ([`StoreError::UncheckedCodec`]): open such a store with
     /// [`open_checked`](Self::open_checked).
+    ///
+    /// The store has the default [`LogStoreOptions`]; [`open_with`](Self::open_with) takes
+    /// others.
     pub fn open(engine: E) -> Result<Self, StoreError> {
+        Self::open_with(engine, LogStoreOptions::default())
+    }
+
+    /// Open the raft log kept in `engine` as [`open`](Self::open) does, with `options` instead
+    /// of the default ones. Options no store can work with (see
+    /// [`LogStoreOptions::validate`]) are refused before anything is read or written.
+    pub fn open_with(engine: E, options: LogStoreOptions) -> Result<Self, StoreError> {
         if !K::SELF_DESCRIBING {
             return Err(StoreError::UncheckedCodec {
                 backend: engine.backend(),
                 codec: K::NAME,
             });
         }
-        Self::open_checked(engine, EntryCheck::decodes())
+        Self::open_checked_with(engine, EntryCheck::decodes(), options)
     }
 
     /// Open the raft log kept in `engine` as [`open`](Self::open) does, checking every appended
@@ -109,85 +117,32 @@ where
     /// # }
     /// ```
     pub fn open_checked(engine: E, check: EntryCheck<C::Entry>) -> Result<Self, StoreError> {
+        Self::open_checked_with(engine, check, LogStoreOptions::default())
+    }
+
+    /// Open the raft log kept in `engine` as [`open_checked`](Self::open_checked) does, with
+    /// `options` instead of the default ones (refused, before anything is read or written, if
+    /// no store can work with them: see [`LogStoreOptions::validate`]).
+    pub fn open_checked_with(
+        engine: E,
+        check: EntryCheck<C::Entry>,
+        options: LogStoreOptions,
+    ) -> Result<Self, StoreError> {
         let backend = engine.backend();
+        options.validate().map_err(|e| e.into_store_error(backend))?;
         check_or_init(&engine, K::NAME, C::LINE)?;
-        let meta =
-            |key: &'static [u8]| -> Result<Option<Vec<u8>>, StoreError> { Ok(engine.get(Space::Meta, key)?) };
-        let damaged =
-            |index: Option<u64>, reason: String| StoreError::damaged(backend, Space::Log, index, reason);
-        let vote: Option<C::Vote> = meta(meta_key::VOTE)?
-            .map(|b| decode_meta::<K, _>(backend, "vote", &b))
-            .transpose()?;
-        let committed: Option<C::LogId> = meta(meta_key::COMMITTED)?
-            .map(|b| decode_meta::<K, Option<C::LogId>>(backend, "committed", &b))
-            .transpose()?
-            .flatten();
-        let last_purged: Option<C::LogId> = meta(meta_key::PURGED)?
-            .map(|b| decode_meta::<K, _>(backend, "last purged", &b))
-            .transpose()?;
-
-        let mut last_log_id = last_purged.clone();
-        let mut log_start = last_purged.as_ref().map_or(0, |p| C::index(p).saturating_add(1));
-        if last_purged.is_none() {
-            let mut first = None;
-            engine.scan(Space::Log, crate::KeyRange::ALL, &mut |k, _| {
-                first = Some(log_index(k));
-                std::ops::ControlFlow::Break(())
-            })?;
-            if let Some(first) = first {
-                log_start = first.ok_or_else(|| damaged(None, "log key is not 8 bytes".into()))?;
-            }
-        }
-        if let Some(key) = engine.last_key(Space::Log)? {
-            let index = log_index(&key)
-                .ok_or_else(|| damaged(None, format!("log key of {} bytes, expected 8", key.len())))?;
-            let above_purged = last_purged.as_ref().is_none_or(|p| index > C::index(p));
-            if above_purged {
-                let bytes = engine
-                    .get(Space::Log, &key)?
-                    .ok_or(StoreError::Missing { backend, index })?;
-                let entry: C::Entry = unseal::<K, _>(&bytes)
-                    .map_err(|e| StoreError::corrupt(backend, Space::Log, Some(index), "log entry", e))?;
-                if C::entry_index(&entry) != index {
-                    return Err(damaged(
-                        Some(index),
-                        format!(
-                            "entry stored under index {index} says it is index {}",
-                            C::entry_index(&entry)
-                        ),
-                    ));
-                }
-                last_log_id = Some(C::entry_log_id(&entry));
-            }
-        }
-
+        let view = LogView::recover::<E, K>(&engine)?;
         let shared = Arc::new(Shared {
             engine,
             backend,
-            view: Mutex::new(LogView {
-                log_start,
-                last_purged,
-                last_log_id,
-                pending: VecDeque::new(),
-                next_seq: 0,
-                vote,
-                committed,
-            }),
+            view: Mutex::new(view),
             deleting: RwLock::new(()),
             poison: OnceLock::new(),
             stats: Arc::new(StoreStats::default()),
+            options,
             _codec: PhantomData,
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let flusher = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("raft-store-{backend}-flush"))
-                .spawn(move || flusher::run(&shared, &rx))
-                .map_err(|e| {
-                    StoreError::Engine(crate::EngineError::io(backend, "spawning the flusher thread", e))
-                })?
-        };
+        let (tx, flusher) = flusher::start(&shared)?;
         let reader = LogReader::new(&shared);
         Ok(Self {
             shared,
@@ -241,6 +196,11 @@ where
             return Err(refused(RoundTripError::Different { codec: K::NAME }));
         }
         Ok(value)
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &LogStoreOptions {
+        &self.shared.options
     }
 
     /// The backend name of the engine.
@@ -435,14 +395,6 @@ where
             done: Done::Nothing,
         })
     }
-}
-
-fn decode_meta<K: Codec, T: serde::de::DeserializeOwned>(
-    backend: &'static str,
-    what: &str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    unseal::<K, T>(bytes).map_err(|e| StoreError::corrupt(backend, Space::Meta, None, what, e))
 }
 
 impl<C: Line, E: Engine, K: Codec> Drop for LogStore<C, E, K> {

@@ -4,9 +4,13 @@
 mod check;
 mod flusher;
 mod log_store;
+pub(crate) mod options;
 mod reader;
+mod recover;
 mod shared;
 
 pub use check::EntryCheck;
 pub use log_store::LogStore;
+pub use options::LogStoreOptions;
+pub use options::OptionsError;
 pub use reader::LogReader;

@@ -9,18 +9,14 @@ use std::sync::Weak;
 use crate::line::Line;
 
 use super::shared::Shared;
+use super::shared::decode_entry;
+use super::shared::key_index;
+use crate::codec::Codec;
+use crate::codec::log_key;
 use crate::Engine;
 use crate::KeyRange;
 use crate::Space;
-use crate::codec::Codec;
-use crate::codec::log_index;
-use crate::codec::log_key;
-use crate::codec::unseal;
 use crate::error::StoreError;
-
-/// `limited_get_log_entries` stops after about this many stored bytes (and at least one entry),
-/// so one replication message stays bounded.
-const LIMITED_READ_BYTES: usize = 8 << 20;
 
 /// A read handle to a log store's log, cheap to clone.
 ///
@@ -34,6 +30,8 @@ const LIMITED_READ_BYTES: usize = 8 << 20;
 pub struct LogReader<C: Line, E, K> {
     shared: Weak<Shared<C, E, K>>,
     backend: &'static str,
+    /// The store's [`LogStoreOptions::limited_read_bytes`](super::LogStoreOptions::limited_read_bytes).
+    limited_read_bytes: usize,
 }
 
 impl<C: Line, E, K> Clone for LogReader<C, E, K> {
@@ -41,6 +39,7 @@ impl<C: Line, E, K> Clone for LogReader<C, E, K> {
         Self {
             shared: self.shared.clone(),
             backend: self.backend,
+            limited_read_bytes: self.limited_read_bytes,
         }
     }
 }
@@ -55,6 +54,7 @@ where
         Self {
             shared: Arc::downgrade(shared),
             backend: shared.backend,
+            limited_read_bytes: shared.options.limited_read_bytes,
         }
     }
 
@@ -104,9 +104,12 @@ where
             shared
                 .engine
                 .scan(Space::Log, KeyRange::half_open(&from, &to), &mut |k, v| {
-                    let Some(index) = log_index(k) else {
-                        bad_key = Some(k.len());
-                        return ControlFlow::Break(());
+                    let index = match key_index(backend, k) {
+                        Ok(index) => index,
+                        Err(e) => {
+                            bad_key = Some(e);
+                            return ControlFlow::Break(());
+                        }
                     };
                     bytes += v.len();
                     raw.push((index, v.to_vec()));
@@ -118,13 +121,8 @@ where
                 })?;
         }
         drop(guard);
-        if let Some(len) = bad_key {
-            return Err(StoreError::damaged(
-                backend,
-                Space::Log,
-                None,
-                format!("log key of {len} bytes, expected 8"),
-            ));
+        if let Some(e) = bad_key {
+            return Err(e);
         }
 
         let mut out = Vec::with_capacity(raw.len() + tail.len());
@@ -133,20 +131,7 @@ where
             if index != want {
                 return Err(StoreError::Missing { backend, index: want });
             }
-            let entry: C::Entry = unseal::<K, _>(&value)
-                .map_err(|e| StoreError::corrupt(backend, Space::Log, Some(index), "log entry", e))?;
-            if C::entry_index(&entry) != index {
-                return Err(StoreError::damaged(
-                    backend,
-                    Space::Log,
-                    Some(index),
-                    format!(
-                        "entry stored under index {index} says it is index {}",
-                        C::entry_index(&entry)
-                    ),
-                ));
-            }
-            out.push(entry);
+            out.push(decode_entry::<C, K>(backend, index, &value)?);
             want += 1;
         }
         if limited {
@@ -184,7 +169,7 @@ impl<C: Line, E: Engine, K: Codec> LogReader<C, E, K> {
 
     /// Entries with `start <= index < end`, bounded to about one replication message of bytes.
     pub(crate) fn read_limited(&self, start: u64, end: u64) -> Result<Vec<C::Entry>, StoreError> {
-        self.read_range(start, end, LIMITED_READ_BYTES)
+        self.read_range(start, end, self.limited_read_bytes)
     }
 
     /// The last saved vote.

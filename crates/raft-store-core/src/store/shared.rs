@@ -10,7 +10,12 @@ use std::sync::RwLock;
 
 use crate::line::Line;
 
+use super::options::LogStoreOptions;
+use crate::codec::Codec;
+use crate::codec::log_index;
+use crate::codec::unseal;
 use crate::Engine;
+use crate::Space;
 use crate::EngineError;
 use crate::error::StoreError;
 use crate::stats::StoreStats;
@@ -71,6 +76,8 @@ pub(crate) struct Shared<C: Line, E, K> {
     pub poison: OnceLock<Arc<EngineError>>,
     /// What the store did, for metrics.
     pub stats: Arc<StoreStats>,
+    /// The tunables the store was opened with, checked.
+    pub options: LogStoreOptions,
     pub _codec: PhantomData<fn() -> K>,
 }
 
@@ -87,13 +94,61 @@ impl<C: Line, E: Engine, K> Shared<C, E, K> {
         match self.poison.get() {
             Some(first) => {
                 self.stats.record_error("refused", "Poisoned");
-                Err(StoreError::Poisoned {
-                    backend: self.backend,
-                    kind: first.kind(),
-                    source: first.clone(),
-                })
+                Err(self.poisoned(first))
             }
             None => Ok(()),
         }
     }
+
+    /// The refusal of a write because an earlier one failed with `first`: the one way this
+    /// error is built, so every refusal names the first failure and its kind alike.
+    pub fn poisoned(&self, first: &Arc<EngineError>) -> StoreError {
+        StoreError::Poisoned {
+            backend: self.backend,
+            kind: first.kind(),
+            source: first.clone(),
+        }
+    }
+
+    /// The failure of a durable write with `cause`: the one way this error is built, for the
+    /// callbacks of the failed group and for the stats' record of it alike.
+    pub fn write_failed(&self, cause: &Arc<EngineError>) -> StoreError {
+        StoreError::WriteFailed {
+            backend: self.backend,
+            kind: cause.kind(),
+            source: cause.clone(),
+        }
+    }
+}
+
+/// A log key's index, or why the key cannot be one (it is not 8 bytes long).
+pub(crate) fn key_index(backend: &'static str, key: &[u8]) -> Result<u64, StoreError> {
+    log_index(key).ok_or_else(|| bad_log_key(backend, key.len()))
+}
+
+/// The error of a log key of `len` bytes, which is not a log key (those are 8 bytes long).
+pub(crate) fn bad_log_key(backend: &'static str, len: usize) -> StoreError {
+    StoreError::damaged(backend, Space::Log, None, format!("log key of {len} bytes, expected 8"))
+}
+
+/// The entry stored under log index `index` as `bytes`: its envelope checked, decoded with `K`,
+/// and checked to say it is the entry of that index. Opening the store and reading entries
+/// both decode through here, so a damaged entry is refused alike whoever reads it.
+pub(crate) fn decode_entry<C: Line, K: Codec>(
+    backend: &'static str,
+    index: u64,
+    bytes: &[u8],
+) -> Result<C::Entry, StoreError> {
+    let entry: C::Entry = unseal::<K, _>(bytes)
+        .map_err(|e| StoreError::corrupt(backend, Space::Log, Some(index), "log entry", e))?;
+    let says = C::entry_index(&entry);
+    if says != index {
+        return Err(StoreError::damaged(
+            backend,
+            Space::Log,
+            Some(index),
+            format!("entry stored under index {index} says it is index {says}"),
+        ));
+    }
+    Ok(entry)
 }
