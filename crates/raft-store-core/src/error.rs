@@ -14,7 +14,7 @@ use raft_store_engine::Space;
 use raft_store_engine::codec::CodecError;
 use raft_store_engine::codec::RoundTripError;
 
-/// An error of a raft-store log store or state machine ([`LogStore`](crate::store::LogStore),
+/// An error of a raft-store log store or state machine ([`LogStore`](crate::LineLogStore),
 /// its readers, the key-value state machine).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -172,7 +172,7 @@ pub enum StoreError {
         backend: &'static str,
         /// Which option, and why.
         #[source]
-        source: crate::store::OptionsError,
+        source: crate::OptionsError,
     },
     /// The store's flusher thread has stopped (the store is closing).
     #[error("{backend}: the store is closed")]

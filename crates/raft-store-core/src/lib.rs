@@ -94,12 +94,12 @@ pub mod migrate;
 #[cfg(feature = "openraft-0-9")]
 pub mod openraft09;
 #[cfg(feature = "openraft-0-10")]
-pub mod openraft10;
+mod openraft10;
 mod release;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
-pub mod stats;
+mod stats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
-pub mod store;
+mod store;
 
 #[cfg(feature = "openraft-0-10")]
 pub use openraft10::LogReader;
@@ -107,9 +107,23 @@ pub use openraft10::LogReader;
 pub use openraft10::LogStore;
 pub use release::wait_released;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use stats::GROUP_BUCKETS;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use stats::HistogramSnapshot;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use stats::SLOW_SYNC;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use stats::SYNC_BUCKETS;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use stats::StatsSnapshot;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use stats::StoreStats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use store::EntryCheck;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::LineLogReader;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use store::LineLogStore;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use store::LogStoreOptions;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]

@@ -27,7 +27,7 @@ use crate::StoreError;
 
 /// A durable write slower than this is logged as a warning (`tracing`, target
 /// `raft_store::sync`): a disk that takes this long holds every append behind it. The default
-/// of [`LogStoreOptions::slow_sync`](crate::store::LogStoreOptions::slow_sync), which sets
+/// of [`LogStoreOptions::slow_sync`](crate::LogStoreOptions::slow_sync), which sets
 /// another threshold for one store.
 pub const SLOW_SYNC: Duration = Duration::from_millis(100);
 

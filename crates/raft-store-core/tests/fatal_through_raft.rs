@@ -181,11 +181,11 @@ mod on_0_9 {
     use raft_store_core::EngineError;
     use raft_store_core::MemEngine;
     use raft_store_core::StoreError;
+    use raft_store_core::kv::KvRequest;
+    use raft_store_core::kv::KvResponse;
+    use raft_store_core::kv::SnapshotFile;
     use raft_store_core::openraft09::LogStore;
-    use raft_store_core::openraft09::kv::KvRequest;
-    use raft_store_core::openraft09::kv::KvResponse;
     use raft_store_core::openraft09::kv::KvStateMachine;
-    use raft_store_core::openraft09::kv::SnapshotFile;
     use raft_store_testkit::Fault;
     use raft_store_testkit::FaultEngine;
 

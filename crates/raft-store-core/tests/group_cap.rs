@@ -23,8 +23,8 @@ use raft_store_core::LogStoreOptions;
 use raft_store_core::MemEngine;
 use raft_store_core::Op;
 use raft_store_core::Space;
-use raft_store_engine::codec::log_index;
 use raft_store_core::Visitor;
+use raft_store_engine::codec::log_index;
 
 openraft::declare_raft_types!(
     /// The openraft 0.10 type config of these tests.

@@ -272,11 +272,11 @@ mod openraft09 {
     use openraft_09 as openraft;
 
     use raft_store_core::MemEngine;
-    use raft_store_core::openraft09::kv::KvOptions;
-    use raft_store_core::openraft09::kv::KvRequest;
-    use raft_store_core::openraft09::kv::KvResponse;
+    use raft_store_core::kv::KvOptions;
+    use raft_store_core::kv::KvRequest;
+    use raft_store_core::kv::KvResponse;
+    use raft_store_core::kv::SnapshotFile;
     use raft_store_core::openraft09::kv::KvStateMachine;
-    use raft_store_core::openraft09::kv::SnapshotFile;
 
     openraft::declare_raft_types!(
         /// The openraft 0.9 type config of these tests.

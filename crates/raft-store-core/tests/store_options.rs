@@ -15,9 +15,9 @@ use raft_store_core::LogStore;
 use raft_store_core::LogStoreOptions;
 use raft_store_core::MemEngine;
 use raft_store_core::OptionsError;
+use raft_store_core::SLOW_SYNC;
 use raft_store_core::Space;
 use raft_store_core::StoreError;
-use raft_store_core::stats::SLOW_SYNC;
 
 openraft::declare_raft_types!(
     /// The openraft 0.10 type config of these tests.
@@ -155,7 +155,7 @@ mod openraft09 {
     #[tokio::test]
     async fn the_read_cap_bounds_limited_reads_on_openraft_0_9() {
         // The 0.9 module names the same options type.
-        let options = raft_store_core::openraft09::LogStoreOptions::default().with_limited_read_bytes(2500);
+        let options = raft_store_core::LogStoreOptions::default().with_limited_read_bytes(2500);
         let mut store: LogStore<Config09, MemEngine> =
             LogStore::open_with(MemEngine::new(), options).unwrap();
         store

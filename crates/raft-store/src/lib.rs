@@ -154,21 +154,23 @@ pub use raft_store_core::EngineError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::EntryCheck;
 pub use raft_store_core::FormatError;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::HistogramSnapshot;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::LogStoreOptions;
 pub use raft_store_core::MemEngine;
 pub use raft_store_core::MessagePack;
 pub use raft_store_core::OpenraftLine;
-pub use raft_store_core::Postcard;
-pub use raft_store_core::StoreError;
-#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
-pub use raft_store_core::LogStoreOptions;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::OptionsError;
+pub use raft_store_core::Postcard;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::StatsSnapshot;
+pub use raft_store_core::StoreError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::StoreStats;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::kv;
-#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
-pub use raft_store_core::stats;
 pub use raft_store_core::wait_released;
 pub use raft_store_engine::codec::RoundTripError;
 pub use raft_store_engine::codec::check_round_trip;

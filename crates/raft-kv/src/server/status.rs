@@ -17,7 +17,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
-use raft_store::stats::HistogramSnapshot;
+use raft_store::HistogramSnapshot;
 use serde::Serialize;
 
 use super::Caller;
@@ -329,7 +329,7 @@ fn requests(e: &mut Exposition, s: &NodeState) {
 }
 
 /// The store's figures.
-fn store(e: &mut Exposition, st: &raft_store::stats::StatsSnapshot) {
+fn store(e: &mut Exposition, st: &raft_store::StatsSnapshot) {
     e.histogram(
         "raft_kv_store_sync_seconds",
         "Latency of each durable log write (the write and its fsync), in seconds.",

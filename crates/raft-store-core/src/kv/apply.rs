@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::KvLine;
 use super::KvRequest;
 use super::KvResponse;
-use super::StateMachine;
+use super::LineStateMachine;
 use super::keys::Bucket;
 use super::keys::is_hashed_form;
 use super::state::Shared;
@@ -146,7 +146,7 @@ impl<C: KvLine, E: Engine, K: Codec> Step<'_, C, E, K> {
     }
 }
 
-impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
+impl<C: KvLine, E: Engine, K: Codec> LineStateMachine<C, E, K> {
     /// Apply one request into `batch` and `overlay`. A request that can never be stored on
     /// this engine changes nothing and is answered [`KvResponse::Refused`]: failing the apply
     /// instead would stop the node, and again on every start, since the committed entry is
@@ -251,7 +251,7 @@ pub(crate) struct Applying<C: KvLine> {
 }
 
 impl<C: KvLine> Applying<C> {
-    pub(crate) fn new<E: Engine, K: Codec>(sm: &StateMachine<C, E, K>) -> Self {
+    pub(crate) fn new<E: Engine, K: Codec>(sm: &LineStateMachine<C, E, K>) -> Self {
         Self {
             st: lock(&sm.shared.state).clone(),
             batch: Batch::new(),
@@ -264,7 +264,7 @@ impl<C: KvLine> Applying<C> {
 
     pub(crate) fn entry<E: Engine, K: Codec>(
         &mut self,
-        sm: &StateMachine<C, E, K>,
+        sm: &LineStateMachine<C, E, K>,
         entry: &C::Entry,
     ) -> Result<KvResponse, StoreError> {
         self.st.last_applied = Some(C::entry_log_id(entry));
@@ -288,7 +288,7 @@ impl<C: KvLine> Applying<C> {
     /// Write the data changes and the state record in one batch, then publish the new state.
     pub(crate) fn commit<E: Engine, K: Codec>(
         &mut self,
-        sm: &StateMachine<C, E, K>,
+        sm: &LineStateMachine<C, E, K>,
     ) -> Result<(), StoreError> {
         if !self.dirty {
             return Ok(());

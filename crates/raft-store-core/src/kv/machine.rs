@@ -24,11 +24,11 @@ use crate::Batch;
 use crate::Durability;
 use crate::Engine;
 use crate::Space;
+use crate::StoreStats;
 use crate::codec::Codec;
 use crate::codec::MessagePack;
 use crate::codec::unseal;
 use crate::error::StoreError;
-use crate::stats::StoreStats;
 
 /// A durable key-value map replicated by openraft: `RaftStateMachine` + `RaftSnapshotBuilder`
 /// over an [`Engine`], usually the same engine (through an `Arc`) as the [`LogStore`](crate::LogStore).
@@ -42,17 +42,17 @@ use crate::stats::StoreStats;
 /// [module docs](super). A committed request never fails the apply: one whose value the engine
 /// cannot store is answered [`KvResponse::Refused`](super::KvResponse::Refused) and changes
 /// nothing.
-pub struct StateMachine<C: KvLine, E: Engine, K: Codec = MessagePack> {
+pub struct LineStateMachine<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
 
-/// A read handle on a [`StateMachine`]; cheap to clone, usable while openraft owns the state
+/// A read handle on a [`LineStateMachine`]; cheap to clone, usable while openraft owns the state
 /// machine.
-pub struct StateReader<C: KvLine, E: Engine, K: Codec = MessagePack> {
+pub struct LineStateReader<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
 
-impl<C: KvLine, E: Engine, K: Codec> Clone for StateReader<C, E, K> {
+impl<C: KvLine, E: Engine, K: Codec> Clone for LineStateReader<C, E, K> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -60,12 +60,12 @@ impl<C: KvLine, E: Engine, K: Codec> Clone for StateReader<C, E, K> {
     }
 }
 
-/// The snapshot builder of a [`StateMachine`].
-pub struct SnapshotBuilder<C: KvLine, E: Engine, K: Codec = MessagePack> {
+/// The snapshot builder of a [`LineStateMachine`].
+pub struct LineSnapshotBuilder<C: KvLine, E: Engine, K: Codec = MessagePack> {
     pub(crate) shared: Arc<Shared<C, E, K>>,
 }
 
-impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
+impl<C: KvLine, E: Engine, K: Codec> LineStateMachine<C, E, K> {
     /// Open the state machine kept in `engine`, with its snapshot files in `snapshot_dir`
     /// (created if missing). Removes what an interrupted install or build left behind.
     ///
@@ -166,8 +166,8 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
     }
 
     /// A snapshot builder over the same data.
-    pub(crate) fn snapshot_builder(&self) -> SnapshotBuilder<C, E, K> {
-        SnapshotBuilder {
+    pub(crate) fn snapshot_builder(&self) -> LineSnapshotBuilder<C, E, K> {
+        LineSnapshotBuilder {
             shared: self.shared.clone(),
         }
     }
@@ -191,8 +191,8 @@ impl<C: KvLine, E: Engine, K: Codec> StateMachine<C, E, K> {
     ///
     /// It holds the engine, and so keeps the store directory locked: drop it (and await
     /// [`wait_released`](crate::wait_released)) before opening the store again in this process.
-    pub fn reader(&self) -> StateReader<C, E, K> {
-        StateReader {
+    pub fn reader(&self) -> LineStateReader<C, E, K> {
+        LineStateReader {
             shared: self.shared.clone(),
         }
     }

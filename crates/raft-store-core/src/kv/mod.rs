@@ -34,7 +34,7 @@
 //!   keeps the full key beside the value, as a list of every key with that hash, so even a
 //!   hash collision loses nothing. Stores written before keep the same layout: no key of
 //!   theirs was over the limit.
-//! - Reads, [`StateReader::scan`] and snapshots see keys in key order, long keys included:
+//! - Reads, [`LineStateReader::scan`] and snapshots see keys in key order, long keys included:
 //!   those are gathered first (their keys in memory, their values in a temporary file in the
 //!   snapshot directory, applies waiting meanwhile) and merged in. A snapshot file does not
 //!   depend on the engine that built it, so one built on redb installs on LMDB.
@@ -78,9 +78,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::Serialize;
 
-pub use machine::SnapshotBuilder;
-pub use machine::StateMachine;
-pub use machine::StateReader;
+pub use machine::LineSnapshotBuilder;
+pub use machine::LineStateMachine;
+pub use machine::LineStateReader;
 pub use options::KvOptions;
 pub use snapshot::SnapshotFile;
 

@@ -1,15 +1,15 @@
 //! [`KvOptions`]: the key-value state machine's tunables.
 
-use crate::store::OptionsError;
+use crate::OptionsError;
 use crate::store::options::at_least_one;
 
-/// The tunables of the key-value state machine ([`StateMachine`](super::StateMachine), on
+/// The tunables of the key-value state machine ([`LineStateMachine`](super::LineStateMachine), on
 /// either openraft line). [`Default`] gives the values a state machine opened with
-/// [`open`](super::StateMachine::open) has.
+/// [`open`](super::LineStateMachine::open) has.
 ///
 /// Set them with the `with_*` methods (or the public fields) and open the state machine with
-/// [`open_with`](super::StateMachine::open_with) or
-/// [`open_with_options_and_stats`](super::StateMachine::open_with_options_and_stats), which
+/// [`open_with`](super::LineStateMachine::open_with) or
+/// [`open_with_options_and_stats`](super::LineStateMachine::open_with_options_and_stats), which
 /// refuse values no state machine can work with (see [`validate`](Self::validate)) before they
 /// touch the engine.
 ///

@@ -4,14 +4,14 @@ use std::io;
 use std::ops::ControlFlow;
 
 use super::KvLine;
+use super::LineStateReader;
 use super::SnapshotFile;
-use super::StateReader;
 use super::state::lock;
 use crate::Engine;
 use crate::codec::Codec;
 use crate::error::StoreError;
 
-impl<C: KvLine, E: Engine, K: Codec> StateReader<C, E, K> {
+impl<C: KvLine, E: Engine, K: Codec> LineStateReader<C, E, K> {
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let st = lock(&self.shared.state);
@@ -40,7 +40,7 @@ impl<C: KvLine, E: Engine, K: Codec> StateReader<C, E, K> {
         lock(&self.shared.current).as_ref().map(|c| c.meta.clone())
     }
 
-    /// Same as [`StateMachine::receive_snapshot`](super::StateMachine::receive_snapshot), for a
+    /// Same as [`LineStateMachine::receive_snapshot`](super::LineStateMachine::receive_snapshot), for a
     /// network server that receives snapshots while openraft owns the state machine.
     pub fn receive_snapshot(&self) -> io::Result<SnapshotFile> {
         self.shared.receive_snapshot()

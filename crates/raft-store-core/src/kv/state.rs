@@ -25,12 +25,12 @@ use crate::Engine;
 use crate::EngineLimits;
 use crate::KeyRange;
 use crate::Space;
+use crate::StoreStats;
 use crate::Visitor;
 use crate::codec::Codec;
 use crate::codec::open_envelope;
 use crate::codec::seal;
 use crate::error::StoreError;
-use crate::stats::StoreStats;
 
 /// The key of the state record in [`Space::DataMeta`].
 pub(crate) const STATE_KEY: &[u8] = b"state";
@@ -73,7 +73,7 @@ pub(crate) struct Shared<C: KvLine, E: Engine, K> {
     pub(crate) current: Mutex<Option<Current<C>>>,
     pub(crate) next_file: AtomicU64,
     /// Entries applied, snapshots, errors: usually the log store's counters (see
-    /// [`StateMachine::open_with_stats`]).
+    /// [`LineStateMachine::open_with_stats`]).
     pub(crate) stats: Arc<StoreStats>,
     /// The tunables the state machine was opened with, checked.
     pub(crate) options: KvOptions,

@@ -45,9 +45,9 @@ use crate::Codec;
 use crate::Engine;
 use crate::MessagePack;
 use crate::kv::KvLine;
-use crate::kv::SnapshotBuilder;
-use crate::kv::StateMachine;
-use crate::kv::StateReader;
+use crate::kv::LineSnapshotBuilder;
+use crate::kv::LineStateMachine;
+use crate::kv::LineStateReader;
 use crate::kv::apply::Applying;
 use crate::kv::snapshot_files::blocking;
 use crate::kv::state::lock;
@@ -55,20 +55,19 @@ use crate::line::V0_9;
 
 // The requests, responses and snapshot files are the same types on both lines; here too so
 // that everything of the 0.9 state machine is in one module (as in the facade).
-pub use crate::kv::KvOptions;
-pub use crate::kv::KvRequest;
-pub use crate::kv::KvResponse;
-pub use crate::kv::SnapshotFile;
+use crate::kv::KvRequest;
+use crate::kv::KvResponse;
+use crate::kv::SnapshotFile;
 
 /// A durable key-value map replicated by openraft 0.9: `RaftStateMachine` +
 /// `RaftSnapshotBuilder` over an [`Engine`]; see [`StateMachine`].
-pub type KvStateMachine<C, E, K = MessagePack> = StateMachine<V0_9<C>, E, K>;
+pub type KvStateMachine<C, E, K = MessagePack> = LineStateMachine<V0_9<C>, E, K>;
 
 /// A read handle on a [`KvStateMachine`]; see [`StateReader`].
-pub type KvReader<C, E, K = MessagePack> = StateReader<V0_9<C>, E, K>;
+pub type KvReader<C, E, K = MessagePack> = LineStateReader<V0_9<C>, E, K>;
 
 /// The snapshot builder of a [`KvStateMachine`].
-pub type KvSnapshotBuilder<C, E, K = MessagePack> = SnapshotBuilder<V0_9<C>, E, K>;
+pub type KvSnapshotBuilder<C, E, K = MessagePack> = LineSnapshotBuilder<V0_9<C>, E, K>;
 
 /// An openraft 0.9 type config the key-value state machine works with: `D = KvRequest`,
 /// `R = KvResponse`, openraft's own entry type and `SnapshotData = SnapshotFile`. Any config
@@ -127,7 +126,7 @@ fn sm_write_err<NID: openraft::NodeId>(e: &(impl std::error::Error + 'static)) -
     StorageIOError::write_state_machine(e).into()
 }
 
-impl<C, E, K> RaftSnapshotBuilder<C> for SnapshotBuilder<V0_9<C>, E, K>
+impl<C, E, K> RaftSnapshotBuilder<C> for LineSnapshotBuilder<V0_9<C>, E, K>
 where
     C: KvTypeConfig,
     E: Engine,
@@ -147,7 +146,7 @@ where
     }
 }
 
-impl<C, E, K> RaftStateMachine<C> for StateMachine<V0_9<C>, E, K>
+impl<C, E, K> RaftStateMachine<C> for LineStateMachine<V0_9<C>, E, K>
 where
     C: KvTypeConfig,
     E: Engine,

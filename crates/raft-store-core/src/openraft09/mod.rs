@@ -66,15 +66,13 @@ use crate::store;
 
 // Line-neutral, like the store itself; here too so that a 0.9 application finds everything of
 // its log store in this module.
-pub use crate::store::LogStoreOptions;
-pub use crate::store::OptionsError;
 
 /// Durable raft log storage for openraft 0.9 over an [`Engine`], with group commit: see
-/// [`store::LogStore`] for what it guarantees.
-pub type LogStore<C, E, K = MessagePack> = store::LogStore<V0_9<C>, E, K>;
+/// [`LineLogStore`](store::LineLogStore) for what it guarantees.
+pub type LogStore<C, E, K = MessagePack> = store::LineLogStore<V0_9<C>, E, K>;
 
-/// A read handle to a [`LogStore`]'s log for openraft 0.9: see [`store::LogReader`].
-pub type LogReader<C, E, K = MessagePack> = store::LogReader<V0_9<C>, E, K>;
+/// A read handle to a [`LogStore`]'s log for openraft 0.9: see [`LineLogReader`](store::LineLogReader).
+pub type LogReader<C, E, K = MessagePack> = store::LineLogReader<V0_9<C>, E, K>;
 
 impl<C> Line for V0_9<C>
 where
@@ -114,7 +112,7 @@ fn write_err<NID: openraft::NodeId>(e: &StoreError) -> StorageError<NID> {
     StorageIOError::write_logs(e).into()
 }
 
-impl<C, E, K> RaftLogReader<C> for store::LogStore<V0_9<C>, E, K>
+impl<C, E, K> RaftLogReader<C> for store::LineLogStore<V0_9<C>, E, K>
 where
     C: RaftTypeConfig,
     C::Entry: Clone + Serialize + DeserializeOwned,
@@ -139,7 +137,7 @@ where
     }
 }
 
-impl<C, E, K> RaftLogStorage<C> for store::LogStore<V0_9<C>, E, K>
+impl<C, E, K> RaftLogStorage<C> for store::LineLogStore<V0_9<C>, E, K>
 where
     C: RaftTypeConfig,
     C::Entry: Clone + Serialize + DeserializeOwned,
@@ -198,11 +196,11 @@ where
     }
 
     async fn purge(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
-        self.purge_up_to(log_id).map_err(|e| write_err(&e))
+        self.purge_upto(log_id).map_err(|e| write_err(&e))
     }
 }
 
-impl<C, E, K> RaftLogReader<C> for store::LogReader<V0_9<C>, E, K>
+impl<C, E, K> RaftLogReader<C> for store::LineLogReader<V0_9<C>, E, K>
 where
     C: RaftTypeConfig,
     C::Entry: Clone + Serialize + DeserializeOwned,

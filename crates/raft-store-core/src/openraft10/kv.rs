@@ -23,10 +23,10 @@ use crate::MessagePack;
 use crate::kv::KvLine;
 use crate::kv::KvRequest;
 use crate::kv::KvResponse;
-use crate::kv::SnapshotBuilder;
+use crate::kv::LineSnapshotBuilder;
+use crate::kv::LineStateMachine;
+use crate::kv::LineStateReader;
 use crate::kv::SnapshotFile;
-use crate::kv::StateMachine;
-use crate::kv::StateReader;
 use crate::kv::apply::Applying;
 use crate::kv::snapshot_files::blocking;
 use crate::kv::state::lock;
@@ -34,13 +34,13 @@ use crate::line::V0_10;
 
 /// A durable key-value map replicated by openraft 0.10: `RaftStateMachine` +
 /// `RaftSnapshotBuilder` over an [`Engine`]; see [`StateMachine`].
-pub type KvStateMachine<C, E, K = MessagePack> = StateMachine<V0_10<C>, E, K>;
+pub type KvStateMachine<C, E, K = MessagePack> = LineStateMachine<V0_10<C>, E, K>;
 
 /// A read handle on a [`KvStateMachine`]; see [`StateReader`].
-pub type KvReader<C, E, K = MessagePack> = StateReader<V0_10<C>, E, K>;
+pub type KvReader<C, E, K = MessagePack> = LineStateReader<V0_10<C>, E, K>;
 
 /// The snapshot builder of a [`KvStateMachine`].
-pub type KvSnapshotBuilder<C, E, K = MessagePack> = SnapshotBuilder<V0_10<C>, E, K>;
+pub type KvSnapshotBuilder<C, E, K = MessagePack> = LineSnapshotBuilder<V0_10<C>, E, K>;
 
 /// An entry whose payload the state machine can read: implemented for openraft's own
 /// [`Entry`](openraft::Entry) with [`EntryPayload`], which `declare_raft_types!` uses by default.
@@ -108,7 +108,7 @@ where
     }
 }
 
-impl<C, E, K> RaftSnapshotBuilder<C> for SnapshotBuilder<V0_10<C>, E, K>
+impl<C, E, K> RaftSnapshotBuilder<C> for LineSnapshotBuilder<V0_10<C>, E, K>
 where
     C: KvTypeConfig,
     C::Entry: Clone,
@@ -125,7 +125,7 @@ where
     }
 }
 
-impl<C, E, K> RaftStateMachine<C> for StateMachine<V0_10<C>, E, K>
+impl<C, E, K> RaftStateMachine<C> for LineStateMachine<V0_10<C>, E, K>
 where
     C: KvTypeConfig,
     C::Entry: Clone,

@@ -28,11 +28,11 @@ use crate::line::V0_10;
 use crate::store;
 
 /// Durable raft log storage for openraft 0.10 over an [`Engine`], with group commit: see
-/// [`store::LogStore`] for what it guarantees.
-pub type LogStore<C, E, K = MessagePack> = store::LogStore<V0_10<C>, E, K>;
+/// [`LineLogStore`](store::LineLogStore) for what it guarantees.
+pub type LogStore<C, E, K = MessagePack> = store::LineLogStore<V0_10<C>, E, K>;
 
-/// A read handle to a [`LogStore`]'s log for openraft 0.10: see [`store::LogReader`].
-pub type LogReader<C, E, K = MessagePack> = store::LogReader<V0_10<C>, E, K>;
+/// A read handle to a [`LogStore`]'s log for openraft 0.10: see [`LineLogReader`](store::LineLogReader).
+pub type LogReader<C, E, K = MessagePack> = store::LineLogReader<V0_10<C>, E, K>;
 
 impl<C> Line for V0_10<C>
 where
@@ -63,7 +63,7 @@ where
     }
 }
 
-impl<C, E, K> RaftLogReader<C> for store::LogStore<V0_10<C>, E, K>
+impl<C, E, K> RaftLogReader<C> for store::LineLogStore<V0_10<C>, E, K>
 where
     C: RaftTypeConfig,
     C::Entry: Clone,
@@ -86,7 +86,7 @@ where
     }
 }
 
-impl<C, E, K> RaftLogStorage<C> for store::LogStore<V0_10<C>, E, K>
+impl<C, E, K> RaftLogStorage<C> for store::LineLogStore<V0_10<C>, E, K>
 where
     C: RaftTypeConfig,
     C::Entry: Clone,
@@ -128,15 +128,15 @@ where
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
-        Ok(self.truncate_after_id(last_log_id)?)
+        Ok(self.truncate_after(last_log_id)?)
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
-        Ok(self.purge_up_to(log_id)?)
+        Ok(self.purge_upto(log_id)?)
     }
 }
 
-impl<C, E, K> RaftLogReader<C> for store::LogReader<V0_10<C>, E, K>
+impl<C, E, K> RaftLogReader<C> for store::LineLogReader<V0_10<C>, E, K>
 where
     C: RaftTypeConfig,
     C::Entry: Clone,

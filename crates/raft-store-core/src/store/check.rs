@@ -71,7 +71,7 @@ impl<T> EntryCheck<T> {
         }
     }
 
-    /// The check of a store opened with [`open`](crate::store::LogStore::open): decodes only.
+    /// The check of a store opened with [`open`](crate::LineLogStore::open): decodes only.
     pub(crate) fn decodes() -> Self {
         Self {
             kind: CheckKind::Decodes { trusted: false },

@@ -20,9 +20,9 @@ use super::shared::Shared;
 use crate::Batch;
 use crate::Durability;
 use crate::Engine;
+use crate::EngineError;
 use crate::Op;
 use crate::Space;
-use crate::EngineError;
 use crate::error::StoreError;
 
 /// Who to tell when a job is durable.

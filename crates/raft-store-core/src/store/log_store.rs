@@ -1,4 +1,4 @@
-//! [`LogStore`]: the raft log over any [`Engine`], for either openraft line.
+//! [`LineLogStore`]: the raft log over any [`Engine`], for either openraft line.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -17,24 +17,24 @@ use super::flusher;
 use super::flusher::Done;
 use super::flusher::Job;
 use super::options::LogStoreOptions;
-use super::reader::LogReader;
+use super::reader::LineLogReader;
 use super::shared::LogView;
 use super::shared::PendingEntry;
 use super::shared::Shared;
+use crate::Batch;
 use crate::CodecError;
+use crate::Engine;
+use crate::Space;
+use crate::StoreStats;
 use crate::codec::Codec;
 use crate::codec::ENVELOPE_HEADER;
 use crate::codec::MessagePack;
 use crate::codec::RoundTripError;
 use crate::codec::log_key;
 use crate::codec::seal;
-use crate::Batch;
-use crate::Engine;
-use crate::Space;
 use crate::error::StoreError;
 use crate::format::check_or_init;
 use crate::format::meta_key;
-use crate::stats::StoreStats;
 
 /// Durable raft log storage over an [`Engine`], with group commit.
 ///
@@ -58,15 +58,15 @@ use crate::stats::StoreStats;
 ///   [`open_checked`](Self::open_checked), with a value comparison or an explicit promise.
 ///
 /// Dropping the store finishes every queued write, then stops the flusher thread.
-pub struct LogStore<C: Line, E: Engine, K: Codec = MessagePack> {
+pub struct LineLogStore<C: Line, E: Engine, K: Codec = MessagePack> {
     shared: Arc<Shared<C, E, K>>,
     tx: Sender<Job<C>>,
     flusher: Option<JoinHandle<()>>,
-    reader: LogReader<C, E, K>,
+    reader: LineLogReader<C, E, K>,
     check: EntryCheck<C::Entry>,
 }
 
-impl<C, E, K> LogStore<C, E, K>
+impl<C, E, K> LineLogStore<C, E, K>
 where
     C: Line,
     E: Engine,
@@ -104,14 +104,14 @@ where
     /// any codec), [`EntryCheck::trust_payload_encoding`] only decodes it.
     ///
     /// ```
-    /// use raft_store_core::{Bincode, EntryCheck, LogStore, MemEngine};
+    /// use raft_store_core::{Bincode, EntryCheck, LineLogStore, MemEngine};
     ///
     /// openraft::declare_raft_types!(pub Config: D = String, R = String);
     ///
     /// # fn main() -> Result<(), raft_store_core::StoreError> {
     /// // bincode, with every entry compared with what it reads back as.
-    /// let store: LogStore<Config, MemEngine, Bincode> =
-    ///     LogStore::open_checked(MemEngine::new(), EntryCheck::equal())?;
+    /// let store: LineLogStore<Config, MemEngine, Bincode> =
+    ///     LineLogStore::open_checked(MemEngine::new(), EntryCheck::equal())?;
     /// # drop(store);
     /// # Ok(())
     /// # }
@@ -143,7 +143,7 @@ where
             _codec: PhantomData,
         });
         let (tx, flusher) = flusher::start(&shared)?;
-        let reader = LogReader::new(&shared);
+        let reader = LineLogReader::new(&shared);
         Ok(Self {
             shared,
             tx,
@@ -333,7 +333,8 @@ where
         })
     }
 
-    fn truncate(&mut self, after: Option<C::LogId>) -> Result<(), StoreError> {
+    /// Delete every entry after `after` (all of them for `None`).
+    pub(crate) fn truncate_after(&mut self, after: Option<C::LogId>) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let mut view = self.shared.view();
         let first_gone = after.as_ref().map_or(0, |l| C::index(l).saturating_add(1));
@@ -360,7 +361,8 @@ where
         })
     }
 
-    fn purge_upto(&mut self, upto: C::LogId) -> Result<(), StoreError> {
+    /// Delete every entry up to and including `upto`, remembering it as the last purged id.
+    pub(crate) fn purge_upto(&mut self, upto: C::LogId) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let value = seal::<K, _>(&upto).map_err(self.encode_err("last purged log id"))?;
         let mut view = self.shared.view();
@@ -397,7 +399,7 @@ where
     }
 }
 
-impl<C: Line, E: Engine, K: Codec> Drop for LogStore<C, E, K> {
+impl<C: Line, E: Engine, K: Codec> Drop for LineLogStore<C, E, K> {
     fn drop(&mut self) {
         // Finish what is queued (its callbacks are still waited on), then stop the thread so the
         // engine is released once the last reader is gone.
@@ -414,14 +416,14 @@ impl<C: Line, E: Engine, K: Codec> Drop for LogStore<C, E, K> {
 }
 
 /// What each line's `RaftLogStorage` impl calls: the trait methods without openraft's types.
-impl<C, E, K> LogStore<C, E, K>
+impl<C, E, K> LineLogStore<C, E, K>
 where
     C: Line,
     E: Engine,
     K: Codec,
 {
     /// The reader the store serves reads through.
-    pub(crate) fn reader_ref(&self) -> &LogReader<C, E, K> {
+    pub(crate) fn reader_ref(&self) -> &LineLogReader<C, E, K> {
         &self.reader
     }
 
@@ -472,18 +474,12 @@ where
         self.append_entries(entries, Done::Flushed(callback))
     }
 
-    /// Delete every entry after `after` (all of them for `None`).
-    #[cfg_attr(not(feature = "openraft-0-10"), allow(dead_code))]
-    pub(crate) fn truncate_after_id(&mut self, after: Option<C::LogId>) -> Result<(), StoreError> {
-        self.truncate(after)
-    }
-
     /// Delete every entry at or after index `first_gone` (openraft 0.9's `truncate`), keeping
     /// the log id of the entry before it as the last one.
     #[cfg_attr(not(feature = "openraft-0-9"), allow(dead_code))]
     pub(crate) fn truncate_from(&mut self, first_gone: u64) -> Result<(), StoreError> {
         let Some(prev) = first_gone.checked_sub(1) else {
-            return self.truncate(None);
+            return self.truncate_after(None);
         };
         let after = {
             let view = self.shared.view();
@@ -514,11 +510,6 @@ where
             })?;
             Some(C::entry_log_id(entry))
         };
-        self.truncate(after)
-    }
-
-    /// Delete every entry up to and including `upto`, remembering it as the last purged id.
-    pub(crate) fn purge_up_to(&mut self, upto: C::LogId) -> Result<(), StoreError> {
-        self.purge_upto(upto)
+        self.truncate_after(after)
     }
 }

@@ -10,7 +10,7 @@ mod recover;
 mod shared;
 
 pub use check::EntryCheck;
-pub use log_store::LogStore;
+pub use log_store::LineLogStore;
 pub use options::LogStoreOptions;
 pub use options::OptionsError;
-pub use reader::LogReader;
+pub use reader::LineLogReader;

@@ -3,21 +3,21 @@
 
 use std::time::Duration;
 
+use crate::SLOW_SYNC;
 use crate::StoreError;
-use crate::stats::SLOW_SYNC;
 
-/// The tunables of a [`LogStore`](super::LogStore). [`Default`] gives the values a store opened
-/// with [`open`](super::LogStore::open) has.
+/// The tunables of a [`LineLogStore`](super::LineLogStore). [`Default`] gives the values a store opened
+/// with [`open`](super::LineLogStore::open) has.
 ///
 /// Set them with the `with_*` methods (or the public fields) and open the store with
-/// [`open_with`](super::LogStore::open_with) or
-/// [`open_checked_with`](super::LogStore::open_checked_with), which refuse values no store can
+/// [`open_with`](super::LineLogStore::open_with) or
+/// [`open_checked_with`](super::LineLogStore::open_checked_with), which refuse values no store can
 /// work with (see [`validate`](Self::validate)) before they touch the engine.
 ///
 /// ```
 /// use std::time::Duration;
 ///
-/// use raft_store_core::{LogStore, LogStoreOptions, MemEngine};
+/// use raft_store_core::{LineLogStore, LogStoreOptions, MemEngine};
 ///
 /// openraft::declare_raft_types!(pub Config: D = String, R = String);
 ///
@@ -25,7 +25,7 @@ use crate::stats::SLOW_SYNC;
 /// let options = LogStoreOptions::default()
 ///     .with_max_group_bytes(16 << 20)
 ///     .with_slow_sync(Duration::from_millis(250));
-/// let store: LogStore<Config, MemEngine> = LogStore::open_with(MemEngine::new(), options)?;
+/// let store: LineLogStore<Config, MemEngine> = LineLogStore::open_with(MemEngine::new(), options)?;
 /// assert_eq!(store.options().max_group_bytes, 16 << 20);
 /// # Ok(())
 /// # }
@@ -126,7 +126,10 @@ pub enum OptionsError {
 impl OptionsError {
     /// This refusal as the error of opening a store on the engine `backend`.
     pub(crate) fn into_store_error(self, backend: &'static str) -> StoreError {
-        StoreError::InvalidOptions { backend, source: self }
+        StoreError::InvalidOptions {
+            backend,
+            source: self,
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! [`LogReader`]: reads entries from the engine plus the not-yet-written tail in memory.
+//! [`LineLogReader`]: reads entries from the engine plus the not-yet-written tail in memory.
 
 use std::ops::Bound;
 use std::ops::ControlFlow;
@@ -11,11 +11,11 @@ use crate::line::Line;
 use super::shared::Shared;
 use super::shared::decode_entry;
 use super::shared::key_index;
-use crate::codec::Codec;
-use crate::codec::log_key;
 use crate::Engine;
 use crate::KeyRange;
 use crate::Space;
+use crate::codec::Codec;
+use crate::codec::log_key;
 use crate::error::StoreError;
 
 /// A read handle to a log store's log, cheap to clone.
@@ -23,18 +23,18 @@ use crate::error::StoreError;
 /// It sees every appended entry as soon as `append` returns, durable or not. Each read is one
 /// consistent view: a concurrent truncate or purge is seen entirely or not at all.
 ///
-/// A reader does not keep the store open: once the `LogStore` is dropped (openraft drops it
+/// A reader does not keep the store open: once the `LineLogStore` is dropped (openraft drops it
 /// when the `Raft` shuts down), the engine closes and releases its directory, and reads through
 /// readers still around fail with [`StoreError::Closed`]. So a store can be reopened right
 /// after shutdown, whatever tasks still hold readers.
-pub struct LogReader<C: Line, E, K> {
+pub struct LineLogReader<C: Line, E, K> {
     shared: Weak<Shared<C, E, K>>,
     backend: &'static str,
     /// The store's [`LogStoreOptions::limited_read_bytes`](super::LogStoreOptions::limited_read_bytes).
     limited_read_bytes: usize,
 }
 
-impl<C: Line, E, K> Clone for LogReader<C, E, K> {
+impl<C: Line, E, K> Clone for LineLogReader<C, E, K> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -44,7 +44,7 @@ impl<C: Line, E, K> Clone for LogReader<C, E, K> {
     }
 }
 
-impl<C, E, K> LogReader<C, E, K>
+impl<C, E, K> LineLogReader<C, E, K>
 where
     C: Line,
     E: Engine,
@@ -160,7 +160,7 @@ pub(crate) fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
     (start, end)
 }
 
-impl<C: Line, E: Engine, K: Codec> LogReader<C, E, K> {
+impl<C: Line, E: Engine, K: Codec> LineLogReader<C, E, K> {
     /// Entries in `range` that the log holds, all of them.
     pub(crate) fn read_bounds(&self, range: &impl RangeBounds<u64>) -> Result<Vec<C::Entry>, StoreError> {
         let (start, end) = bounds(range);

@@ -8,11 +8,11 @@ use serde::de::DeserializeOwned;
 use super::shared::LogView;
 use super::shared::decode_entry;
 use super::shared::key_index;
-use crate::codec::Codec;
-use crate::codec::unseal;
 use crate::Engine;
 use crate::KeyRange;
 use crate::Space;
+use crate::codec::Codec;
+use crate::codec::unseal;
 use crate::error::StoreError;
 use crate::format::meta_key;
 use crate::line::Line;
@@ -58,7 +58,8 @@ fn read_meta<K: Codec, T: DeserializeOwned>(
     let Some(bytes) = engine.get(Space::Meta, key)? else {
         return Ok(None);
     };
-    let value = unseal::<K, T>(&bytes).map_err(|e| StoreError::corrupt(backend, Space::Meta, None, what, e))?;
+    let value =
+        unseal::<K, T>(&bytes).map_err(|e| StoreError::corrupt(backend, Space::Meta, None, what, e))?;
     Ok(Some(value))
 }
 

@@ -11,14 +11,14 @@ use std::sync::RwLock;
 use crate::line::Line;
 
 use super::options::LogStoreOptions;
+use crate::Engine;
+use crate::EngineError;
+use crate::Space;
+use crate::StoreStats;
 use crate::codec::Codec;
 use crate::codec::log_index;
 use crate::codec::unseal;
-use crate::Engine;
-use crate::Space;
-use crate::EngineError;
 use crate::error::StoreError;
-use crate::stats::StoreStats;
 
 /// An appended entry not yet written to the engine, served to readers from memory.
 pub(crate) struct PendingEntry<C: Line> {
@@ -128,7 +128,12 @@ pub(crate) fn key_index(backend: &'static str, key: &[u8]) -> Result<u64, StoreE
 
 /// The error of a log key of `len` bytes, which is not a log key (those are 8 bytes long).
 pub(crate) fn bad_log_key(backend: &'static str, len: usize) -> StoreError {
-    StoreError::damaged(backend, Space::Log, None, format!("log key of {len} bytes, expected 8"))
+    StoreError::damaged(
+        backend,
+        Space::Log,
+        None,
+        format!("log key of {len} bytes, expected 8"),
+    )
 }
 
 /// The entry stored under log index `index` as `bytes`: its envelope checked, decoded with `K`,
