@@ -14,8 +14,10 @@ if ! ls /usr/lib/llvm-*/lib/libclang-[0-9]*.so* >/dev/null 2>&1 \
 fi
 command -v clang >/dev/null 2>&1 || need+=(clang)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
-# scripts/cluster.sh and the README's walk-through talk to raft-kv over HTTP with curl.
+# scripts/cluster.sh and the walk-through of docs/raft-kv.md talk to raft-kv over HTTP with curl.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# scripts/quick.sh reads the workspace's crates and their dependencies from cargo metadata with jq.
+command -v jq >/dev/null 2>&1 || need+=(jq)
 # raft-store-faultfs: fusermount3 mounts its power-cut test file system without root, and detaches a busy one.
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 

@@ -275,4 +275,8 @@ impl Engine for BatchFileEngine {
 }
 
 // The whole suite: engine cases, store cases, faults, power loss and openraft's own suite.
-raft_store_testkit::conformance_suite!(raft_store_testkit::FnHarness(BatchFileEngine::open));
+/// The name `docs/conformance.md` gives the user's engine, so the line below is the one it tells
+/// users to write, word for word.
+type MyEngine = BatchFileEngine;
+
+raft_store_testkit::conformance_suite!(raft_store_testkit::FnHarness(MyEngine::open));

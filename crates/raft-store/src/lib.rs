@@ -208,3 +208,21 @@ pub use raft_store_testkit::openraft09_suite;
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeSnippets;
+
+/// The Rust snippets of the pages in `docs/`, compiled as doc tests like the README's: one item
+/// per page with a compiled snippet (`tests/readme.rs` fails if a page is missing here).
+#[cfg(all(
+    doctest,
+    feature = "redb",
+    feature = "openraft-0-10",
+    feature = "openraft-0-9"
+))]
+pub mod docs_snippets {
+    /// `docs/guarantees.md`.
+    #[doc = include_str!("../../../docs/guarantees.md")]
+    pub struct Guarantees;
+
+    /// `docs/kv-state-machine.md`.
+    #[doc = include_str!("../../../docs/kv-state-machine.md")]
+    pub struct KvStateMachine;
+}
