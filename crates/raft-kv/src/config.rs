@@ -7,6 +7,7 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use raft_store::Backend;
+use raft_store::StoreConfig;
 use serde::Deserialize;
 use serde::Serialize;
 
@@ -26,7 +27,8 @@ pub struct NodeArgs {
     /// `data_dir`, `backend`, `snapshot_after`, `max_request_bytes`, `max_key_bytes`,
     /// `max_append_bytes`, `header_timeout`, `body_timeout`, `idle_timeout`, `max_connections`,
     /// `max_raft_connections`, `tls_cert`, `tls_key`, `tls_ca`, `auth_file`, `join_token`,
-    /// `insecure`).
+    /// `insecure`), and tables `[store.redb]`, `[store.lmdb]`, `[store.rocksdb]`, `[store.sled]`
+    /// of the backends' options (see [`StoreSection`]).
     #[arg(long, env = "RAFT_KV_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -116,10 +118,65 @@ pub struct NodeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub insecure: Option<bool>,
+    /// The storage engines' options (config file only: table `[store]`).
+    #[arg(skip)]
+    pub store: Option<StoreSection>,
+}
+
+/// The `[store]` table of the config file: a table per backend of that backend's options, each
+/// field optional with the backend's default (the fields of `RedbOptions`, `LmdbOptions`,
+/// `RocksOptions` and `SledOptions`, by name). Only the chosen backend's table is used; a
+/// misspelt option, or a backend this build left out, is refused when the file is read.
+///
+/// ```toml
+/// backend = "rocksdb"
+///
+/// [store.rocksdb]
+/// write_buffer_size = 134217728
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// Options of the redb backend.
+    #[cfg(feature = "redb")]
+    pub redb: raft_store::RedbOptions,
+    /// Options of the LMDB backend.
+    #[cfg(feature = "lmdb")]
+    pub lmdb: raft_store::LmdbOptions,
+    /// Options of the RocksDB backend.
+    #[cfg(feature = "rocksdb")]
+    pub rocksdb: raft_store::RocksOptions,
+    /// Options of the sled backend.
+    #[cfg(feature = "sled")]
+    pub sled: raft_store::SledOptions,
+}
+
+impl StoreSection {
+    /// The store to open: `backend` at `path`, with these options.
+    pub fn store_config(&self, backend: Backend, path: PathBuf) -> StoreConfig {
+        let mut config = StoreConfig::new(backend, path);
+        #[cfg(feature = "redb")]
+        {
+            config.redb = self.redb;
+        }
+        #[cfg(feature = "lmdb")]
+        {
+            config.lmdb = self.lmdb;
+        }
+        #[cfg(feature = "rocksdb")]
+        {
+            config.rocksdb = self.rocksdb.clone();
+        }
+        #[cfg(feature = "sled")]
+        {
+            config.sled = self.sled;
+        }
+        config
+    }
 }
 
 /// A node's resolved settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Node id.
     pub id: u64,
@@ -149,6 +206,8 @@ pub struct NodeConfig {
     pub join_token: Option<Secret>,
     /// Whether a non-loopback address may be bound without TLS.
     pub insecure: bool,
+    /// The storage engines' options.
+    pub store: StoreSection,
 }
 
 /// What a data directory remembers of its node (`node.toml`), written once the node has bound
@@ -238,6 +297,7 @@ impl NodeArgs {
             auth_file: self.auth_file.or(other.auth_file),
             join_token: self.join_token.or(other.join_token),
             insecure: self.insecure.or(other.insecure),
+            store: self.store.or(other.store),
         }
     }
 
@@ -331,6 +391,7 @@ impl NodeArgs {
             auth,
             join_token: args.join_token.map(Secret),
             insecure: args.insecure.unwrap_or(false),
+            store: args.store.unwrap_or_default(),
         };
         config.check_exposure()?;
         Ok(config)

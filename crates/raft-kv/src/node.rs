@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use openraft::Config;
 use openraft::SnapshotPolicy;
-use raft_store::StoreConfig;
 use tokio::net::TcpListener;
 
 use crate::Error;
@@ -80,7 +79,9 @@ impl Node {
             )
         })?;
         let tls = load_tls(config)?;
-        let store = StoreConfig::new(config.backend, config.data_dir.join("store"));
+        let store = config
+            .store
+            .store_config(config.backend, config.data_dir.join("store"));
         let (log, sm) =
             raft_store::open_with_kv_checked::<crate::types::TypeConfig, crate::types::StoreCodec>(
                 &store,

@@ -481,3 +481,72 @@ fn settings_from_environment_file_and_data_dir() {
         child.kill().await.expect("kill");
     });
 }
+
+/// A backend option set in the config file's `[store]` table reaches the engine: RocksDB writes
+/// every option it runs with into its `OPTIONS-*` file, and the configured memtable size is
+/// there.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn a_store_option_in_the_config_file_reaches_the_engine() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let data = dir.path().join("node");
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "id = 3\nhttp = \"127.0.0.1:0\"\nraft = \"127.0.0.1:0\"\nbackend = \"rocksdb\"\n\
+                 data_dir = {:?}\n\n[store.rocksdb]\nwrite_buffer_size = 12345678\n",
+                data.display().to_string()
+            ),
+        )
+        .expect("write config");
+        let file_arg = file.display().to_string();
+        let (line, mut child) = spawn_node(&["--config", &file_arg], &[]).await;
+        assert!(line.contains("backend=rocksdb"), "{line}");
+        let store = data.join("store");
+        let options = std::fs::read_dir(&store)
+            .expect("the store directory")
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+            .map(|e| std::fs::read_to_string(e.path()).expect("read OPTIONS"))
+            .expect("RocksDB wrote its OPTIONS file");
+        child.kill().await.expect("kill");
+        assert!(
+            options.contains("write_buffer_size=12345678"),
+            "the configured write_buffer_size is not what RocksDB runs with"
+        );
+    });
+}
+
+/// A misspelt store option in the config file stops the node at start, naming the option.
+#[test]
+fn a_misspelt_store_option_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("node.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "backend = \"redb\"\ndata_dir = {:?}\n\n[store.redb]\ncache_sise = 1\n",
+            dir.path().join("node").display().to_string()
+        ),
+    )
+    .expect("write config");
+    let out = runtime().block_on(async {
+        let child = tokio::process::Command::new(BIN)
+            .args(["--config", &file.display().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn raft-kv");
+        // Bounded: a node that accepted the file would serve until killed (on drop).
+        tokio::time::timeout(SECS, child.wait_with_output())
+            .await
+            .expect("a misspelt option must stop the node at start")
+            .expect("wait for raft-kv")
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a misspelt option must stop the node");
+    assert!(stderr.contains("cache_sise"), "{stderr}");
+}
