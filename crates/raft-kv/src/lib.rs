@@ -26,6 +26,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod conn_limits;
+mod fatal;
 pub mod grpc;
 pub mod head_guard;
 pub mod json_errors;
@@ -41,6 +42,9 @@ pub mod server;
 pub mod tls;
 pub mod types;
 
+pub use fatal::FatalCause;
+pub use fatal::StoreFailure;
+
 /// What can stop a node or a client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,7 +57,44 @@ pub enum Error {
     /// The store could not be opened.
     #[error("{0}: {1}")]
     Store(String, #[source] raft_store::StoreError),
-    /// Raft could not start or stop.
+    /// Raft could not start, bootstrap or stop.
+    #[error("raft: {context}: {source}")]
+    Raft {
+        /// What was being done.
+        context: String,
+        /// openraft's error (boxed: it is large, and rare).
+        #[source]
+        source: Box<RaftFailure>,
+    },
+    /// The bench's cluster of `raft-kv` processes failed to start, elect a leader or stop; the
+    /// message is the cluster tool's.
     #[error("raft: {0}")]
-    Raft(String),
+    Cluster(String),
+}
+
+impl Error {
+    /// An [`Error::Raft`]: `source` happened while doing `context`.
+    pub fn raft(context: impl Into<String>, source: impl Into<RaftFailure>) -> Self {
+        Error::Raft {
+            context: context.into(),
+            source: Box::new(source.into()),
+        }
+    }
+}
+
+/// openraft's error behind an [`Error::Raft`], typed.
+#[derive(Debug, thiserror::Error)]
+pub enum RaftFailure {
+    /// Raft could not start, or stopped.
+    #[error(transparent)]
+    Fatal(#[from] openraft::error::Fatal<types::TypeConfig>),
+    /// Bootstrapping a new cluster failed.
+    #[error(transparent)]
+    Initialize(
+        #[from]
+        openraft::error::RaftError<types::TypeConfig, openraft::error::InitializeError<types::TypeConfig>>,
+    ),
+    /// Raft's core task could not be joined when shutting down.
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
 }

@@ -59,6 +59,7 @@ pub use self::status::Health;
 pub use self::status::MemberStatus;
 pub use self::status::NodeStatus;
 pub use self::status::node_status;
+use crate::FatalCause;
 use crate::auth::Auth;
 use crate::limits::Limits;
 use crate::tls::ClientTls;
@@ -94,7 +95,7 @@ pub struct NodeState {
     pub stats: Arc<StoreStats>,
     /// Why the node stopped serving for good, once a fatal error happened (see
     /// [`crate::node::watch`]); the node exits shortly after.
-    pub fatal: OnceLock<String>,
+    pub fatal: OnceLock<FatalCause>,
     /// When this node last took an append-entries or a snapshot from a current leader: how
     /// [`Health`] tells a follower in contact from one cut off.
     pub leader_seen: Mutex<Option<Instant>>,
@@ -123,8 +124,8 @@ impl NodeState {
     }
 
     /// The fatal error that stopped the node, if one did.
-    pub fn fatal(&self) -> Option<&str> {
-        self.fatal.get().map(String::as_str)
+    pub fn fatal(&self) -> Option<&FatalCause> {
+        self.fatal.get()
     }
 
     /// Refuse a request once the node stopped on a fatal error: its store refuses writes and
