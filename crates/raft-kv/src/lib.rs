@@ -9,41 +9,44 @@
 //! // A single node that bootstraps a new cluster in ./data (flags, RAFT_KV_* variables and a
 //! // TOML file resolve to the same settings).
 //! let config = NodeArgs { data_dir: Some("data".into()), ..NodeArgs::default() }.resolve()?;
-//! let node = raft_kv::node::Node::start(&config).await?;
+//! let node = raft_kv::Node::start(&config).await?;
 //! println!("client API on http://{}", node.info().http);
 //! # node.shutdown().await
 //! # }
 //! ```
 //!
+//! What is public: [`Node`] and [`config`] to run a node, [`client`] and [`grpc`] to talk to
+//! one, [`logging`] for the binary's log lines, and [`tools`] (the bench, certificates, a cluster
+//! of processes, the linearizability checker) for the subcommands, the tests and the scripts.
+//!
 //! [openraft]: https://docs.rs/openraft
 
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod bench;
-pub mod certs;
+mod auth;
 pub mod client;
-pub mod cluster;
 pub mod config;
-pub mod conn_limits;
+mod conn_limits;
 mod fatal;
 pub mod grpc;
-pub mod head_guard;
-pub mod json_errors;
-pub mod limits;
-pub mod lincheck;
+mod head_guard;
+mod json_errors;
+mod limits;
 pub mod logging;
-pub mod membership;
-pub mod network;
-pub mod node;
-pub mod raft_guard;
-pub mod serve;
-pub mod server;
-pub mod tls;
-pub mod types;
+mod membership;
+mod network;
+mod node;
+mod raft_guard;
+mod serve;
+mod server;
+mod tls;
+pub mod tools;
+mod types;
 
 pub use fatal::FatalCause;
 pub use fatal::StoreFailure;
+pub use node::Node;
+pub use types::NodeInfo;
 
 /// What can stop a node or a client.
 #[derive(Debug, thiserror::Error)]

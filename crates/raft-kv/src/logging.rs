@@ -23,7 +23,7 @@ pub enum LogFormat {
 
 /// The filter when neither `--log-level` nor `RUST_LOG` gives one: the node's own events at
 /// info, openraft's at warn (its info lines are per-RPC chatter).
-pub const DEFAULT_FILTER: &str = "info,openraft=warn";
+pub(crate) const DEFAULT_FILTER: &str = "info,openraft=warn";
 
 /// Send `tracing` events to stderr in `format`, filtered by `level` (directives), else by
 /// `RUST_LOG`, else [`DEFAULT_FILTER`]. A malformed filter is an error naming it.

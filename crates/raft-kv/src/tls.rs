@@ -527,9 +527,9 @@ mod tests {
     /// The TLS of node `id` from certificates `raft-kv certs` wrote to `dir`.
     fn node_tls(dir: &Path, id: u64) -> NodeTls {
         let files = TlsFiles {
-            cert: crate::certs::node_cert(dir, id),
-            key: crate::certs::node_key(dir, id),
-            ca: crate::certs::ca_cert(dir),
+            cert: crate::tools::certs::node_cert(dir, id),
+            key: crate::tools::certs::node_key(dir, id),
+            ca: crate::tools::certs::ca_cert(dir),
         };
         NodeTls::load(&files, id).expect("load the node's TLS")
     }
@@ -540,7 +540,7 @@ mod tests {
     #[test]
     fn a_raft_client_accepts_only_the_certificate_of_the_node_it_targets() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        crate::certs::generate(&crate::certs::CertsArgs {
+        crate::tools::certs::generate(&crate::tools::certs::CertsArgs {
             dir: dir.path().to_path_buf(),
             nodes: 3,
             hosts: Vec::new(),

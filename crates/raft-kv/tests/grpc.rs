@@ -3,10 +3,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use raft_kv::cluster::Cluster;
 use raft_kv::grpc::GrpcClient;
 use raft_kv::grpc::proto;
 use raft_kv::grpc::proto::key_value_client::KeyValueClient;
+use raft_kv::tools::cluster::Cluster;
 use tonic::Code;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
@@ -26,7 +26,7 @@ const CLI: &str = env!("CARGO_BIN_EXE_raft-kv-cli");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 async fn client(addr: &str) -> KeyValueClient<tonic::transport::Channel> {
@@ -319,7 +319,7 @@ fn http_and_grpc_refuse_alike() {
     let auth = dir.path().join("auth");
     std::fs::write(&auth, format!("read {READ_TOKEN}\nwrite {WRITE_TOKEN}\n")).expect("auth file");
     runtime().block_on(async {
-        let security = raft_kv::cluster::Security {
+        let security = raft_kv::tools::cluster::Security {
             auth_file: Some(auth),
             token: Some(WRITE_TOKEN.into()),
             ..Default::default()

@@ -34,12 +34,10 @@ use self::forward::forwarded;
 use self::forward::leader_client;
 use self::forward::leader_client_within;
 use self::forward::onward;
-pub use self::health::HealthReporter;
-pub use self::health::SERVICE_NAME;
-pub use self::health::health_service;
-pub use self::health::reflection_service;
-pub use self::health::report_health;
-pub use self::incoming::tls_incoming;
+pub(crate) use self::health::health_service;
+pub(crate) use self::health::reflection_service;
+pub(crate) use self::health::report_health;
+pub(crate) use self::incoming::tls_incoming;
 use crate::auth::Role;
 use crate::conn_limits::ConnLimits;
 use crate::limits::LimitError;
@@ -77,7 +75,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// (see [`crate::conn_limits`]): a bound on concurrent calls per connection, and HTTP/2 pings
 /// every idle timeout (at most 30 s) that close a connection whose client stopped answering,
 /// calls in flight included.
-pub fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
+pub(crate) fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
     tonic::transport::Server::builder()
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_keepalive_interval(Some(conns.idle_timeout.min(Duration::from_secs(30))))
@@ -87,7 +85,7 @@ pub fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
 /// The gRPC service of a node, ready for a tonic server. It decodes messages up to
 /// [`Limits::grpc_message_bytes`] (see [`oversize_layer`] for a larger one); the request inside
 /// is then measured as it would be logged.
-pub fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
+pub(crate) fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
     let max = state.limits.grpc_message_bytes();
     KeyValueServer::new(GrpcService { state }).max_decoding_message_size(max)
 }
@@ -95,7 +93,7 @@ pub fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
 /// The answer to a message over tonic's decode bound, made `RESOURCE_EXHAUSTED` naming the
 /// request limit: tonic answers `OUT_OF_RANGE` with its own bound, which a client cannot tell
 /// from a range error of the API and which names a number no setting has.
-pub fn oversize_layer(
+pub(crate) fn oversize_layer(
     limits: Limits,
 ) -> MapResponseLayer<impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone>
 {
@@ -122,7 +120,7 @@ pub fn oversize_layer(
 }
 
 /// Serves the gRPC API on one node.
-pub struct GrpcService {
+pub(crate) struct GrpcService {
     state: Arc<NodeState>,
 }
 

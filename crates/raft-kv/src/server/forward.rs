@@ -54,6 +54,8 @@ pub struct Forward {
 /// request goes on to the leader unless no leader is known, it went round too often already
 /// (`hop`, the hops so far, reached [`MAX_HOPS`]) or the leader does not serve `api`; each of
 /// those refusals is [`ErrorKind::NotSent`](super::ErrorKind::NotSent), as nothing was proposed.
+// `leader` has the shape of `linearize`'s answer, which every read passes on as it is.
+#[allow(clippy::option_option)]
 pub fn route(api: Api, leader: Option<Option<&NodeInfo>>, hop: u32) -> Result<Option<Forward>, ApiError> {
     leader.map(|leader| to_leader(api, leader, hop)).transpose()
 }

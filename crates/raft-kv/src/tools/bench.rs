@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::Error;
 use crate::client::KvClient;
-use crate::cluster::Cluster;
+use crate::tools::cluster::Cluster;
 
 /// Options of `raft-kv bench`.
 #[derive(Debug, Clone, clap::Args)]
