@@ -107,8 +107,8 @@ impl KvClient {
 
     /// Speak `https://` with `tls` (the cluster CA, and a certificate to present if it has one).
     pub fn with_tls(mut self, tls: &ClientTls) -> Result<Self, crate::Error> {
-        self.http = http_client(self.timeout, Some(tls))
-            .map_err(|e| crate::Error::Config(format!("the HTTPS client: {e}")))?;
+        self.http =
+            http_client(self.timeout, Some(tls)).map_err(|e| crate::Error::setup("the HTTPS client", e))?;
         self.scheme = "https";
         Ok(self)
     }

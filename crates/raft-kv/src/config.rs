@@ -183,7 +183,7 @@ pub(crate) fn read_identity(data_dir: &Path) -> Result<Option<Identity>, Error> 
     match fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text)
             .map(Some)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+            .map_err(|e| Error::setup(path.display().to_string(), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Io(format!("reading {}", path.display()), e)),
     }
@@ -252,7 +252,7 @@ impl NodeArgs {
                 let text = fs::read_to_string(path)
                     .map_err(|e| Error::Io(format!("reading the config file {}", path.display()), e))?;
                 toml::from_str::<NodeArgs>(&text)
-                    .map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))?
+                    .map_err(|e| Error::setup(format!("config file {}", path.display()), e))?
             }
             None => NodeArgs::default(),
         };

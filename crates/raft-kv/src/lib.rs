@@ -54,6 +54,16 @@ pub enum Error {
     /// A setting is missing, malformed or contradicts the data directory.
     #[error("configuration: {0}")]
     Config(String),
+    /// A setting could not be put to use: what was being set up, and the error of the library
+    /// that refused it (a TLS or certificate error, a client that could not be built, ...).
+    #[error("configuration: {context}: {source}")]
+    Setup {
+        /// What was being set up.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A file or socket operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
@@ -76,6 +86,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::Setup`]: setting up `context` failed on `source` (a typed error, kept as the
+    /// source; a message where the library gives only text).
+    pub fn setup(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Setup {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
     /// An [`Error::Raft`]: `source` happened while doing `context`.
     pub fn raft(context: impl Into<String>, source: impl Into<RaftFailure>) -> Self {
         Error::Raft {
@@ -100,4 +122,33 @@ pub enum RaftFailure {
     /// Raft's core task could not be joined when shutting down.
     #[error(transparent)]
     Join(#[from] tokio::task::JoinError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_error_keeps_its_text_and_its_typed_source() {
+        let e = Error::setup("--tls-ca ca.pem", std::io::Error::other("no CA in it"));
+        assert_eq!(e.to_string(), "configuration: --tls-ca ca.pem: no CA in it");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
+    }
+
+    #[test]
+    fn a_raft_error_keeps_its_text_and_openraft_s_error() {
+        let e = Error::raft(
+            "starting raft",
+            openraft::error::Fatal::<types::TypeConfig>::Panicked,
+        );
+        assert_eq!(e.to_string(), "raft: starting raft: panicked");
+        let Error::Raft { source, .. } = &e else {
+            panic!("{e:?} is not a raft error");
+        };
+        assert!(matches!(
+            **source,
+            RaftFailure::Fatal(openraft::error::Fatal::Panicked)
+        ));
+    }
 }

@@ -120,7 +120,7 @@ impl HttpNetwork {
         let client = |builder: reqwest::ClientBuilder| {
             builder
                 .build()
-                .map_err(|e| crate::Error::Config(format!("the raft client: {e}")))
+                .map_err(|e| crate::Error::setup("the raft client", e))
         };
         // Built once here so that a configuration that cannot work fails the start, not
         // every connection later.

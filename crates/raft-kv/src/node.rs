@@ -59,9 +59,7 @@ pub fn raft_config(snapshot_after: u64) -> Result<Arc<Config>, Error> {
         ..Config::default()
     };
     Ok(Arc::new(
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("raft config: {e}")))?,
+        config.validate().map_err(|e| Error::setup("raft config", e))?,
     ))
 }
 
@@ -286,9 +284,7 @@ fn http_client(tls: Option<&NodeTls>, builder: reqwest::ClientBuilder) -> Result
         Some(tls) => tls.client.reqwest(builder),
         None => builder,
     };
-    builder
-        .build()
-        .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+    builder.build().map_err(|e| Error::setup("HTTP client", e))
 }
 
 /// Serve the raft endpoint, the HTTP API and (if bound) the gRPC API, each on its own task
@@ -346,8 +342,8 @@ fn serve(
         );
         let acceptor = tls.map(|t| t.grpc.clone());
         let (reporter, health) = crate::grpc::health_service();
-        let reflection = crate::grpc::reflection_service()
-            .map_err(|e| Error::Config(format!("the gRPC reflection service: {e}")))?;
+        let reflection =
+            crate::grpc::reflection_service().map_err(|e| Error::setup("the gRPC reflection service", e))?;
         servers.push(tokio::spawn(crate::grpc::report_health(state.clone(), reporter)));
         servers.push(tokio::spawn(async move {
             let router = crate::grpc::server_builder(conns)
