@@ -1,6 +1,7 @@
-//! Forwarding a client request from a follower to the leader: the request target, body and
-//! token exactly as they arrived, with a hop count that stops a request going round while
-//! leadership moves.
+//! Forwarding a client request from a follower to the leader. Whether a request is answered
+//! here, goes on to the leader or is refused is [`route`]'s decision, the same for the HTTP and
+//! the gRPC API; an HTTP request then goes on with its target, body and token exactly as they
+//! arrived, and a hop count that stops it going round while leadership moves.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
