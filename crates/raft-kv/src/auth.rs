@@ -78,7 +78,7 @@ impl Auth {
     pub fn load(path: &Path) -> Result<Auth, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Io(format!("reading the auth file {}", path.display()), e))?;
-        Auth::parse(&text).map_err(|e| Error::Config(format!("--auth-file {}: {e}", path.display())))
+        Auth::parse(&text).map_err(|e| Error::setup(format!("--auth-file {}", path.display()), e))
     }
 
     /// Parse the text of an auth file; an error names the line.

@@ -18,7 +18,8 @@ use serde_json::Value;
 use serde_json::json;
 
 use crate::server::JsonValue;
-use crate::tls::ClientTls;
+/// The client side of a cluster's TLS: the CA to trust (and a certificate to present).
+pub use crate::tls::ClientTls;
 
 /// What a key's bytes are percent-encoded as in a URL: everything but the unreserved
 /// characters of RFC 3986, so no byte of a key is read as URL syntax (`/`, `?`, `#`, `%`, `+`).
@@ -106,8 +107,8 @@ impl KvClient {
 
     /// Speak `https://` with `tls` (the cluster CA, and a certificate to present if it has one).
     pub fn with_tls(mut self, tls: &ClientTls) -> Result<Self, crate::Error> {
-        self.http = http_client(self.timeout, Some(tls))
-            .map_err(|e| crate::Error::Config(format!("the HTTPS client: {e}")))?;
+        self.http =
+            http_client(self.timeout, Some(tls)).map_err(|e| crate::Error::setup("the HTTPS client", e))?;
         self.scheme = "https";
         Ok(self)
     }

@@ -19,6 +19,9 @@ use crate::conn_limits::Timeout;
 use crate::limits::Limits;
 use crate::tls::TlsFiles;
 
+pub use crate::limits::DEFAULT_MAX_KEY_BYTES;
+pub use crate::limits::DEFAULT_MAX_REQUEST_BYTES;
+
 /// The settings of a node as given (every one optional until resolved).
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,7 +217,7 @@ pub struct NodeConfig {
 /// its addresses, so a restart needs only `--data-dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// Node id.
     pub id: u64,
     /// The client API address actually bound.
@@ -229,17 +232,17 @@ pub struct Identity {
 }
 
 /// The identity file in a data directory.
-pub fn identity_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn identity_path(data_dir: &Path) -> PathBuf {
     data_dir.join("node.toml")
 }
 
 /// Read the identity a data directory remembers, if any.
-pub fn read_identity(data_dir: &Path) -> Result<Option<Identity>, Error> {
+pub(crate) fn read_identity(data_dir: &Path) -> Result<Option<Identity>, Error> {
     let path = identity_path(data_dir);
     match fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text)
             .map(Some)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+            .map_err(|e| Error::setup(path.display().to_string(), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Io(format!("reading {}", path.display()), e)),
     }
@@ -247,7 +250,7 @@ pub fn read_identity(data_dir: &Path) -> Result<Option<Identity>, Error> {
 
 /// Write the identity file (through a temporary file and a rename, then a sync of the
 /// directory, so a crash leaves the old file or the new one).
-pub fn write_identity(data_dir: &Path, identity: &Identity) -> Result<(), Error> {
+pub(crate) fn write_identity(data_dir: &Path, identity: &Identity) -> Result<(), Error> {
     let path = identity_path(data_dir);
     let tmp = data_dir.join("node.toml.tmp");
     let text = toml::to_string(identity).map_err(|e| Error::Config(e.to_string()))?;
@@ -309,7 +312,7 @@ impl NodeArgs {
                 let text = fs::read_to_string(path)
                     .map_err(|e| Error::Io(format!("reading the config file {}", path.display()), e))?;
                 toml::from_str::<NodeArgs>(&text)
-                    .map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))?
+                    .map_err(|e| Error::setup(format!("config file {}", path.display()), e))?
             }
             None => NodeArgs::default(),
         };
@@ -431,7 +434,7 @@ impl NodeConfig {
 }
 
 /// Whether `addr` (`host:port`) is a loopback address: 127.0.0.0/8, `::1` or `localhost`.
-pub fn is_loopback(addr: &str) -> bool {
+pub(crate) fn is_loopback(addr: &str) -> bool {
     if let Ok(socket) = addr.parse::<std::net::SocketAddr>() {
         return socket.ip().is_loopback();
     }

@@ -32,11 +32,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use body::TimedBody;
-pub use grpc_io::GrpcConn;
 pub use grpc_io::GrpcIo;
 pub use grpc_io::busy_layer;
 pub use grpc_io::incoming;
-pub use tracker::Busy;
 pub use tracker::Conn;
 pub use tracker::Refuse;
 pub use tracker::Tracker;

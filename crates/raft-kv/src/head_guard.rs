@@ -31,6 +31,8 @@ use tokio::time::Sleep;
 
 /// The heads a guard lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Each field is a maximum, and says so like the settings it comes from.
+#[allow(clippy::struct_field_names)]
 pub struct HeadLimits {
     /// The longest request target (path and query), in bytes.
     pub max_uri: usize,

@@ -38,6 +38,8 @@ const LMDB_MAX_KEY_BYTES: usize = 511 - 8;
 
 /// The size bounds of a node (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// The fields are named as their settings are (`--max-request-bytes`, ...).
+#[allow(clippy::struct_field_names)]
 pub struct Limits {
     /// The largest client request, in bytes of its encoded [`KvRequest`].
     pub max_request_bytes: usize,

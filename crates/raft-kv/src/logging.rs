@@ -23,7 +23,7 @@ pub enum LogFormat {
 
 /// The filter when neither `--log-level` nor `RUST_LOG` gives one: the node's own events at
 /// info, openraft's at warn (its info lines are per-RPC chatter).
-pub const DEFAULT_FILTER: &str = "info,openraft=warn";
+pub(crate) const DEFAULT_FILTER: &str = "info,openraft=warn";
 
 /// Send `tracing` events to stderr in `format`, filtered by `level` (directives), else by
 /// `RUST_LOG`, else [`DEFAULT_FILTER`]. A malformed filter is an error naming it.
@@ -39,7 +39,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), crate::Error> 
     };
     let filter = EnvFilter::builder()
         .parse(&directives)
-        .map_err(|e| crate::Error::Config(format!("log level {directives:?}: {e}")))?;
+        .map_err(|e| crate::Error::setup(format!("log level {directives:?}"), e))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -49,7 +49,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), crate::Error> 
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(false).try_init(),
     };
-    installed.map_err(|e| crate::Error::Config(format!("installing the logger: {e}")))
+    installed.map_err(|e| crate::Error::setup("installing the logger", e))
 }
 
 /// Whether log lines are JSON: then a last word printed outside `tracing` (a start-up error,

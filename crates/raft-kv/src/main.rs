@@ -28,10 +28,10 @@ struct Cli {
 enum Command {
     /// Start a 3-node cluster of this binary on loopback ports per backend, drive writes and
     /// reads through it, and report throughput and latency.
-    Bench(raft_kv::bench::BenchArgs),
+    Bench(raft_kv::tools::bench::BenchArgs),
     /// Write a CA and a certificate per node (SAN URI `raft-kv://node/<id>`, valid for
     /// 127.0.0.1, `::1`, localhost and every --host) into --dir, for a TLS cluster.
-    Certs(raft_kv::certs::CertsArgs),
+    Certs(raft_kv::tools::certs::CertsArgs),
 }
 
 /// The exit code of a node stopped by a fatal error (a store write or apply failed, raft
@@ -58,8 +58,8 @@ fn main() {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Bench(args)) => raft_kv::bench::run(args).await.map(|()| Stopped::Asked),
-            Some(Command::Certs(args)) => raft_kv::certs::generate(&args).map(|written| {
+            Some(Command::Bench(args)) => raft_kv::tools::bench::run(args).await.map(|()| Stopped::Asked),
+            Some(Command::Certs(args)) => raft_kv::tools::certs::generate(&args).map(|written| {
                 for path in written {
                     println!("wrote {}", path.display());
                 }
@@ -98,7 +98,7 @@ enum Stopped {
 
 async fn run_node(args: NodeArgs) -> Result<Stopped, raft_kv::Error> {
     let config = args.resolve()?;
-    let node = raft_kv::node::Node::start(&config).await?;
+    let node = raft_kv::Node::start(&config).await?;
     // One line on stdout once both servers listen: scripts and tests wait for it.
     println!(
         "raft-kv node {} listening http={} raft={} grpc={} backend={} data_dir={}",

@@ -120,7 +120,7 @@ impl HttpNetwork {
         let client = |builder: reqwest::ClientBuilder| {
             builder
                 .build()
-                .map_err(|e| crate::Error::Config(format!("the raft client: {e}")))
+                .map_err(|e| crate::Error::setup("the raft client", e))
         };
         // Built once here so that a configuration that cannot work fails the start, not
         // every connection later.
@@ -136,15 +136,30 @@ impl HttpNetwork {
         })
     }
 
-    fn client_for(&self, target: u64) -> Result<reqwest::Client, String> {
+    fn client_for(&self, target: u64) -> Result<reqwest::Client, NoClient> {
         let Some(tls) = &self.tls else {
             return Ok(self.client.clone());
         };
         tls.reqwest_to_node(raft_client_builder(), target)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| NoClient::Tls(Box::new(e)))?
             .build()
-            .map_err(|e| format!("the raft client for node {target}: {e}"))
+            .map_err(|source| NoClient::Build { target, source })
     }
+}
+
+/// Why no raft client to a target could be built (with TLS, each target has its own).
+#[derive(Debug, thiserror::Error)]
+enum NoClient {
+    /// The node's TLS settings do not make a client for the target.
+    #[error(transparent)]
+    Tls(Box<crate::Error>),
+    /// reqwest could not build the client.
+    #[error("the raft client for node {target}: {source}")]
+    Build {
+        target: u64,
+        #[source]
+        source: reqwest::Error,
+    },
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
@@ -170,15 +185,21 @@ pub struct HttpConnection {
     id: u64,
     max_append_bytes: usize,
     /// The client, or why none could be built (every RPC then fails as unreachable).
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, NoClient>,
     target: u64,
     base: String,
 }
 
 /// How a request failed before an answer came back.
-enum SendError {
-    Unreachable(String),
+enum SendError<'a> {
+    /// The target could not be connected to: reqwest's error says why.
+    Unreachable(reqwest::Error),
+    /// There is no client to send with.
+    NoClient(&'a NoClient),
     Timeout,
+    /// The request or its answer failed on the way: reqwest's error says how.
+    Transport(reqwest::Error),
+    /// The answer is not one: an error status of the endpoint, or a body that does not decode.
     Network(String),
     /// The target's raft guard refused the message (403: the sender is not a member there;
     /// 400: a value out of range): reported as unreachable, so openraft backs off instead of
@@ -192,38 +213,36 @@ impl HttpConnection {
         path: &str,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Resp, SendError> {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| SendError::Unreachable(e.clone()))?;
+    ) -> Result<Resp, SendError<'_>> {
+        let client = self.client.as_ref().map_err(SendError::NoClient)?;
         let response = client
             .post(format!("{}{path}", self.base))
             .timeout(timeout)
             .body(body)
             .send()
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(classify)?;
         read_answer(response).await
     }
 
     fn rpc_error<E: std::error::Error>(
         &self,
-        e: &SendError,
+        e: &SendError<'_>,
         timeout: Duration,
         action: RPCTypes,
     ) -> RPCError<TypeConfig, E> {
         match e {
-            SendError::Unreachable(m) | SendError::Refused(m) => {
-                RPCError::Unreachable(Unreachable::from_string(m.clone()))
-            }
+            SendError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(e)),
+            SendError::Transport(e) => RPCError::Network(NetworkError::new(e)),
+            SendError::NoClient(e) => RPCError::Unreachable(Unreachable::new(*e)),
+            SendError::Refused(m) => RPCError::Unreachable(Unreachable::from_string(m)),
             SendError::Timeout => RPCError::Timeout(Timeout {
                 action,
                 id: self.id,
                 target: self.target,
                 timeout,
             }),
-            SendError::Network(m) => RPCError::Network(NetworkError::from_string(m.clone())),
+            SendError::Network(m) => RPCError::Network(NetworkError::from_string(m)),
         }
     }
 }
@@ -286,20 +305,20 @@ impl HttpConnection {
     }
 }
 
-fn classify(e: &reqwest::Error) -> SendError {
+fn classify<'a>(e: reqwest::Error) -> SendError<'a> {
     if e.is_timeout() {
         SendError::Timeout
     } else if e.is_connect() {
-        SendError::Unreachable(e.to_string())
+        SendError::Unreachable(e)
     } else {
-        SendError::Network(e.to_string())
+        SendError::Transport(e)
     }
 }
 
-async fn read_answer<Resp: DeserializeOwned>(response: reqwest::Response) -> Result<Resp, SendError> {
+async fn read_answer<'a, Resp: DeserializeOwned>(response: reqwest::Response) -> Result<Resp, SendError<'a>> {
     let status = response.status();
     let url = response.url().clone();
-    let body = response.bytes().await.map_err(|e| classify(&e))?;
+    let body = response.bytes().await.map_err(classify)?;
     if status == reqwest::StatusCode::FORBIDDEN || status == reqwest::StatusCode::BAD_REQUEST {
         let why = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -416,7 +435,7 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let client = match &self.client {
             Ok(client) => client.clone(),
-            Err(e) => return Err(StreamingError::Unreachable(Unreachable::from_string(e.clone()))),
+            Err(e) => return Err(StreamingError::Unreachable(Unreachable::new(e))),
         };
         let header = encode(&SnapshotHeader {
             vote,
@@ -472,12 +491,13 @@ impl RaftNetworkV2<TypeConfig> for HttpConnection {
         let target = self.target;
         let answer: Result<SnapshotResponse<TypeConfig>, RaftError<TypeConfig>> = match response {
             Ok(r) => read_answer(r).await,
-            Err(e) => Err(classify(&e)),
+            Err(e) => Err(classify(e)),
         }
         .map_err(|e| match e {
-            SendError::Unreachable(m) | SendError::Refused(m) => {
-                StreamingError::Unreachable(Unreachable::from_string(m))
-            }
+            SendError::Unreachable(e) => StreamingError::Unreachable(Unreachable::new(&e)),
+            SendError::Transport(e) => StreamingError::Network(NetworkError::new(&e)),
+            SendError::NoClient(e) => StreamingError::Unreachable(Unreachable::new(e)),
+            SendError::Refused(m) => StreamingError::Unreachable(Unreachable::from_string(m)),
             SendError::Timeout => StreamingError::Timeout(Timeout {
                 action: RPCTypes::InstallSnapshot,
                 id: self.id,
@@ -504,6 +524,42 @@ mod tests {
     use raft_store::kv::KvRequest;
 
     use super::*;
+
+    #[test]
+    fn an_unreachable_target_keeps_reqwest_s_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        // A port that was free a moment ago: nothing listens there.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let sent = runtime.block_on(
+            reqwest::Client::new()
+                .post(format!("http://{addr}/raft/vote"))
+                .send(),
+        );
+        let e = sent.expect_err("nothing listens");
+        let SendError::Unreachable(kept) = classify(e) else {
+            panic!("a refused connection is unreachable");
+        };
+        assert!(kept.is_connect(), "{kept:?}");
+        // openraft gets it as an error, not only its text.
+        let connection = HttpConnection {
+            id: 1,
+            max_append_bytes: 1 << 20,
+            client: Ok(reqwest::Client::new()),
+            target: 2,
+            base: format!("http://{addr}"),
+        };
+        let rpc: RPCError<TypeConfig> = connection.rpc_error(
+            &SendError::Unreachable(kept),
+            Duration::from_secs(1),
+            RPCTypes::Vote,
+        );
+        assert!(matches!(rpc, RPCError::Unreachable(_)), "{rpc:?}");
+    }
 
     fn request(sizes: &[usize]) -> AppendEntriesRequest<TypeConfig> {
         let log_id = |index| {

@@ -9,6 +9,8 @@ use openraft::SnapshotPolicy;
 use tokio::net::TcpListener;
 
 use crate::Error;
+use crate::FatalCause;
+use crate::StoreFailure;
 use crate::auth::Secret;
 use crate::config::Identity;
 use crate::config::NodeConfig;
@@ -32,7 +34,7 @@ pub struct Node {
     /// Shared state of the request handlers.
     pub state: Arc<NodeState>,
     servers: Vec<tokio::task::JoinHandle<()>>,
-    fatal: tokio::sync::watch::Receiver<Option<String>>,
+    fatal: tokio::sync::watch::Receiver<Option<FatalCause>>,
 }
 
 /// How often the watcher looks at the store's fatal error between raft's metrics changes.
@@ -56,9 +58,7 @@ pub fn raft_config(snapshot_after: u64) -> Result<Arc<Config>, Error> {
         ..Config::default()
     };
     Ok(Arc::new(
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("raft config: {e}")))?,
+        config.validate().map_err(|e| Error::setup("raft config", e))?,
     ))
 }
 
@@ -133,7 +133,7 @@ impl Node {
             sm,
         )
         .await
-        .map_err(|e| Error::Raft(format!("starting raft: {e}")))?;
+        .map_err(|e| Error::raft("starting raft", e))?;
         let state = Arc::new(NodeState {
             id: config.id,
             info: info.clone(),
@@ -179,12 +179,16 @@ impl Node {
     /// or an apply, or raft stopped. By then `/status` and `/health` show the cause and every
     /// client request is refused; the caller should exit (non-zero) after a short drain, so a
     /// supervisor restarts the node on what its disk holds.
-    pub async fn fatal(&self) -> String {
+    pub async fn fatal(&self) -> FatalCause {
         let mut fatal = self.fatal.clone();
-        match fatal.wait_for(Option::is_some).await {
-            Ok(cause) => cause.clone().unwrap_or_default(),
+        let cause = match fatal.wait_for(Option::is_some).await {
+            Ok(cause) => cause.clone(),
+            Err(_) => None,
+        };
+        match cause {
+            Some(cause) => cause,
             // The watcher is gone only when the node shuts down: never resolve.
-            Err(_) => std::future::pending().await,
+            None => std::future::pending().await,
         }
     }
 
@@ -203,7 +207,7 @@ impl Node {
             .raft
             .shutdown()
             .await
-            .map_err(|e| Error::Raft(format!("shutting raft down: {e}")))
+            .map_err(|e| Error::raft("shutting raft down", e))
     }
 }
 
@@ -233,13 +237,13 @@ async fn bootstrap_or_join(
     let initialized = raft
         .is_initialized()
         .await
-        .map_err(|e| Error::Raft(format!("reading the raft state: {e}")))?;
+        .map_err(|e| Error::raft("reading the raft state", e))?;
     if !initialized {
         match &config.join {
             None => raft
                 .initialize(BTreeMap::from([(config.id, info.clone())]))
                 .await
-                .map_err(|e| Error::Raft(format!("bootstrapping a new cluster: {e}")))?,
+                .map_err(|e| Error::raft("bootstrapping a new cluster", e))?,
             Some(member) => {
                 let request = JoinRequest {
                     id: config.id,
@@ -281,9 +285,7 @@ fn http_client(tls: Option<&NodeTls>, builder: reqwest::ClientBuilder) -> Result
         Some(tls) => tls.client.reqwest(builder),
         None => builder,
     };
-    builder
-        .build()
-        .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+    builder.build().map_err(|e| Error::setup("HTTP client", e))
 }
 
 /// Serve the raft endpoint, the HTTP API and (if bound) the gRPC API, each on its own task
@@ -341,8 +343,8 @@ fn serve(
         );
         let acceptor = tls.map(|t| t.grpc.clone());
         let (reporter, health) = crate::grpc::health_service();
-        let reflection = crate::grpc::reflection_service()
-            .map_err(|e| Error::Config(format!("the gRPC reflection service: {e}")))?;
+        let reflection =
+            crate::grpc::reflection_service().map_err(|e| Error::setup("the gRPC reflection service", e))?;
         servers.push(tokio::spawn(crate::grpc::report_health(state.clone(), reporter)));
         servers.push(tokio::spawn(async move {
             let router = crate::grpc::server_builder(conns)
@@ -415,7 +417,7 @@ struct Seen {
 /// for a fatal error: the store's (a failed durable write or apply) or raft stopping. On the
 /// first one, record it in the node's state (`/status`, `/health`), log it and send it to
 /// [`Node::fatal`]; then stop watching.
-async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<String>>) {
+async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<FatalCause>>) {
     use openraft::async_runtime::WatchReceiver as _;
     let mut metrics = state.raft.metrics();
     let mut seen = Seen::default();
@@ -460,7 +462,7 @@ async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<S
         }
         seen = now;
         let health = crate::server::Health::of(&state);
-        let serving = health == crate::server::Health::Serving;
+        let serving = matches!(health, crate::server::Health::Serving);
         if serving != was_serving {
             match &health {
                 crate::server::Health::NoLeader(why) => {
@@ -472,16 +474,12 @@ async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<S
             }
             was_serving = serving;
         }
-        let cause = if let Some(cause) = state.stats.fatal() {
-            Some(cause.to_string())
+        let cause = if let Some(store) = StoreFailure::of(&state.stats) {
+            Some(FatalCause::Store(store))
         } else if core_gone {
-            Some("raft stopped: its core task ended (it panicked); see the log above".to_string())
-        } else if let Err(e) = &m.running_state {
-            Some(format!("raft stopped: {e}"))
-        } else if m.state == openraft::ServerState::Shutdown {
-            Some("raft stopped".to_string())
+            Some(FatalCause::CoreGone)
         } else {
-            None
+            FatalCause::of_raft(&m)
         };
         if let Some(cause) = cause {
             let _ = state.fatal.set(cause.clone());

@@ -187,7 +187,7 @@ fn provider() -> Arc<CryptoProvider> {
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| Error::Config(format!("{what} {}: {e}", path.display())))?;
+        .map_err(|e| Error::setup(format!("{what} {}", path.display()), e))?;
     if certs.is_empty() {
         return Err(Error::Config(format!(
             "{what} {}: no PEM certificate in the file",
@@ -198,8 +198,7 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, E
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| Error::Config(format!("--tls-key {}: {e}", path.display())))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| Error::setup(format!("--tls-key {}", path.display()), e))
 }
 
 fn read_roots(path: &Path) -> Result<Arc<RootCertStore>, Error> {
@@ -207,7 +206,7 @@ fn read_roots(path: &Path) -> Result<Arc<RootCertStore>, Error> {
     for cert in read_certs(path, "--tls-ca")? {
         roots
             .add(cert)
-            .map_err(|e| Error::Config(format!("--tls-ca {}: {e}", path.display())))?;
+            .map_err(|e| Error::setup(format!("--tls-ca {}", path.display()), e))?;
     }
     Ok(Arc::new(roots))
 }
@@ -230,7 +229,7 @@ impl NodeTls {
     pub fn load(files: &TlsFiles, id: u64) -> Result<NodeTls, Error> {
         let chain = read_certs(&files.cert, "--tls-cert")?;
         let named = cert_node_id(&chain[0])
-            .map_err(|e| Error::Config(format!("--tls-cert {}: {e}", files.cert.display())))?;
+            .map_err(|e| Error::setup(format!("--tls-cert {}", files.cert.display()), e))?;
         if named != Some(id) {
             let named = named.map_or_else(|| "no node".to_string(), |n| format!("node {n}"));
             return Err(Error::Config(format!(
@@ -249,18 +248,21 @@ impl NodeTls {
                 verifier.allow_unauthenticated()
             }
             .build()
-            .map_err(|e| Error::Config(format!("--tls-ca {}: {e}", files.ca.display())))?;
+            .map_err(|e| Error::setup(format!("--tls-ca {}", files.ca.display()), e))?;
             let mut config = ServerConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Config(format!("TLS: {e}")))?
+                .map_err(|e| Error::setup("TLS", e))?
                 .with_client_cert_verifier(verifier)
                 .with_single_cert(chain.clone(), key.clone_key())
                 .map_err(|e| {
-                    Error::Config(format!(
-                        "--tls-cert {} with --tls-key {}: {e}",
-                        files.cert.display(),
-                        files.key.display()
-                    ))
+                    Error::setup(
+                        format!(
+                            "--tls-cert {} with --tls-key {}",
+                            files.cert.display(),
+                            files.key.display()
+                        ),
+                        e,
+                    )
                 })?;
             config.alpn_protocols = vec![alpn.to_vec()];
             Ok(TlsAcceptor::from(Arc::new(config)))
@@ -371,12 +373,12 @@ impl ClientTls {
         let config = |alpn: Option<&[u8]>| -> Result<Arc<ClientConfig>, Error> {
             let builder = ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Config(format!("TLS: {e}")))?
+                .map_err(|e| Error::setup("TLS", e))?
                 .with_root_certificates(roots.clone());
             let mut config = match identity {
                 Some((chain, key)) => builder
                     .with_client_auth_cert(chain.clone(), key.clone_key())
-                    .map_err(|e| Error::Config(format!("the client certificate: {e}")))?,
+                    .map_err(|e| Error::setup("the client certificate", e))?,
                 None => builder.with_no_client_auth(),
             };
             config.alpn_protocols = alpn.map(|a| vec![a.to_vec()]).unwrap_or_default();
@@ -400,16 +402,16 @@ impl ClientTls {
         let inner =
             rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots.clone(), provider())
                 .build()
-                .map_err(|e| Error::Config(format!("TLS: the cluster CA: {e}")))?;
+                .map_err(|e| Error::setup("TLS: the cluster CA", e))?;
         let builder_tls = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("TLS: {e}")))?
+            .map_err(|e| Error::setup("TLS", e))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NodeServerVerifier { inner, node }));
         let config = match self.identity.as_deref() {
             Some((chain, key)) => builder_tls
                 .with_client_auth_cert(chain.clone(), key.clone_key())
-                .map_err(|e| Error::Config(format!("the client certificate: {e}")))?,
+                .map_err(|e| Error::setup("the client certificate", e))?,
             None => builder_tls.with_no_client_auth(),
         };
         Ok(builder.use_preconfigured_tls(config))
@@ -527,9 +529,9 @@ mod tests {
     /// The TLS of node `id` from certificates `raft-kv certs` wrote to `dir`.
     fn node_tls(dir: &Path, id: u64) -> NodeTls {
         let files = TlsFiles {
-            cert: crate::certs::node_cert(dir, id),
-            key: crate::certs::node_key(dir, id),
-            ca: crate::certs::ca_cert(dir),
+            cert: crate::tools::certs::node_cert(dir, id),
+            key: crate::tools::certs::node_key(dir, id),
+            ca: crate::tools::certs::ca_cert(dir),
         };
         NodeTls::load(&files, id).expect("load the node's TLS")
     }
@@ -540,7 +542,7 @@ mod tests {
     #[test]
     fn a_raft_client_accepts_only_the_certificate_of_the_node_it_targets() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        crate::certs::generate(&crate::certs::CertsArgs {
+        crate::tools::certs::generate(&crate::tools::certs::CertsArgs {
             dir: dir.path().to_path_buf(),
             nodes: 3,
             hosts: Vec::new(),

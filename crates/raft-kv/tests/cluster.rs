@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use raft_kv::client::KvClient;
-use raft_kv::cluster::Cluster;
+use raft_kv::tools::cluster::Cluster;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
@@ -15,7 +15,7 @@ const LMDB_OR_REDB: &str = if cfg!(feature = "lmdb") { "lmdb" } else { "redb" };
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 /// Every key of `expected` read from node `id`, stale (its own state machine).

@@ -127,7 +127,7 @@ fn cluster_script_with_tls() {
         "{out}"
     );
     let ca = script.dir.join("certs/ca.pem");
-    let tls = raft_kv::tls::ClientTls::from_files(&ca, None).expect("the cluster CA");
+    let tls = raft_kv::client::ClientTls::from_files(&ca, None).expect("the cluster CA");
     let token = |role: &str| {
         std::fs::read_to_string(script.dir.join(format!("certs/{role}-token")))
             .expect("the token file")

@@ -3,10 +3,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use raft_kv::cluster::Cluster;
 use raft_kv::grpc::GrpcClient;
 use raft_kv::grpc::proto;
 use raft_kv::grpc::proto::key_value_client::KeyValueClient;
+use raft_kv::tools::cluster::Cluster;
 use tonic::Code;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
@@ -26,7 +26,7 @@ const CLI: &str = env!("CARGO_BIN_EXE_raft-kv-cli");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 async fn client(addr: &str) -> KeyValueClient<tonic::transport::Channel> {
@@ -285,4 +285,189 @@ fn cli_over_http_and_grpc() {
         cluster.wait_for_voters(4, SECS).await.expect("node 4 back");
         cluster.stop_all().await.expect("stop");
     });
+}
+
+const READ_TOKEN: &str = "read-token-of-the-parity-test";
+const WRITE_TOKEN: &str = "write-token-of-the-parity-test";
+
+/// One bad request, as HTTP and as gRPC: `(what, http, grpc)`.
+type Both = (&'static str, reqwest::RequestBuilder, Call);
+
+/// A gRPC request with the bearer `token` (if any) and the metadata `extra`.
+fn grpc_request<T>(message: T, token: Option<&str>, extra: &[(&'static str, &str)]) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("a metadata value"),
+        );
+    }
+    for (key, value) in extra {
+        request
+            .metadata_mut()
+            .insert(*key, value.parse().expect("a metadata value"));
+    }
+    request
+}
+
+/// The same bad requests to a node's HTTP and gRPC APIs (a leader's and a follower's, so
+/// refusals of the leader come back through a forward): the same message, and a gRPC code that
+/// corresponds to the HTTP status.
+#[test]
+fn http_and_grpc_refuse_alike() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let auth = dir.path().join("auth");
+    std::fs::write(&auth, format!("read {READ_TOKEN}\nwrite {WRITE_TOKEN}\n")).expect("auth file");
+    runtime().block_on(async {
+        let security = raft_kv::tools::cluster::Security {
+            auth_file: Some(auth),
+            token: Some(WRITE_TOKEN.into()),
+            ..Default::default()
+        };
+        let root = dir.path().join("nodes");
+        std::fs::create_dir_all(&root).expect("the nodes' directory");
+        let limits = ["--max-key-bytes", "64", "--max-request-bytes", "2048"];
+        let mut cluster = Cluster::start_secure(BIN.as_ref(), "redb", 3, &root, &limits, security)
+            .await
+            .expect("start");
+        let leader = cluster.leader(SECS).await.expect("leader");
+        let follower = (1..=3).find(|&i| i != leader).expect("a follower");
+        for (id, role) in [(leader, "leader"), (follower, "follower")] {
+            let base = format!("http://{}", cluster.node(id).http);
+            let grpc = client(&cluster.node(id).grpc).await;
+            for ((what, over_http, over_grpc), status, code) in bad_requests(&base, &grpc, id == follower) {
+                let answer = over_http.send().await.expect("an HTTP answer");
+                let got_status = answer.status().as_u16();
+                let body: serde_json::Value = answer.json().await.expect("a JSON body");
+                let refused = over_grpc.await.expect_err(what);
+                assert_eq!(
+                    (got_status, refused.code()),
+                    (status, code),
+                    "{what} on the {role}: {body} / {refused:?}"
+                );
+                let message = body["error"].as_str().expect("an error message");
+                assert!(!message.is_empty(), "{what} on the {role}");
+                assert_eq!(message, refused.message(), "{what} on the {role}");
+                let retry = body.get("retry").and_then(serde_json::Value::as_bool) == Some(true);
+                assert_eq!(
+                    refused.metadata().get("x-raft-kv-retry").is_some(),
+                    retry,
+                    "{what} on the {role}: {body} / {refused:?}"
+                );
+                assert_eq!(retry, code == Code::Unavailable, "{what} on the {role}: {body}");
+            }
+        }
+        cluster.stop_all().await.expect("stop");
+    });
+}
+
+/// A gRPC call's outcome, its answer dropped.
+type Call = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::Status>>>>;
+
+/// The bad requests of [`http_and_grpc_refuse_alike`] to the node at `base` (HTTP) and `grpc`,
+/// each with the HTTP status and the gRPC code it is refused with; past the hop limit too on a
+/// `follower` (a leader answers such a request itself).
+fn bad_requests(
+    base: &str,
+    grpc: &KeyValueClient<tonic::transport::Channel>,
+    follower: bool,
+) -> Vec<(Both, u16, Code)> {
+    let http = reqwest::Client::new();
+    let get = |key: &str, token: Option<&str>, extra: &[(&'static str, &str)]| -> Call {
+        let mut c = grpc.clone();
+        let m = proto::GetEntriesRequest {
+            id: key.into(),
+            stale: false,
+        };
+        let request = grpc_request(m, token, extra);
+        Box::pin(async move { c.get_entries(request).await.map(drop) })
+    };
+    let update = |key: &str, value: &[u8], token: Option<&str>| -> Call {
+        let mut c = grpc.clone();
+        let m = proto::UpdateEntriesRequest {
+            id: key.into(),
+            secrets: value.to_vec(),
+        };
+        let request = grpc_request(m, token, &[]);
+        Box::pin(async move { c.update_entries(request).await.map(drop) })
+    };
+    let put = |key: &str, value: &[u8]| {
+        http.put(format!("{base}/key/{key}"))
+            .json(&serde_json::json!({ "value": String::from_utf8_lossy(value) }))
+    };
+    let read = |path: &str| http.get(format!("{base}{path}")).bearer_auth(READ_TOKEN);
+    let long_key = "k".repeat(65);
+    let big = vec![b'v'; 2500];
+    let unknown = "not-a-token-of-this-cluster";
+    let mut cases: Vec<(Both, u16, Code)> = vec![
+        (
+            ("no token", http.get(format!("{base}/key/a")), get("a", None, &[])),
+            401,
+            Code::Unauthenticated,
+        ),
+        (
+            (
+                "an unknown token",
+                http.get(format!("{base}/key/a")).bearer_auth(unknown),
+                get("a", Some(unknown), &[]),
+            ),
+            401,
+            Code::Unauthenticated,
+        ),
+        (
+            (
+                "a write with a read token",
+                put("a", b"x").bearer_auth(READ_TOKEN),
+                update("a", b"x", Some(READ_TOKEN)),
+            ),
+            403,
+            Code::PermissionDenied,
+        ),
+        (
+            ("an empty key", read("/key/"), get("", Some(READ_TOKEN), &[])),
+            400,
+            Code::InvalidArgument,
+        ),
+        (
+            (
+                "a key over the limit",
+                read(&format!("/key/{long_key}")),
+                get(&long_key, Some(READ_TOKEN), &[]),
+            ),
+            400,
+            Code::InvalidArgument,
+        ),
+        (
+            (
+                "a request over the limit",
+                put("big", &big).bearer_auth(WRITE_TOKEN),
+                update("big", &big, Some(WRITE_TOKEN)),
+            ),
+            413,
+            Code::ResourceExhausted,
+        ),
+        (
+            (
+                "a read of a missing key",
+                read("/key/missing"),
+                get("missing", Some(READ_TOKEN), &[]),
+            ),
+            404,
+            Code::NotFound,
+        ),
+    ];
+    if follower {
+        // A request that went round too often is refused before it is forwarded again:
+        // retryable in both protocols.
+        cases.push((
+            (
+                "a request past the hop limit",
+                read("/key/a").header("x-raft-kv-hops", "3"),
+                get("a", Some(READ_TOKEN), &[("x-raft-kv-hops", "3")]),
+            ),
+            503,
+            Code::Unavailable,
+        ));
+    }
+    cases
 }

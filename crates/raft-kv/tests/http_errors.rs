@@ -6,14 +6,14 @@ use std::io::Read;
 use std::io::Write;
 use std::time::Duration;
 
-use raft_kv::cluster::Cluster;
+use raft_kv::tools::cluster::Cluster;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 /// Send raw bytes on a new connection and read the answer to the end: its status and body.

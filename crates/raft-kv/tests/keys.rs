@@ -12,10 +12,10 @@ use proptest::test_runner::TestCaseError;
 use proptest::test_runner::TestRunner;
 use raft_kv::client::KvClient;
 use raft_kv::client::key_target;
-use raft_kv::cluster::Cluster;
+use raft_kv::config::DEFAULT_MAX_KEY_BYTES;
 use raft_kv::grpc::proto;
 use raft_kv::grpc::proto::key_value_client::KeyValueClient;
-use raft_kv::limits::DEFAULT_MAX_KEY_BYTES;
+use raft_kv::tools::cluster::Cluster;
 use serde_json::Value;
 use serde_json::json;
 use tonic::Code;
@@ -49,7 +49,7 @@ const KEYS: &[&str] = &[
 const NEIGHBOURS: &[&str] = &["q", "h", "p", "a", "b", "q?x2", "plusplus"];
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 async fn json(response: reqwest::Response) -> (u16, Value) {

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 use std::time::Instant;
 
-use raft_kv::cluster::Cluster;
 use raft_kv::grpc::proto;
 use raft_kv::grpc::proto::key_value_client::KeyValueClient;
+use raft_kv::tools::cluster::Cluster;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -19,7 +19,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 /// A plain HTTP client without retries: a request must be answered within 5 s.
@@ -426,8 +426,8 @@ async fn flood(addr: &str, n: usize) -> Vec<TcpStream> {
 fn a_node_with_1024_files_flooded_with_idle_connections_serves_and_keeps_its_leader() {
     let dir = tempfile::tempdir().expect("temporary directory");
     // The test holds 4,400 connections itself.
-    let limit = raft_kv::conn_limits::check_file_limit(6000, "the test's own connections")
-        .expect("the open file limit");
+    let limit =
+        raft_kv::tools::check_file_limit(6000, "the test's own connections").expect("the open file limit");
     assert!(limit.soft >= 6000, "the test needs 6000 open files: {limit:?}");
     // Every node runs under `prlimit --nofile=1024:1024`, from a script that first notes its
     // pid (prlimit and then exec keep it).

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use raft_kv::client::ClientError;
 use raft_kv::client::KvClient;
-use raft_kv::cluster::Cluster;
-use raft_kv::lincheck;
-use raft_kv::lincheck::Op;
-use raft_kv::lincheck::OpKind;
+use raft_kv::tools::cluster::Cluster;
+use raft_kv::tools::lincheck;
+use raft_kv::tools::lincheck::Op;
+use raft_kv::tools::lincheck::OpKind;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
 const CLIENTS: usize = 5;
@@ -34,7 +34,7 @@ impl Rng {
 
 fn linearizable_under_leader_kills(backend: &str) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let runtime = raft_kv::cluster::runtime().expect("runtime");
+    let runtime = raft_kv::tools::cluster::runtime().expect("runtime");
     runtime.block_on(async {
         let mut cluster = Cluster::start(BIN.as_ref(), backend, 3, dir.path(), &[]).await.expect("start");
         let addresses = cluster.addresses();

@@ -12,10 +12,10 @@ use openraft::type_config::alias::EntryOf;
 use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::alias::SnapshotMetaOf;
 use openraft::type_config::alias::VoteOf;
-use raft_kv::cluster::Cluster;
-use raft_kv::network::SnapshotHeader;
-use raft_kv::network::encode;
-use raft_kv::types::TypeConfig;
+use raft_kv::tools::cluster::Cluster;
+use raft_kv::tools::wire::SnapshotHeader;
+use raft_kv::tools::wire::TypeConfig;
+use raft_kv::tools::wire::encode;
 use raft_store::kv::KvRequest;
 use serde_json::Value;
 use serde_json::json;
@@ -24,7 +24,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
 const SECS: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 fn http() -> reqwest::Client {

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 use std::time::Instant;
 
-use raft_kv::cluster::Cluster;
-use raft_kv::cluster::Security;
+use raft_kv::tools::cluster::Cluster;
+use raft_kv::tools::cluster::Security;
 use serde_json::Value;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -25,7 +25,7 @@ const SECS: Duration = Duration::from_secs(30);
 const EXIT_FATAL: i32 = 3;
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 /// A small tmpfs mounted at a directory: a disk that fills after a few MiB. Unmounted (lazily,

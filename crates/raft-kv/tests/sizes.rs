@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use raft_kv::cluster::Cluster;
+use raft_kv::config::DEFAULT_MAX_REQUEST_BYTES;
 use raft_kv::grpc::proto;
 use raft_kv::grpc::proto::key_value_client::KeyValueClient;
-use raft_kv::limits::DEFAULT_MAX_REQUEST_BYTES;
+use raft_kv::tools::cluster::Cluster;
 use raft_store::Codec as _;
 use raft_store::kv::KvRequest;
 use serde_json::Value;
@@ -27,7 +27,7 @@ const SECS: Duration = Duration::from_secs(30);
 const LONG: Duration = Duration::from_secs(120);
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 /// The encoded size of `request`, as the limit measures it.

@@ -12,13 +12,13 @@ use openraft::entry::RaftEntry as _;
 use openraft::type_config::alias::EntryOf;
 use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::alias::VoteOf;
-use raft_kv::certs::CertsArgs;
-use raft_kv::cluster::Cluster;
-use raft_kv::cluster::Security;
+use raft_kv::client::ClientTls;
 use raft_kv::grpc::GrpcClient;
 use raft_kv::grpc::proto;
-use raft_kv::tls::ClientTls;
-use raft_kv::types::TypeConfig;
+use raft_kv::tools::certs::CertsArgs;
+use raft_kv::tools::cluster::Cluster;
+use raft_kv::tools::cluster::Security;
+use raft_kv::tools::wire::TypeConfig;
 use raft_store::kv::KvRequest;
 use serde_json::Value;
 use tonic::Code;
@@ -30,7 +30,7 @@ const READ: &str = "read-token-for-the-tests-0001";
 const WRITE: &str = "write-token-for-the-tests-0001";
 
 fn runtime() -> tokio::runtime::Runtime {
-    raft_kv::cluster::runtime().expect("runtime")
+    raft_kv::tools::cluster::runtime().expect("runtime")
 }
 
 /// Certificates for nodes 1 to 4 under `dir/certs` (node 4 is no member at first), and a
@@ -39,7 +39,7 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf) {
     let ours = dir.join("certs");
     let other = dir.join("other");
     for (at, nodes) in [(&ours, 4), (&other, 3)] {
-        raft_kv::certs::generate(&CertsArgs {
+        raft_kv::tools::certs::generate(&CertsArgs {
             dir: at.clone(),
             nodes,
             hosts: Vec::new(),
@@ -75,12 +75,12 @@ async fn secure_cluster(dir: &Path, certs: &Path) -> Cluster {
 fn https(certs: &Path, identity: Option<(&Path, u64)>) -> reqwest::Client {
     let files = identity.map(|(dir, id)| {
         (
-            raft_kv::certs::node_cert(dir, id),
-            raft_kv::certs::node_key(dir, id),
+            raft_kv::tools::certs::node_cert(dir, id),
+            raft_kv::tools::certs::node_key(dir, id),
         )
     });
     let tls = ClientTls::from_files(
-        &raft_kv::certs::ca_cert(certs),
+        &raft_kv::tools::certs::ca_cert(certs),
         files.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
     )
     .expect("client TLS");
@@ -158,7 +158,7 @@ fn cli(cluster: &Cluster, certs: &Path, grpc: bool, args: &[&str]) -> std::proce
         .arg(nodes.join(","))
         .args(if grpc { &["--grpc"][..] } else { &[] })
         .arg("--cacert")
-        .arg(raft_kv::certs::ca_cert(certs))
+        .arg(raft_kv::tools::certs::ca_cert(certs))
         .args(args)
         .output()
         .expect("run raft-kv-cli")
@@ -426,13 +426,13 @@ fn the_raft_port_refuses_messages_not_from_the_node_they_name() {
             LogIdOf::<TypeConfig>::new(openraft::impls::leader_id_adv::LeaderId { term, node_id }, index)
         };
         // A vote far in the future, which would depose the leader.
-        let vote = raft_kv::network::encode(&openraft::raft::VoteRequest::<TypeConfig>::new(
+        let vote = raft_kv::tools::wire::encode(&openraft::raft::VoteRequest::<TypeConfig>::new(
             VoteOf::<TypeConfig>::new(term + 100, leader),
             Some(log_id(term + 100, leader, last + 1000)),
         ))
         .expect("encode");
         // An entry appended in the leader's name, which a follower would apply as committed.
-        let append = raft_kv::network::encode(&openraft::raft::AppendEntriesRequest::<TypeConfig> {
+        let append = raft_kv::tools::wire::encode(&openraft::raft::AppendEntriesRequest::<TypeConfig> {
             vote: VoteOf::<TypeConfig>::new_committed(term, leader),
             prev_log_id: Some(log_id(term, leader, last)),
             entries: vec![EntryOf::<TypeConfig>::new_normal(
@@ -446,7 +446,7 @@ fn the_raft_port_refuses_messages_not_from_the_node_they_name() {
         })
         .expect("encode");
         // A snapshot in the leader's name.
-        let header = raft_kv::network::encode(&raft_kv::network::SnapshotHeader {
+        let header = raft_kv::tools::wire::encode(&raft_kv::tools::wire::SnapshotHeader {
             vote: VoteOf::<TypeConfig>::new_committed(term, leader),
             meta: openraft::type_config::alias::SnapshotMetaOf::<TypeConfig>::default(),
         })

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use raft_kv::client::ClientError;
+use raft_kv::client::ClientTls;
 use raft_kv::client::KvClient;
 use raft_kv::grpc::GrpcClient;
 use raft_kv::grpc::proto;
-use raft_kv::tls::ClientTls;
 
 /// A command-line client of a raft-kv cluster.
 #[derive(Parser)]

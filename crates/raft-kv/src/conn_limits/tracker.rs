@@ -102,16 +102,6 @@ impl Tracker {
         &self.limits
     }
 
-    /// How many connections are admitted now.
-    pub fn len(&self) -> usize {
-        self.lock().conns.len()
-    }
-
-    /// Whether no connection is admitted.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the table leaves it consistent (every update is one statement).
         self.table
@@ -341,11 +331,6 @@ impl Drop for ConnShared {
 }
 
 impl Conn {
-    /// The client's address.
-    pub fn peer(&self) -> SocketAddr {
-        self.0.peer
-    }
-
     /// The limits of the connection's listener.
     pub fn limits(&self) -> &ConnLimits {
         self.0.tracker.limits()

@@ -34,20 +34,22 @@ use self::forward::forwarded;
 use self::forward::leader_client;
 use self::forward::leader_client_within;
 use self::forward::onward;
-pub use self::health::HealthReporter;
-pub use self::health::SERVICE_NAME;
-pub use self::health::health_service;
-pub use self::health::reflection_service;
-pub use self::health::report_health;
-pub use self::incoming::tls_incoming;
-use crate::auth::AuthError;
+pub(crate) use self::health::health_service;
+pub(crate) use self::health::reflection_service;
+pub(crate) use self::health::report_health;
+pub(crate) use self::incoming::tls_incoming;
 use crate::auth::Role;
 use crate::conn_limits::ConnLimits;
 use crate::limits::LimitError;
 use crate::limits::Limits;
+use crate::server::Api;
+use crate::server::ApiError;
+use crate::server::Forward;
 use crate::server::HOPS;
 use crate::server::NodeState;
 use crate::server::Proposed;
+use crate::server::hops_of;
+use crate::server::route;
 use crate::tls::GrpcPeer;
 use crate::types::NodeInfo;
 
@@ -73,7 +75,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// (see [`crate::conn_limits`]): a bound on concurrent calls per connection, and HTTP/2 pings
 /// every idle timeout (at most 30 s) that close a connection whose client stopped answering,
 /// calls in flight included.
-pub fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
+pub(crate) fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
     tonic::transport::Server::builder()
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_keepalive_interval(Some(conns.idle_timeout.min(Duration::from_secs(30))))
@@ -83,7 +85,7 @@ pub fn server_builder(conns: ConnLimits) -> tonic::transport::Server {
 /// The gRPC service of a node, ready for a tonic server. It decodes messages up to
 /// [`Limits::grpc_message_bytes`] (see [`oversize_layer`] for a larger one); the request inside
 /// is then measured as it would be logged.
-pub fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
+pub(crate) fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
     let max = state.limits.grpc_message_bytes();
     KeyValueServer::new(GrpcService { state }).max_decoding_message_size(max)
 }
@@ -91,26 +93,22 @@ pub fn service(state: Arc<NodeState>) -> KeyValueServer<GrpcService> {
 /// The answer to a message over tonic's decode bound, made `RESOURCE_EXHAUSTED` naming the
 /// request limit: tonic answers `OUT_OF_RANGE` with its own bound, which a client cannot tell
 /// from a range error of the API and which names a number no setting has.
-pub fn oversize_layer(
+pub(crate) fn oversize_layer(
     limits: Limits,
 ) -> MapResponseLayer<impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone>
 {
-    let message = LimitError::BodyTooLarge {
+    let refusal = ApiError::from(LimitError::BodyTooLarge {
         body_limit: limits.grpc_message_bytes(),
         limit: limits.max_request_bytes,
-    }
-    .to_string();
+    });
     MapResponseLayer::new(move |mut response: http::Response<tonic::body::Body>| {
         let oversize = response.extensions().get::<Status>().is_some_and(|s| {
             s.code() == Code::OutOfRange && s.message().contains("message length too large")
         });
         if oversize {
-            let status = Status::resource_exhausted(message.clone());
+            let status = refusal.clone().into_status();
             let headers = response.headers_mut();
-            headers.insert(
-                "grpc-status",
-                http::HeaderValue::from(Code::ResourceExhausted as i32),
-            );
+            headers.insert("grpc-status", http::HeaderValue::from(status.code() as i32));
             // The message is ASCII without `%`, which grpc-message carries as it is.
             if let Ok(value) = http::HeaderValue::from_str(status.message()) {
                 headers.insert("grpc-message", value);
@@ -122,35 +120,20 @@ pub fn oversize_layer(
 }
 
 /// Serves the gRPC API on one node.
-pub struct GrpcService {
+pub(crate) struct GrpcService {
     state: Arc<NodeState>,
-}
-
-/// A refused request as a status: `RESOURCE_EXHAUSTED` for its size, `INVALID_ARGUMENT` for
-/// its content (an empty or overlong key).
-fn limit_status(e: &LimitError) -> Status {
-    if e.is_size() {
-        Status::resource_exhausted(e.to_string())
-    } else {
-        Status::invalid_argument(format!("id: {e}"))
-    }
 }
 
 impl GrpcService {
     fn check_id(&self, id: &str) -> Result<(), Status> {
-        self.state.limits.check_key(id).map_err(|e| limit_status(&e))
+        Ok(self.state.limits.check_key(id).map_err(ApiError::from)?)
     }
 
     /// With an auth file, let a call through only with a token of the role `need`: the
     /// token's role, and what a forward of the call carries on.
     fn authorize<T>(&self, request: &Request<T>, need: Role) -> Result<Onward, Status> {
         let onward = Onward {
-            hop: request
-                .metadata()
-                .get(HOPS)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            hop: hops_of(request.metadata().get(HOPS).and_then(|v| v.to_str().ok())),
             token: request.metadata().get(AUTHORIZATION).cloned(),
             role: None,
         };
@@ -163,8 +146,7 @@ impl GrpcService {
                 role: Some(role),
                 ..onward
             }),
-            Err(e @ AuthError::Forbidden { .. }) => Err(Status::permission_denied(e.to_string())),
-            Err(e) => Err(Status::unauthenticated(e.to_string())),
+            Err(e) => Err(ApiError::from(e).into()),
         }
     }
 }
@@ -174,25 +156,17 @@ async fn write(
     state: &NodeState,
     request: KvRequest,
 ) -> Result<Result<(u64, KvResponse), Option<NodeInfo>>, Status> {
-    state
-        .limits
-        .check_request(&request)
-        .map_err(|e| limit_status(&e))?;
-    match crate::server::propose(state, request)
-        .await
-        .map_err(Status::from)?
-    {
+    state.limits.check_request(&request).map_err(ApiError::from)?;
+    match crate::server::propose(state, request).await? {
         Proposed::Applied(index, response) => Ok(Ok((index, response))),
         Proposed::NotLeader(leader) => Ok(Err(leader)),
     }
 }
 
-fn unexpected(response: &KvResponse) -> Status {
-    match response {
-        // A value the engine cannot store, applied as a no-op (see the HTTP API's 413).
-        KvResponse::Refused { reason } => Status::resource_exhausted(reason.clone()),
-        other => Status::internal(format!("unexpected response {other:?}")),
-    }
+/// Forward a call this node does not answer to the leader, or refuse it (as
+/// [`crate::server::to_leader`] decides for both APIs).
+fn to_leader(leader: Option<&NodeInfo>, call: &Onward) -> Result<Forward, Status> {
+    Ok(crate::server::to_leader(Api::Grpc, leader, call.hop)?)
 }
 
 #[tonic::async_trait]
@@ -213,13 +187,12 @@ impl KeyValue for GrpcService {
                 index,
                 existed: previous.is_some(),
             })),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(leader) => forwarded(
-                leader_client(&self.state, leader.as_ref(), call.hop)
-                    .await?
-                    .save_entries(onward(m, &call))
-                    .await,
-            ),
+            Ok((_, other)) => Err(ApiError::unexpected(other).into()),
+            Err(leader) => {
+                let to = to_leader(leader.as_ref(), &call)?;
+                let mut client = leader_client(&self.state, &to).await?;
+                forwarded(&to, client.save_entries(onward(m, &to, &call)).await)
+            }
         }
     }
 
@@ -231,20 +204,21 @@ impl KeyValue for GrpcService {
         let m = request.into_inner();
         self.check_id(&m.id)?;
         if !m.stale
-            && let Some(leader) = crate::server::linearize(&self.state)
-                .await
-                .map_err(Status::from)?
-        {
-            return forwarded(
-                leader_client(&self.state, leader.as_ref(), call.hop)
+            && let Some(to) = route(
+                Api::Grpc,
+                crate::server::linearize(&self.state)
                     .await?
-                    .get_entries(onward(m, &call))
-                    .await,
-            );
+                    .as_ref()
+                    .map(Option::as_ref),
+                call.hop,
+            )?
+        {
+            let mut client = leader_client(&self.state, &to).await?;
+            return forwarded(&to, client.get_entries(onward(m, &to, &call)).await);
         }
-        match crate::server::read_local(&self.state, &m.id).map_err(Status::from)? {
+        match crate::server::read_local(&self.state, &m.id)? {
             Some(data) => Ok(Response::new(proto::GetEntriesResponse { id: m.id, data })),
-            None => Err(Status::not_found(format!("key {:?} not found", m.id))),
+            None => Err(ApiError::key_not_found(&m.id).into()),
         }
     }
 
@@ -260,13 +234,12 @@ impl KeyValue for GrpcService {
                 index,
                 existed: previous.is_some(),
             })),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(leader) => forwarded(
-                leader_client(&self.state, leader.as_ref(), call.hop)
-                    .await?
-                    .delete_entries(onward(m, &call))
-                    .await,
-            ),
+            Ok((_, other)) => Err(ApiError::unexpected(other).into()),
+            Err(leader) => {
+                let to = to_leader(leader.as_ref(), &call)?;
+                let mut client = leader_client(&self.state, &to).await?;
+                forwarded(&to, client.delete_entries(onward(m, &to, &call)).await)
+            }
         }
     }
 
@@ -285,17 +258,15 @@ impl KeyValue for GrpcService {
             Ok((index, KvResponse::UpdateIfExists { previous: Some(_) })) => {
                 Ok(Response::new(proto::UpdateEntriesResponse { index }))
             }
-            Ok((_, KvResponse::UpdateIfExists { previous: None })) => Err(Status::not_found(format!(
-                "key {:?} not found; UpdateEntries only updates an existing key (SaveEntries sets one)",
-                m.id
-            ))),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(leader) => forwarded(
-                leader_client(&self.state, leader.as_ref(), call.hop)
-                    .await?
-                    .update_entries(onward(m, &call))
-                    .await,
-            ),
+            Ok((_, KvResponse::UpdateIfExists { previous: None })) => {
+                Err(ApiError::update_of_missing_key(&m.id, Api::Grpc).into())
+            }
+            Ok((_, other)) => Err(ApiError::unexpected(other).into()),
+            Err(leader) => {
+                let to = to_leader(leader.as_ref(), &call)?;
+                let mut client = leader_client(&self.state, &to).await?;
+                forwarded(&to, client.update_entries(onward(m, &to, &call)).await)
+            }
         }
     }
 
@@ -336,28 +307,19 @@ impl KeyValue for GrpcService {
         let call = self.authorize(&request, Role::Write)?;
         let peer = request.extensions().get::<GrpcPeer>().and_then(|p| p.0);
         let m = request.into_inner();
-        crate::server::check_joiner(&self.state, peer, call.hop > 0, m.id).map_err(Status::from)?;
-        if let Some(leader) = crate::server::leader_elsewhere(&self.state).map_err(Status::from)? {
-            return forwarded(
-                leader_client_within(
-                    &self.state,
-                    Some(&leader),
-                    call.hop,
-                    crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
-                )
-                .await?
-                .join(onward(m, &call))
-                .await,
-            );
+        crate::server::check_joiner(&self.state, peer, call.hop > 0, m.id)?;
+        if let Some(leader) = crate::server::leader_elsewhere(&self.state)? {
+            let to = to_leader(Some(&leader), &call)?;
+            let mut client =
+                leader_client_within(&self.state, &to, crate::membership::MEMBERSHIP_CHANGE_TIMEOUT).await?;
+            return forwarded(&to, client.join(onward(m, &to, &call)).await);
         }
         let node = NodeInfo {
             raft: m.raft,
             http: m.http,
             grpc: m.grpc,
         };
-        let index = crate::membership::add_member(&self.state, m.id, node)
-            .await
-            .map_err(Status::from)?;
+        let index = crate::membership::add_member(&self.state, m.id, node).await?;
         Ok(Response::new(proto::MembershipResponse { index }))
     }
 
@@ -367,22 +329,13 @@ impl KeyValue for GrpcService {
     ) -> Result<Response<proto::MembershipResponse>, Status> {
         let call = self.authorize(&request, Role::Write)?;
         let m = request.into_inner();
-        if let Some(leader) = crate::server::leader_elsewhere(&self.state).map_err(Status::from)? {
-            return forwarded(
-                leader_client_within(
-                    &self.state,
-                    Some(&leader),
-                    call.hop,
-                    crate::membership::MEMBERSHIP_CHANGE_TIMEOUT,
-                )
-                .await?
-                .leave(onward(m, &call))
-                .await,
-            );
+        if let Some(leader) = crate::server::leader_elsewhere(&self.state)? {
+            let to = to_leader(Some(&leader), &call)?;
+            let mut client =
+                leader_client_within(&self.state, &to, crate::membership::MEMBERSHIP_CHANGE_TIMEOUT).await?;
+            return forwarded(&to, client.leave(onward(m, &to, &call)).await);
         }
-        let index = crate::membership::remove_member(&self.state, m.id, m.force)
-            .await
-            .map_err(Status::from)?;
+        let index = crate::membership::remove_member(&self.state, m.id, m.force).await?;
         Ok(Response::new(proto::MembershipResponse { index }))
     }
 }

@@ -27,11 +27,15 @@ use raft_store::kv::KvResponse;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Api;
 use super::ApiError;
 use super::ErrorKind;
 use super::NodeState;
 use super::Shared;
 use super::forward::forward;
+use super::forward::hops;
+use super::forward::route;
+use super::forward::to_leader;
 use super::members::join;
 use super::members::leave;
 use super::ops::Proposed;
@@ -94,19 +98,19 @@ pub fn needed_role(method: &Method) -> Role {
     }
 }
 
-/// An auth failure as an HTTP answer: 401 with a `WWW-Authenticate` challenge, or 403.
-fn auth_refusal(e: &AuthError) -> Response {
-    match e {
-        AuthError::Forbidden { .. } => ApiError::forbidden(e.to_string()).into_response(),
-        AuthError::Missing | AuthError::Unknown => {
-            let mut response = ApiError::new(ErrorKind::Unauthenticated, e.to_string()).into_response();
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"raft-kv\""),
-            );
-            response
-        }
+/// An auth failure as an HTTP answer: [`ApiError`]'s, with a `WWW-Authenticate` challenge on
+/// a 401.
+fn auth_refusal(e: AuthError) -> Response {
+    let error = ApiError::from(e);
+    let challenge = error.kind == ErrorKind::Unauthenticated;
+    let mut response = error.into_response();
+    if challenge {
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"raft-kv\""),
+        );
     }
+    response
 }
 
 /// With an auth file, let a request through only with a token of the role it needs.
@@ -123,7 +127,7 @@ async fn authorize(State(s): State<Shared>, mut request: Request, next: Next) ->
             request.extensions_mut().insert(Caller(role));
             next.run(request).await
         }
-        Err(e) => auth_refusal(&e),
+        Err(e) => auth_refusal(e),
     }
 }
 
@@ -308,7 +312,8 @@ async fn write(
     match propose(s, request).await? {
         Proposed::Applied(index, response) => Ok(Ok((index, response))),
         Proposed::NotLeader(leader) => {
-            Ok(Err(forward(s, leader.as_ref(), method, uri, headers, body).await?))
+            let to = to_leader(Api::Http, leader.as_ref(), hops(headers))?;
+            Ok(Err(forward(s, &to, method, uri, headers, body).await?))
         }
     }
 }
@@ -338,10 +343,7 @@ async fn put_many(
                 .collect();
             Ok(axum::Json(json!({ "index": index, "previous": previous })).into_response())
         }
-        // The state machine refuses a value its engine cannot store (the request is committed,
-        // applied as a no-op); raft-kv's own size limits keep such a request out before that.
-        Ok((_, KvResponse::Refused { reason })) => Err(ApiError::new(ErrorKind::TooLarge, reason)),
-        Ok((_, other)) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+        Ok((_, other)) => Err(ApiError::unexpected(other)),
         Err(forwarded) => Ok(forwarded),
     }
 }
@@ -397,13 +399,17 @@ async fn get_key(
 ) -> Result<Response, ApiError> {
     if stale {
         s.counters.stale_reads.fetch_add(1, Ordering::Relaxed);
-    } else if let Some(leader) = linearize(&s).await? {
-        return forward(&s, leader.as_ref(), Method::GET, &uri, &headers, Bytes::new()).await;
+    } else if let Some(to) = route(
+        Api::Http,
+        linearize(&s).await?.as_ref().map(Option::as_ref),
+        hops(&headers),
+    )? {
+        return forward(&s, &to, Method::GET, &uri, &headers, Bytes::new()).await;
     }
     let value = read_local(&s, &key)?;
     match value {
         Some(value) => Ok(axum::Json(json!({ "key": key, "value": JsonValue(value) })).into_response()),
-        None => Err(ApiError::not_found(format!("key {key:?} not found"))),
+        None => Err(ApiError::key_not_found(&key)),
     }
 }
 
@@ -432,13 +438,10 @@ async fn update_key(
                 previous: Some(previous),
             },
         )) => Ok(axum::Json(json!({ "index": index, "previous": JsonValue(previous) })).into_response()),
-        Ok((_, KvResponse::UpdateIfExists { previous: None })) => Err(ApiError::not_found(format!(
-            "key {key:?} not found; PUT only updates an existing key (POST /key sets one)"
-        ))),
-        // The state machine refuses a value its engine cannot store (the request is committed,
-        // applied as a no-op); raft-kv's own size limits keep such a request out before that.
-        Ok((_, KvResponse::Refused { reason })) => Err(ApiError::new(ErrorKind::TooLarge, reason)),
-        Ok((_, other)) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+        Ok((_, KvResponse::UpdateIfExists { previous: None })) => {
+            Err(ApiError::update_of_missing_key(&key, Api::Http))
+        }
+        Ok((_, other)) => Err(ApiError::unexpected(other)),
         Err(forwarded) => Ok(forwarded),
     }
 }
@@ -455,10 +458,7 @@ async fn delete_key(
             json!({ "index": index, "existed": previous.is_some(), "previous": previous.map(JsonValue) }),
         )
         .into_response()),
-        // The state machine refuses a value its engine cannot store (the request is committed,
-        // applied as a no-op); raft-kv's own size limits keep such a request out before that.
-        Ok((_, KvResponse::Refused { reason })) => Err(ApiError::new(ErrorKind::TooLarge, reason)),
-        Ok((_, other)) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+        Ok((_, other)) => Err(ApiError::unexpected(other)),
         Err(forwarded) => Ok(forwarded),
     }
 }

@@ -8,7 +8,20 @@ use axum::response::Response;
 use serde_json::json;
 use tonic::Code;
 
+use raft_store::kv::KvResponse;
+
+use crate::auth::AuthError;
 use crate::limits::LimitError;
+
+/// Which API a request came in on: where a follower forwards it, and which operations a
+/// message names. Everything else about a refusal is the same on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The HTTP (JSON) API.
+    Http,
+    /// The gRPC API.
+    Grpc,
+}
 
 /// What kind of failure an [`ApiError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +147,77 @@ impl ApiError {
         Self::new(ErrorKind::Internal, message)
     }
 
+    /// No leader is known to forward to ([`ErrorKind::NotSent`]).
+    pub fn no_leader() -> Self {
+        Self::not_sent("no leader is known yet; retry shortly")
+    }
+
+    /// A forwarded request that already made `hop` hops ([`ErrorKind::NotSent`]): leadership is
+    /// moving, and another hop could go round.
+    pub fn too_many_hops(hop: u32) -> Self {
+        Self::not_sent(format!(
+            "not forwarded again after {hop} hops: leadership is moving; retry shortly"
+        ))
+    }
+
+    /// The leader (at `http`, its HTTP address) has no gRPC address to forward a gRPC call to
+    /// ([`ErrorKind::NotSent`]).
+    pub fn leader_without_grpc(http: &str) -> Self {
+        Self::not_sent(format!("the leader ({http}) serves no gRPC; use its HTTP API"))
+    }
+
+    /// Nothing reached the leader at `addr` ([`ErrorKind::NotSent`]): the request surely had
+    /// no effect.
+    pub fn leader_unreachable(addr: &str, cause: impl std::fmt::Display) -> Self {
+        Self::not_sent(format!("the leader at {addr} cannot be reached: {cause}"))
+    }
+
+    /// Forwarding to the leader at `addr` failed after the request was sent
+    /// ([`ErrorKind::ForwardFailed`]): the outcome is unknown.
+    pub fn forward_failed(addr: &str, cause: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::ForwardFailed,
+            format!("forwarding to the leader at {addr}: {cause}; the outcome is unknown"),
+        )
+    }
+
+    /// The leader's answer to a forwarded request could not be read
+    /// ([`ErrorKind::ForwardFailed`]): the outcome is unknown.
+    pub fn forward_answer_lost(cause: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::ForwardFailed,
+            format!("reading the leader's answer: {cause}; the outcome is unknown"),
+        )
+    }
+
+    /// A read of `key`, which does not exist ([`ErrorKind::NotFound`]).
+    pub fn key_not_found(key: &str) -> Self {
+        Self::not_found(format!("key {key:?} not found"))
+    }
+
+    /// An update of `key`, which does not exist ([`ErrorKind::NotFound`]); the message names
+    /// the operations of `api` that update and that set.
+    pub fn update_of_missing_key(key: &str, api: Api) -> Self {
+        let (update, set) = match api {
+            Api::Http => ("PUT", "POST /key"),
+            Api::Grpc => ("UpdateEntries", "SaveEntries"),
+        };
+        Self::not_found(format!(
+            "key {key:?} not found; {update} only updates an existing key ({set} sets one)"
+        ))
+    }
+
+    /// A state machine response other than the one the request asks for. The state machine
+    /// refuses a value its engine cannot store (the request is committed, applied as a no-op):
+    /// that is [`ErrorKind::TooLarge`], its reason the message; raft-kv's own size limits keep
+    /// such a request out before that. Anything else is [`ErrorKind::Internal`].
+    pub fn unexpected(response: KvResponse) -> Self {
+        match response {
+            KvResponse::Refused { reason } => Self::new(ErrorKind::TooLarge, reason),
+            other => Self::internal(format!("unexpected response {other:?}")),
+        }
+    }
+
     /// The gRPC status of this error. A refusal carries [`RETRY_METADATA`], so a follower that
     /// forwarded the call can tell the leader's refusal from its own transport failure.
     pub fn into_status(self) -> tonic::Status {
@@ -171,6 +255,18 @@ impl IntoResponse for ApiError {
             json!({ "error": self.message })
         };
         (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<AuthError> for ApiError {
+    /// A known token of too low a role is [`ErrorKind::Forbidden`]; no token or an unknown one
+    /// is [`ErrorKind::Unauthenticated`].
+    fn from(e: AuthError) -> Self {
+        let kind = match e {
+            AuthError::Forbidden { .. } => ErrorKind::Forbidden,
+            AuthError::Missing | AuthError::Unknown => ErrorKind::Unauthenticated,
+        };
+        ApiError::new(kind, e.to_string())
     }
 }
 
@@ -220,5 +316,132 @@ mod tests {
         );
         let unknown = ApiError::unknown("write failed").into_status();
         assert!(unknown.metadata().get(RETRY_METADATA).is_none());
+    }
+
+    /// The HTTP status, JSON body and gRPC status an error renders to.
+    fn rendered(e: &ApiError) -> (u16, serde_json::Value, tonic::Status) {
+        let response = e.clone().into_response();
+        let http = response.status().as_u16();
+        let bytes = futures::executor::block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+            .expect("the body of an error");
+        let body = serde_json::from_slice(&bytes).expect("a JSON body");
+        (http, body, e.clone().into_status())
+    }
+
+    #[test]
+    fn each_refusal_renders_one_message_to_http_and_grpc_with_matching_codes() {
+        use crate::auth::Role;
+        let refusals = [
+            (ApiError::from(AuthError::Missing), 401, Code::Unauthenticated),
+            (ApiError::from(AuthError::Unknown), 401, Code::Unauthenticated),
+            (
+                ApiError::from(AuthError::Forbidden {
+                    has: Role::Read,
+                    need: Role::Write,
+                }),
+                403,
+                Code::PermissionDenied,
+            ),
+            (ApiError::from(LimitError::EmptyKey), 400, Code::InvalidArgument),
+            (
+                ApiError::from(LimitError::KeyTooLong { len: 9, limit: 8 }),
+                400,
+                Code::InvalidArgument,
+            ),
+            (
+                ApiError::from(LimitError::RequestTooLarge { size: 9, limit: 8 }),
+                413,
+                Code::ResourceExhausted,
+            ),
+            (
+                ApiError::from(LimitError::BodyTooLarge {
+                    body_limit: 16,
+                    limit: 8,
+                }),
+                413,
+                Code::ResourceExhausted,
+            ),
+            (
+                ApiError::unexpected(KvResponse::Refused {
+                    reason: "a value too large for this engine".into(),
+                }),
+                413,
+                Code::ResourceExhausted,
+            ),
+            (
+                ApiError::unexpected(KvResponse::Delete { previous: None }),
+                500,
+                Code::Internal,
+            ),
+            (ApiError::no_leader(), 503, Code::Unavailable),
+            (ApiError::too_many_hops(3), 503, Code::Unavailable),
+            (
+                ApiError::leader_without_grpc("127.0.0.1:1"),
+                503,
+                Code::Unavailable,
+            ),
+            (
+                ApiError::leader_unreachable("127.0.0.1:1", "connection refused"),
+                503,
+                Code::Unavailable,
+            ),
+            (
+                ApiError::forward_failed("127.0.0.1:1", "reset"),
+                502,
+                Code::Unknown,
+            ),
+            (ApiError::forward_answer_lost("reset"), 502, Code::Unknown),
+            (ApiError::key_not_found("k"), 404, Code::NotFound),
+            (
+                ApiError::update_of_missing_key("k", Api::Http),
+                404,
+                Code::NotFound,
+            ),
+            (ApiError::unknown("write failed"), 503, Code::Unknown),
+        ];
+        for (error, http, code) in refusals {
+            let (status, body, grpc) = rendered(&error);
+            assert_eq!((status, grpc.code()), (http, code), "{error:?}");
+            assert_eq!(body["error"].as_str(), Some(grpc.message()), "{error:?}: {body}");
+            assert_eq!(grpc.message(), error.message, "{error:?}");
+            let retry = code == Code::Unavailable;
+            assert_eq!(
+                body.get("retry").and_then(serde_json::Value::as_bool),
+                retry.then_some(true),
+                "{error:?}"
+            );
+            assert_eq!(grpc.metadata().get(RETRY_METADATA).is_some(), retry, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn the_refusals_keep_their_messages() {
+        assert_eq!(
+            ApiError::from(LimitError::EmptyKey).message,
+            "a key must not be empty"
+        );
+        assert_eq!(
+            ApiError::unexpected(KvResponse::Refused {
+                reason: "no room".into()
+            })
+            .message,
+            "no room"
+        );
+        assert_eq!(
+            ApiError::update_of_missing_key("k", Api::Http).message,
+            "key \"k\" not found; PUT only updates an existing key (POST /key sets one)"
+        );
+        assert_eq!(
+            ApiError::update_of_missing_key("k", Api::Grpc).message,
+            "key \"k\" not found; UpdateEntries only updates an existing key (SaveEntries sets one)"
+        );
+        assert_eq!(
+            ApiError::too_many_hops(3).message,
+            "not accepted: not forwarded again after 3 hops: leadership is moving; retry shortly"
+        );
+        assert_eq!(
+            ApiError::forward_failed("h:1", "reset").message,
+            "forwarding to the leader at h:1: reset; the outcome is unknown"
+        );
     }
 }

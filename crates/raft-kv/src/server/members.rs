@@ -13,6 +13,7 @@ use openraft::async_runtime::WatchReceiver;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Api;
 use super::ApiError;
 use super::NodeState;
 use super::Shared;
@@ -20,6 +21,7 @@ use super::api::ApiBody;
 use super::api::parse_json;
 use super::forward::forward_within;
 use super::forward::hops;
+use super::forward::to_leader;
 use super::ops::leader_elsewhere;
 use crate::membership::add_member;
 use crate::membership::remove_member;
@@ -96,7 +98,7 @@ pub(super) async fn join(
     let request: JoinRequest = parse_json(&body, "POST /join wants {\"id\", \"raft\", \"http\"}")?;
     check_joiner(&s, peer.map(|Extension(p)| p), hops(&headers) > 0, request.id)?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return to_leader(&s, &leader, &uri, &headers, body).await;
+        return on_to_leader(&s, &leader, &uri, &headers, body).await;
     }
     let node = NodeInfo {
         raft: request.raft,
@@ -117,23 +119,24 @@ pub(super) async fn leave(
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("the query: {}", e.body_text())))?;
     let request: LeaveRequest = parse_json(&body, "POST /leave wants {\"id\", \"force\"?}")?;
     if let Some(leader) = leader_elsewhere(&s)? {
-        return to_leader(&s, &leader, &uri, &headers, body).await;
+        return on_to_leader(&s, &leader, &uri, &headers, body).await;
     }
     let index = remove_member(&s, request.id, request.force || query.force).await?;
     Ok(axum::Json(json!({ "index": index, "left": request.id })).into_response())
 }
 
 /// Forward a membership change to the leader, waiting as long as a change may take there.
-async fn to_leader(
+async fn on_to_leader(
     s: &NodeState,
     leader: &NodeInfo,
     uri: &Uri,
     headers: &HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let to = to_leader(Api::Http, Some(leader), hops(headers))?;
     forward_within(
         s,
-        Some(leader),
+        &to,
         Method::POST,
         uri,
         headers,

@@ -28,20 +28,20 @@ use std::time::Instant;
 
 use raft_store::StoreStats;
 
-pub use self::api::ApiBody;
 pub use self::api::Caller;
 pub use self::api::JsonValue;
-pub use self::api::KeyTarget;
 pub use self::api::api_router;
-pub use self::api::needed_role;
+pub use self::error::Api;
 pub use self::error::ApiError;
 pub use self::error::ErrorKind;
 pub use self::error::RETRY_METADATA;
 pub use self::forward::FORWARD_TIMEOUT;
+pub use self::forward::Forward;
 pub use self::forward::HOPS;
-pub use self::forward::MAX_HOPS;
+pub use self::forward::hops_of;
+pub use self::forward::route;
+pub use self::forward::to_leader;
 pub use self::members::JoinRequest;
-pub use self::members::LeaveRequest;
 pub use self::members::check_joiner;
 pub use self::ops::Proposed;
 pub use self::ops::leader_elsewhere;
@@ -49,11 +49,9 @@ pub use self::ops::linearize;
 pub use self::ops::propose;
 pub use self::ops::read_local;
 pub use self::raft_endpoint::raft_router;
-pub use self::status::CONTACT_WITHIN;
 pub use self::status::Health;
-pub use self::status::MemberStatus;
-pub use self::status::NodeStatus;
 pub use self::status::node_status;
+use crate::FatalCause;
 use crate::auth::Auth;
 use crate::limits::Limits;
 use crate::tls::ClientTls;
@@ -89,7 +87,7 @@ pub struct NodeState {
     pub stats: Arc<StoreStats>,
     /// Why the node stopped serving for good, once a fatal error happened (see
     /// [`crate::node::watch`]); the node exits shortly after.
-    pub fatal: OnceLock<String>,
+    pub fatal: OnceLock<FatalCause>,
     /// When this node last took an append-entries or a snapshot from a current leader: how
     /// [`Health`] tells a follower in contact from one cut off.
     pub leader_seen: Mutex<Option<Instant>>,
@@ -118,8 +116,8 @@ impl NodeState {
     }
 
     /// The fatal error that stopped the node, if one did.
-    pub fn fatal(&self) -> Option<&str> {
-        self.fatal.get().map(String::as_str)
+    pub fn fatal(&self) -> Option<&FatalCause> {
+        self.fatal.get()
     }
 
     /// Refuse a request once the node stopped on a fatal error: its store refuses writes and

@@ -87,6 +87,6 @@ pub fn leader_elsewhere(s: &NodeState) -> Result<Option<NodeInfo>, ApiError> {
                 .cloned()
                 .ok_or_else(|| ApiError::not_sent(format!("leader {leader} is not in the membership")))?,
         )),
-        None => Err(ApiError::not_sent("no leader is known yet; retry shortly")),
+        None => Err(ApiError::no_leader()),
     }
 }

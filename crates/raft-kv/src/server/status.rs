@@ -15,7 +15,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
-use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
 use raft_store::HistogramSnapshot;
 use serde::Serialize;
@@ -23,6 +22,7 @@ use serde::Serialize;
 use super::Caller;
 use super::NodeState;
 use super::Shared;
+use crate::FatalCause;
 
 /// The HTTP API's contract, an `OpenAPI` document (committed beside the crate, checked against a live node in
 /// CI by a property-based API tester).
@@ -118,7 +118,7 @@ pub fn node_status(s: &NodeState, private: bool) -> NodeStatus {
             max_key_bytes: s.limits.max_key_bytes,
             max_append_bytes: s.limits.max_append_bytes,
         },
-        fatal: s.fatal().map(str::to_string),
+        fatal: s.fatal().map(ToString::to_string),
         data_dir: private.then(|| s.data_dir.display().to_string()),
     }
 }
@@ -133,7 +133,7 @@ pub(super) async fn status(State(s): State<Shared>, caller: Option<Extension<Cal
 pub const CONTACT_WITHIN: Duration = Duration::from_secs(2);
 
 /// Whether a node serves, as `/health` and gRPC's health service tell it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Health {
     /// Raft runs, a leader is known and in contact (a leader with a quorum, a follower with
     /// its leader): requests can be answered.
@@ -142,7 +142,7 @@ pub enum Health {
     /// leader within [`CONTACT_WITHIN`], or this leader not from a quorum; why.
     NoLeader(String),
     /// A fatal error stopped the node; it exits shortly.
-    Fatal(String),
+    Fatal(FatalCause),
 }
 
 impl Health {
@@ -150,14 +150,11 @@ impl Health {
     pub fn of(s: &NodeState) -> Health {
         use openraft::Instant as _;
         if let Some(cause) = s.fatal() {
-            return Health::Fatal(cause.to_string());
+            return Health::Fatal(cause.clone());
         }
         let m = s.raft.metrics().borrow_watched().clone();
-        if let Err(e) = &m.running_state {
-            return Health::Fatal(format!("raft stopped: {e}"));
-        }
-        if m.state == ServerState::Shutdown {
-            return Health::Fatal("raft stopped".to_string());
+        if let Some(cause) = FatalCause::of_raft(&m) {
+            return Health::Fatal(cause);
         }
         let ms = |d: Duration| d.as_millis();
         match m.current_leader {
@@ -203,7 +200,7 @@ pub(super) async fn health(State(s): State<Shared>) -> Response {
             .into_response(),
         Health::Fatal(cause) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({ "status": "fatal", "id": s.id, "error": cause })),
+            axum::Json(serde_json::json!({ "status": "fatal", "id": s.id, "error": cause.to_string() })),
         )
             .into_response(),
     }

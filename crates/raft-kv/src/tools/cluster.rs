@@ -70,9 +70,9 @@ impl Security {
         let mut args = Vec::new();
         if let Some(dir) = &self.certs {
             for (flag, path) in [
-                ("--tls-cert", crate::certs::node_cert(dir, id)),
-                ("--tls-key", crate::certs::node_key(dir, id)),
-                ("--tls-ca", crate::certs::ca_cert(dir)),
+                ("--tls-cert", crate::tools::certs::node_cert(dir, id)),
+                ("--tls-key", crate::tools::certs::node_key(dir, id)),
+                ("--tls-ca", crate::tools::certs::ca_cert(dir)),
             ] {
                 args.push(flag.to_string());
                 args.push(path.display().to_string());
@@ -194,9 +194,9 @@ impl Cluster {
         security: Security,
     ) -> Result<Cluster, String> {
         let tls = match &security.certs {
-            Some(dir) => {
-                Some(ClientTls::from_files(&crate::certs::ca_cert(dir), None).map_err(|e| e.to_string())?)
-            }
+            Some(dir) => Some(
+                ClientTls::from_files(&crate::tools::certs::ca_cert(dir), None).map_err(|e| e.to_string())?,
+            ),
             None => None,
         };
         let mut cluster = Cluster {

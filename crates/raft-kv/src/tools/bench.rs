@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::Error;
 use crate::client::KvClient;
-use crate::cluster::Cluster;
+use crate::tools::cluster::Cluster;
 
 /// Options of `raft-kv bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -132,11 +132,11 @@ async fn measure(args: &BenchArgs, backend: &str, root: &std::path::Path) -> Res
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("creating {}", dir.display()), e))?;
     let mut cluster = Cluster::start(&binary, backend, 3, &dir, &[])
         .await
-        .map_err(|e| Error::Raft(format!("{backend}: starting the cluster: {e}")))?;
+        .map_err(|e| Error::Cluster(format!("{backend}: starting the cluster: {e}")))?;
     let leader = cluster
         .leader(Duration::from_secs(30))
         .await
-        .map_err(|e| Error::Raft(format!("{backend}: {e}")))?;
+        .map_err(|e| Error::Cluster(format!("{backend}: {e}")))?;
     let duration = Duration::from_secs(args.seconds);
     let leader_client = Arc::new(cluster.client_of(leader));
     let value = Arc::new("v".repeat(args.value_size));
@@ -190,7 +190,7 @@ async fn measure(args: &BenchArgs, backend: &str, root: &std::path::Path) -> Res
     cluster
         .stop_all()
         .await
-        .map_err(|e| Error::Raft(format!("{backend}: stopping the cluster: {e}")))?;
+        .map_err(|e| Error::Cluster(format!("{backend}: stopping the cluster: {e}")))?;
     Ok(BackendResult {
         backend: backend.to_string(),
         writes,

@@ -60,7 +60,7 @@ pub fn ca_cert(dir: &Path) -> PathBuf {
 }
 
 fn rc(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
-    move |e| Error::Config(format!("{what}: {e}"))
+    move |e| Error::setup(what, e)
 }
 
 /// Write `text` to a new file at `path`, readable by its owner only if `secret`.
