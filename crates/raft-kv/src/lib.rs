@@ -67,9 +67,10 @@ pub enum Error {
     /// A file or socket operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
-    /// The store could not be opened.
+    /// The store could not be opened (boxed: a store error is large and rare, and this keeps
+    /// every `Result<_, Error>` small).
     #[error("{0}: {1}")]
-    Store(String, #[source] raft_store::StoreError),
+    Store(String, #[source] Box<raft_store::StoreError>),
     /// Raft could not start, bootstrap or stop.
     #[error("raft: {context}: {source}")]
     Raft {

@@ -79,15 +79,7 @@ impl Node {
             )
         })?;
         let tls = load_tls(config)?;
-        let store = config
-            .store
-            .store_config(config.backend, config.data_dir.join("store"));
-        let (log, sm) =
-            raft_store::open_with_kv_checked::<crate::types::TypeConfig, crate::types::StoreCodec>(
-                &store,
-                raft_store::EntryCheck::equal(),
-            )
-            .map_err(|e| Error::Store(format!("opening {}", config.data_dir.display()), e))?;
+        let (log, sm) = open_store(config)?;
         let reader = sm.reader();
         let counters = sm.stats();
         let conns = config.connections;
@@ -499,4 +491,22 @@ async fn watch(state: Arc<NodeState>, fatal: tokio::sync::watch::Sender<Option<F
             core_gone = true;
         }
     }
+}
+
+/// The node's log store and its key-value state machine, sharing one engine.
+type Stores = (
+    raft_store::SharedStore<crate::types::TypeConfig, crate::types::StoreCodec>,
+    raft_store::KvStore<crate::types::TypeConfig, crate::types::StoreCodec>,
+);
+
+/// The node's log store and state machine, opened on its backend with the `[store]` options.
+fn open_store(config: &NodeConfig) -> Result<Stores, Error> {
+    let store = config
+        .store
+        .store_config(config.backend, config.data_dir.join("store"));
+    raft_store::open_with_kv_checked::<crate::types::TypeConfig, crate::types::StoreCodec>(
+        &store,
+        raft_store::EntryCheck::equal(),
+    )
+    .map_err(|e| Error::Store(format!("opening {}", config.data_dir.display()), Box::new(e)))
 }
