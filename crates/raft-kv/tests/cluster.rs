@@ -504,7 +504,7 @@ fn a_store_option_in_the_config_file_reaches_the_engine() {
         let file_arg = file.display().to_string();
         let (line, mut child) = spawn_node(&["--config", &file_arg], &[]).await;
         assert!(line.contains("backend=rocksdb"), "{line}");
-        let store = data.join("store");
+        let store = data.join("store").join(raft_store::rocksdb::ROCKS_DIR);
         let options = std::fs::read_dir(&store)
             .expect("the store directory")
             .filter_map(Result::ok)

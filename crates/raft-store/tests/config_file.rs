@@ -13,9 +13,10 @@ fn config(toml_text: &str) -> StoreConfig {
     toml::from_str(toml_text).unwrap_or_else(|e| panic!("config did not parse: {e}\n{toml_text}"))
 }
 
-/// The `OPTIONS-*` file RocksDB writes into the store directory: every option it runs with.
+/// The `OPTIONS-*` file RocksDB writes into its directory in the store: every option it runs
+/// with.
 fn rocksdb_options_file(dir: &std::path::Path) -> String {
-    let file = std::fs::read_dir(dir)
+    let file = std::fs::read_dir(dir.join(raft_store::rocksdb::ROCKS_DIR))
         .expect("list the store directory")
         .filter_map(Result::ok)
         .find(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
