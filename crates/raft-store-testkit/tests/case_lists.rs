@@ -18,7 +18,12 @@ const CASE_MODULES: &[&str] = &[
     "log_cases.rs",
     "openraft09.rs",
     "power_cut/mod.rs",
+    "power_cut/batches.rs",
 ];
+
+/// Modules whose public functions return a `CaseResult` but are helpers the cases call (a
+/// comparison, the property runner), not cases: they are in no list on purpose.
+const HELPER_MODULES: &[&str] = &["util.rs", "generate.rs"];
 
 /// The files whose macros expand cases by hand.
 const MACRO_FILES: &[&str] = &["macros.rs", "engine_macros.rs"];
@@ -68,18 +73,24 @@ fn listed(source: &str) -> BTreeSet<String> {
     names
 }
 
-/// The cases of `module` the suite's macros call by hand: `$crate::<module>::<case>`.
+/// The cases of `module` the suite's macros call by hand: `$crate::<module>::<case>`, or through
+/// the parent module that re-exports them (`power_cut::engine_batches` of `power_cut::batches`).
 fn expanded_by_hand(macros: &str, module: &str) -> BTreeSet<String> {
-    let prefix = format!("$crate::{module}::");
-    macros
-        .match_indices(&prefix)
-        .map(|(at, _)| {
+    let mut paths = vec![module.to_string()];
+    if let Some((parent, _)) = module.rsplit_once("::") {
+        paths.push(parent.to_string());
+    }
+    let mut found = BTreeSet::new();
+    for path in paths {
+        let prefix = format!("$crate::{path}::");
+        found.extend(macros.match_indices(&prefix).map(|(at, _)| {
             macros[at + prefix.len()..]
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect()
-        })
-        .collect()
+                .collect::<String>()
+        }));
+    }
+    found
 }
 
 /// The public cases of `source` (module `module`) in no list and not expanded by hand.
