@@ -169,10 +169,10 @@ fn every_module_with_cases_is_checked() {
     with_cases.sort();
     let unchecked: Vec<_> = with_cases
         .iter()
-        .filter(|f| !CASE_MODULES.contains(&f.as_str()))
+        .filter(|f| !CASE_MODULES.contains(&f.as_str()) && !HELPER_MODULES.contains(&f.as_str()))
         .collect();
     assert!(
         unchecked.is_empty(),
-        "modules with public cases not in CASE_MODULES: {unchecked:?}"
+        "modules with public cases in neither CASE_MODULES nor HELPER_MODULES: {unchecked:?}"
     );
 }
