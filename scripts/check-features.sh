@@ -121,9 +121,12 @@ echo "== openraft 0.9.21 (the lock file has $locked): the 0.9 suite on MemEngine
   cargo update -q -p "openraft@$locked" --precise 0.9.21
   grep -qE '^version = "0\.9\.21"$' Cargo.lock || { echo "the copy's lock file does not name openraft 0.9.21" >&2; exit 1; }
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run -p raft-store-core --features openraft-0-9,testing,migrate \
+    # The 0.9 suite lives in raft-store-testkit; the migration's test in raft-store-core.
+    cargo nextest run -p raft-store-core -p raft-store-testkit \
+      --features raft-store-core/openraft-0-9,raft-store-core/migrate,raft-store-testkit/openraft-0-9 \
       -E 'binary(openraft09_mem) | binary(migrate)' --no-fail-fast
   else
-    cargo test -p raft-store-core --features openraft-0-9,testing,migrate --test openraft09_mem --test migrate
+    cargo test -p raft-store-testkit --features openraft-0-9 --test openraft09_mem
+    cargo test -p raft-store-core --features openraft-0-9,migrate --test migrate
   fi
 )

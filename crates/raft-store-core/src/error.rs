@@ -166,6 +166,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The store was opened with options no store can work with; nothing was read or written.
+    #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
     #[error("{backend}: opening the store with the options given: {source}")]
     InvalidOptions {
         /// The backend name.
@@ -216,8 +217,9 @@ impl StoreError {
             | StoreError::Encode { .. }
             | StoreError::EntryRefused { .. }
             | StoreError::UncheckedCodec { .. }
-            | StoreError::MigrationRefused { .. }
-            | StoreError::InvalidOptions { .. } => io::ErrorKind::InvalidInput,
+            | StoreError::MigrationRefused { .. } => io::ErrorKind::InvalidInput,
+            #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+            StoreError::InvalidOptions { .. } => io::ErrorKind::InvalidInput,
             StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
             StoreError::Closed { .. } => io::ErrorKind::Other,
         }

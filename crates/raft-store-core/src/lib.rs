@@ -73,6 +73,8 @@ pub use raft_store_engine::Op;
 pub use raft_store_engine::Space;
 pub use raft_store_engine::StoreDir;
 pub use raft_store_engine::Visitor;
+// The store and the state machine use them (neither exists without an openraft line).
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 use raft_store_engine::codec;
 pub use raft_store_engine::codec::Bincode;
 pub use raft_store_engine::codec::Codec;
@@ -81,6 +83,7 @@ pub use raft_store_engine::codec::MessagePack;
 pub use raft_store_engine::codec::Postcard;
 pub use raft_store_engine::codec::RoundTripError;
 pub use raft_store_engine::codec::check_round_trip;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 use raft_store_engine::format;
 pub use raft_store_engine::format::OpenraftLine;
 mod error;

@@ -6,7 +6,7 @@
 /// use std::path::Path;
 ///
 /// // Any `Fn(&Path) -> Result<impl Engine, EngineError>` that keeps its store in `dir`.
-/// raft_store_testkit::engine_suite!(crate::FnHarness(|dir: &Path| {
+/// raft_store_testkit::engine_suite!(raft_store_testkit::FnHarness(|dir: &Path| {
 ///     my_engine::open(dir)
 /// }));
 /// # mod my_engine {

@@ -104,14 +104,14 @@ where
     /// any codec), [`EntryCheck::trust_payload_encoding`] only decodes it.
     ///
     /// ```
-    /// use raft_store_core::{Bincode, EntryCheck, LineLogStore, MemEngine};
+    /// use raft_store_core::{Bincode, EntryCheck, LogStore, MemEngine};
     ///
     /// openraft::declare_raft_types!(pub Config: D = String, R = String);
     ///
     /// # fn main() -> Result<(), raft_store_core::StoreError> {
     /// // bincode, with every entry compared with what it reads back as.
-    /// let store: LineLogStore<Config, MemEngine, Bincode> =
-    ///     LineLogStore::open_checked(MemEngine::new(), EntryCheck::equal())?;
+    /// let store: LogStore<Config, MemEngine, Bincode> =
+    ///     LogStore::open_checked(MemEngine::new(), EntryCheck::equal())?;
     /// # drop(store);
     /// # Ok(())
     /// # }

@@ -17,7 +17,7 @@ use crate::StoreError;
 /// ```
 /// use std::time::Duration;
 ///
-/// use raft_store_core::{LineLogStore, LogStoreOptions, MemEngine};
+/// use raft_store_core::{LogStore, LogStoreOptions, MemEngine};
 ///
 /// openraft::declare_raft_types!(pub Config: D = String, R = String);
 ///
@@ -25,7 +25,7 @@ use crate::StoreError;
 /// let options = LogStoreOptions::default()
 ///     .with_max_group_bytes(16 << 20)
 ///     .with_slow_sync(Duration::from_millis(250));
-/// let store: LineLogStore<Config, MemEngine> = LineLogStore::open_with(MemEngine::new(), options)?;
+/// let store: LogStore<Config, MemEngine> = LogStore::open_with(MemEngine::new(), options)?;
 /// assert_eq!(store.options().max_group_bytes, 16 << 20);
 /// # Ok(())
 /// # }
