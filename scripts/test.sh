@@ -4,6 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 
+# Each step says how long it took, so a slow CI run shows where its time went.
+step_started=$SECONDS
+step() {
+  echo "== $* (after $((SECONDS - step_started)) s)"
+}
+
 # The power-cut and file-system fault cases mount a FUSE file system. Without FUSE they fail,
 # saying what is missing, unless RAFT_STORE_NO_FUSE=1 asks to skip them: then each skipped case
 # is recorded here, and the count is printed at the end.
@@ -18,9 +24,9 @@ report_skips() {
 }
 trap 'report_skips; rm -f "$skip_log"' EXIT
 
-echo "== doc tests"
+step "doc tests"
 cargo test --workspace --all-features --doc
-echo "== unit, integration and conformance tests"
+step "unit, integration and conformance tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --no-fail-fast
 else
@@ -30,5 +36,6 @@ fi
 # The HTTP API against its OpenAPI document: schemathesis (from PyPI, installed by the script)
 # sends generated requests to a live node of the binary the tests just built, and fails on any
 # answer the document does not describe.
-echo "== the HTTP API against crates/raft-kv/openapi.json (schemathesis, a live node)"
+step "the HTTP API against crates/raft-kv/openapi.json (schemathesis, a live node)"
 ./scripts/api-check.sh "${CARGO_TARGET_DIR:-target}/debug/raft-kv"
+step "all tests done"

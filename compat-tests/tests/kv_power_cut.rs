@@ -5,8 +5,8 @@
 //! the workload's state at the applied id the state machine reports, nothing synced lost, no key
 //! of an unfinished install left.
 //!
-//! 25 cuts per backend by default; `RAFT_STORE_POWER_CUTS` for more, `RAFT_STORE_SEED`
-//! replays. Needs FUSE (`RAFT_STORE_NO_FUSE=1` skips, saying so).
+//! 25 cuts per backend by default (10 on sled, whose reopen is slow); `RAFT_STORE_POWER_CUTS`
+//! for more, `RAFT_STORE_SEED` replays. Needs FUSE (`RAFT_STORE_NO_FUSE=1` skips, saying so).
 
 use compat_tests::crash_site::Crashes;
 use raft_store::Backend;
