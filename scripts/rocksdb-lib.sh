@@ -1,10 +1,12 @@
 # Sourced by .ci/run and scripts/check-features.sh.
 #
 # RocksDB's C++ takes 15-20 minutes to compile on 2 cores, and cargo compiles it once per
-# distinct build hash of librocksdb-sys: the test build, the workspace clippy run and the facade
-# with only `rocksdb` each resolve their build dependencies differently and would compile it
-# three times. clippy links nothing, so its runs are pointed at the librocksdb.a the test build
-# made (librocksdb-sys's ROCKSDB_LIB_DIR); the tests link the library they built.
+# distinct build hash of librocksdb-sys. The test build and the workspace clippy run share one;
+# the facade built with only `rocksdb` (check-features) resolves its build dependencies
+# differently and would compile it again. clippy links nothing, so that run is pointed at the
+# librocksdb.a the test build made (librocksdb-sys's ROCKSDB_LIB_DIR). Never point a run that
+# shares the test build's hash at it: the variable is part of that build script's inputs, so
+# the next run without it compiles RocksDB again.
 
 # The directory of the newest librocksdb.a in the target dir, or nothing.
 built_rocksdb_dir() {
