@@ -46,7 +46,8 @@ use crate::codec::seal_bytes;
 use crate::codec::unseal;
 use crate::error::StoreError;
 use crate::format::FormatRecord;
-use crate::format::STORE_FORMAT_VERSION;
+use crate::format::SINGLE_GROUP_FORMAT_VERSION;
+use crate::format::layout;
 use crate::format::meta_key;
 use crate::kv::keys;
 use crate::kv::keys::Bucket;
@@ -222,10 +223,11 @@ where
     // Last and durable: until this record is written no store opens the target.
     let mut batch = Batch::new();
     let record = FormatRecord {
-        version: STORE_FORMAT_VERSION,
+        version: SINGLE_GROUP_FORMAT_VERSION,
         backend: target.to_string(),
         codec: K::NAME.to_string(),
         openraft: OpenraftLine::V0_10.name().to_string(),
+        layout: layout::SINGLE.to_string(),
     };
     batch.put(Space::Meta, meta_key::FORMAT, record.encode());
     to.write(&batch, Durability::Durable)?;

@@ -141,6 +141,11 @@ impl Batch {
         &self.ops
     }
 
+    /// The operations, in the order they must be applied, taken out of the batch.
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -287,6 +292,22 @@ pub trait Engine: Send + Sync + 'static {
     /// The greatest key of the keyspace.
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError>;
 
+    /// The greatest key of `range` in the keyspace.
+    ///
+    /// A multi-group store asks it for the last log key of one group (the range of that
+    /// group's key prefix) when the group opens. The default scans the range forward, which
+    /// reads every key of it: an adapter overrides it with a seek from the end of the range
+    /// (redb, LMDB, RocksDB and the in-memory engine do; sled keeps the scan, since its reverse
+    /// iteration over a range panics on some trees).
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        let mut last = None;
+        self.scan(space, range, &mut |key, _| {
+            last = Some(key.to_vec());
+            ControlFlow::Continue(())
+        })?;
+        Ok(last)
+    }
+
     /// The longest key and value the engine stores (see [`EngineLimits`]). The default says
     /// "no limit"; an adapter whose backend refuses long keys or values must override it, or a
     /// state machine may write what the engine refuses, and a committed entry whose apply
@@ -309,6 +330,16 @@ pub trait Engine: Send + Sync + 'static {
     fn compact(&self) -> Result<(), EngineError> {
         Ok(())
     }
+
+    /// The shared write path of the multi-group store this engine is one group of, for the
+    /// log store opened on it to write through (one flusher and one sync for every group).
+    /// Only `raft_store_core::Group` returns one; an adapter, or a wrapper that must see every
+    /// write itself, keeps the default `None`, and a log store opened on it writes through
+    /// [`Engine::write`] with a flusher of its own.
+    #[doc(hidden)]
+    fn group_writer(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        None
+    }
 }
 
 impl<E: Engine> Engine for std::sync::Arc<E> {
@@ -327,6 +358,9 @@ impl<E: Engine> Engine for std::sync::Arc<E> {
     fn last_key(&self, space: Space) -> Result<Option<Vec<u8>>, EngineError> {
         (**self).last_key(space)
     }
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        (**self).last_key_in(space, range)
+    }
     fn limits(&self) -> EngineLimits {
         (**self).limits()
     }
@@ -335,5 +369,8 @@ impl<E: Engine> Engine for std::sync::Arc<E> {
     }
     fn compact(&self) -> Result<(), EngineError> {
         (**self).compact()
+    }
+    fn group_writer(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        (**self).group_writer()
     }
 }

@@ -210,6 +210,22 @@ pub enum FormatError {
         /// The line of the glue opening the store.
         expected: crate::format::OpenraftLine,
     },
+    /// The store is laid out for one raft group and is opened as a store of many, or the other
+    /// way round.
+    #[error(
+        "{backend}: the store holds {} and is opened as a store of {}; open it with {}",
+        layout_words(found),
+        layout_words(expected),
+        layout_opener(found)
+    )]
+    WrongLayout {
+        /// The backend name.
+        backend: &'static str,
+        /// The layout in the format record ([`crate::format::layout`]).
+        found: String,
+        /// The layout of what opens the store.
+        expected: &'static str,
+    },
     /// The store holds log data but no format record.
     #[error("{backend}: the store holds data but no format record; it was not written by raft-store")]
     NoFormatRecord {
@@ -240,8 +256,26 @@ impl FormatError {
             | FormatError::WrongBackend { .. }
             | FormatError::WrongCodec { .. }
             | FormatError::WrongOpenraftLine { .. }
+            | FormatError::WrongLayout { .. }
             | FormatError::NoFormatRecord { .. }
             | FormatError::FormatRecordLost { .. } => io::ErrorKind::InvalidData,
         }
+    }
+}
+
+/// How an error message names a store layout.
+fn layout_words(layout: &str) -> String {
+    match layout {
+        crate::format::layout::SINGLE => "one raft group".to_string(),
+        crate::format::layout::GROUPS => "many raft groups".to_string(),
+        other => format!("an unknown layout ({other:?})"),
+    }
+}
+
+/// What opens a store of `layout`.
+fn layout_opener(layout: &str) -> &'static str {
+    match layout {
+        crate::format::layout::GROUPS => "GroupStore::open and open each group's log store from it",
+        _ => "LogStore::open (or the state machine's open) on the engine itself",
     }
 }

@@ -5,11 +5,17 @@
 //! ```text
 //! "raft-store" | version: u32 BE | crc32c of the rest: u32 BE | len: u8, backend | len: u8, codec
 //!              | len: u8, openraft line (version 2 and later)
+//!              | len: u8, layout (version 3 and later)
 //! ```
 //!
 //! Version 1 records (written before raft-store had a glue for more than one openraft line)
 //! name no line: every one of them was written by the openraft 0.10 glue, so that is what they
-//! are read as. This build writes version 2.
+//! are read as. Records before version 3 name no layout: they are all single-group stores.
+//!
+//! A single-group store (and each group of a multi-group store, under its key prefix) is still
+//! written as version 2, so a store this build writes opens with the builds before it. A
+//! multi-group store's own record is version 3, with layout [`layout::GROUPS`]: builds before
+//! it refuse it as too new instead of reading its prefixed keys as one group's.
 
 use crate::engine::Batch;
 use crate::engine::Durability;
@@ -18,8 +24,23 @@ use crate::engine::KeyRange;
 use crate::engine::Space;
 use crate::error::FormatError;
 
-/// The newest store format this build reads and the one it writes.
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// The newest store format this build reads; a multi-group store's record is written with it.
+pub const STORE_FORMAT_VERSION: u32 = 3;
+
+/// The format version a single-group store (and each group of a multi-group store) is written
+/// with: its layout is the same as before layouts were named, so older builds open it.
+pub const SINGLE_GROUP_FORMAT_VERSION: u32 = 2;
+
+/// How a store lays out its keys, as its format record names it (version 3 and later; earlier
+/// records are [`SINGLE`](layout::SINGLE)).
+pub mod layout {
+    /// One raft group: log keys are the log index, meta keys their names.
+    pub const SINGLE: &str = "single";
+    /// Many raft groups: every key of a group is the byte `g`, the group id (8 bytes
+    /// big-endian) and then the key a single-group store would use; `G` and the id name a
+    /// group that exists.
+    pub const GROUPS: &str = "groups";
+}
 
 /// The openraft release line whose types a store's entries, vote and log ids are encoded with.
 ///
@@ -76,15 +97,20 @@ pub struct FormatRecord {
     /// The codec of its values.
     pub codec: String,
     /// The openraft line of its entries ([`OpenraftLine::name`]); `"0.10"` for a version 1
-    /// record, which names none.
+    /// record, which names none. Empty for a multi-group store, whose groups each name their own.
     pub openraft: String,
+    /// How the store lays out its keys ([`layout`]); [`layout::SINGLE`] for a record before
+    /// version 3, which names none.
+    pub layout: String,
 }
 
 impl FormatRecord {
     /// Encode the record.
     pub fn encode(&self) -> Vec<u8> {
         let mut rest = Vec::new();
-        let names: &[&String] = if self.version >= 2 {
+        let names: &[&String] = if self.version >= 3 {
+            &[&self.backend, &self.codec, &self.openraft, &self.layout]
+        } else if self.version >= 2 {
             &[&self.backend, &self.codec, &self.openraft]
         } else {
             &[&self.backend, &self.codec]
@@ -138,6 +164,11 @@ impl FormatRecord {
         } else {
             (OpenraftLine::V0_10.name().to_string(), rest)
         };
+        let (layout, rest) = if version >= 3 {
+            take_name(rest).ok_or_else(|| corrupt("format record layout".into()))?
+        } else {
+            (layout::SINGLE.to_string(), rest)
+        };
         if !rest.is_empty() {
             return Err(corrupt("format record has trailing bytes".into()));
         }
@@ -146,6 +177,7 @@ impl FormatRecord {
             backend: name_a,
             codec: name_b,
             openraft: line,
+            layout,
         })
     }
 }
@@ -204,6 +236,13 @@ fn check_or_write<E: Engine>(
                 found: record.backend,
             });
         }
+        if record.layout != layout::SINGLE {
+            return Err(FormatError::WrongLayout {
+                backend,
+                found: record.layout,
+                expected: layout::SINGLE,
+            });
+        }
         if record.codec != codec {
             return Err(FormatError::WrongCodec {
                 backend,
@@ -226,6 +265,23 @@ fn check_or_write<E: Engine>(
             path: dir.path().to_path_buf(),
         });
     }
+    refuse_data_without_record(engine)?;
+    let record = FormatRecord {
+        version: SINGLE_GROUP_FORMAT_VERSION,
+        backend: backend.to_string(),
+        codec: codec.to_string(),
+        openraft: line.name().to_string(),
+        layout: layout::SINGLE.to_string(),
+    };
+    let mut batch = Batch::new();
+    batch.put(Space::Meta, meta_key::FORMAT, record.encode());
+    engine.write(&batch, Durability::Durable)?;
+    Ok(record)
+}
+
+/// Refuse a store without a format record that holds raft data (log entries or meta records):
+/// it was not written by this crate.
+fn refuse_data_without_record<E: Engine>(engine: &E) -> Result<(), FormatError> {
     for space in [Space::Log, Space::Meta] {
         let mut any = false;
         engine.scan(space, KeyRange::ALL, &mut |_, _| {
@@ -233,18 +289,61 @@ fn check_or_write<E: Engine>(
             std::ops::ControlFlow::Break(())
         })?;
         if any {
-            return Err(FormatError::NoFormatRecord { backend });
+            return Err(FormatError::NoFormatRecord {
+                backend: engine.backend(),
+            });
         }
     }
-    let record = FormatRecord {
-        version: STORE_FORMAT_VERSION,
-        backend: backend.to_string(),
-        codec: codec.to_string(),
-        openraft: line.name().to_string(),
+    Ok(())
+}
+
+/// Check the format record of the multi-group store in `engine`, or write one if the store is
+/// new (version [`STORE_FORMAT_VERSION`], layout [`layout::GROUPS`]).
+///
+/// Refused as [`check_or_init`] refuses: another backend, data without a record, a record lost
+/// from an initialized directory; and a single-group store ([`FormatError::WrongLayout`]).
+/// Each group then keeps a record of its own (codec, openraft line) under its key prefix.
+pub fn check_or_init_groups<E: Engine>(engine: &E) -> Result<FormatRecord, FormatError> {
+    let backend = engine.backend();
+    let record = if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
+        let record = FormatRecord::decode(backend, &bytes)?;
+        if record.backend != backend {
+            return Err(FormatError::WrongBackend {
+                backend,
+                found: record.backend,
+            });
+        }
+        if record.layout != layout::GROUPS {
+            return Err(FormatError::WrongLayout {
+                backend,
+                found: record.layout,
+                expected: layout::GROUPS,
+            });
+        }
+        record
+    } else {
+        if let Some(dir) = engine.store_dir().filter(|d| d.is_initialized()) {
+            return Err(FormatError::FormatRecordLost {
+                backend,
+                path: dir.path().to_path_buf(),
+            });
+        }
+        refuse_data_without_record(engine)?;
+        let record = FormatRecord {
+            version: STORE_FORMAT_VERSION,
+            backend: backend.to_string(),
+            codec: String::new(),
+            openraft: String::new(),
+            layout: layout::GROUPS.to_string(),
+        };
+        let mut batch = Batch::new();
+        batch.put(Space::Meta, meta_key::FORMAT, record.encode());
+        engine.write(&batch, Durability::Durable)?;
+        record
     };
-    let mut batch = Batch::new();
-    batch.put(Space::Meta, meta_key::FORMAT, record.encode());
-    engine.write(&batch, Durability::Durable)?;
+    if let Some(dir) = engine.store_dir() {
+        dir.mark_initialized()?;
+    }
     Ok(record)
 }
 

@@ -169,6 +169,20 @@ impl Engine for MemEngine {
             .last_key_value()
             .map(|(k, _)| k.clone()))
     }
+
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let state = self.read_state();
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (range.start, range.end);
+        Ok(state
+            .current
+            .tree(space)
+            .range::<[u8], _>(bounds)
+            .next_back()
+            .map(|(k, _)| k.clone()))
+    }
 }
 
 #[cfg(test)]

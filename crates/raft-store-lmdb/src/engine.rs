@@ -330,6 +330,22 @@ impl Engine for LmdbEngine {
             .map(|(k, _)| k.to_vec()))
     }
 
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let state = self.read();
+        let open = state.as_ref().ok_or_else(closed)?;
+        let txn = open.env.read_txn().map_err(ctx("beginning a read transaction"))?;
+        let mut keys = open.dbs[space as usize]
+            .rev_range(&txn, &bounds(range))
+            .map_err(ctx("scanning"))?;
+        match keys.next() {
+            Some(item) => Ok(Some(item.map_err(ctx("scanning"))?.0.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
     }

@@ -225,6 +225,24 @@ impl Engine for RedbEngine {
         })
     }
 
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        guard("reading the last key of a range", || {
+            let txn = self
+                .db
+                .begin_read()
+                .map_err(ctx("beginning a read transaction"))?;
+            let t = txn.open_table(table(space)).map_err(ctx("opening a table"))?;
+            let mut keys = t.range::<&[u8]>(bounds(range)).map_err(ctx("scanning"))?;
+            match keys.next_back() {
+                Some(item) => Ok(Some(item.map_err(ctx("scanning"))?.0.value().to_vec())),
+                None => Ok(None),
+            }
+        })
+    }
+
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
     }

@@ -357,6 +357,30 @@ impl Engine for RocksEngine {
         Ok(key)
     }
 
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let mut it = self.db.raw_iterator_cf(self.cf(space)?);
+        // seek_for_prev lands on the greatest key at or below its target.
+        match range.end {
+            std::ops::Bound::Unbounded => it.seek_to_last(),
+            std::ops::Bound::Included(e) | std::ops::Bound::Excluded(e) => it.seek_for_prev(e),
+        }
+        while it.valid() {
+            let Some(k) = it.key() else { break };
+            if matches!(range.end, std::ops::Bound::Excluded(e) if k >= e) {
+                it.prev();
+                continue;
+            }
+            let key = range.contains(k).then(|| k.to_vec());
+            it.status().map_err(ctx("reading the last key of a range"))?;
+            return Ok(key);
+        }
+        it.status().map_err(ctx("reading the last key of a range"))?;
+        Ok(None)
+    }
+
     fn store_dir(&self) -> Option<&StoreDir> {
         Some(&self.dir)
     }

@@ -150,6 +150,7 @@ pub fn format_record_of_another_backend<H: EngineHarness>(h: &H) -> CaseResult {
             backend: "other".into(),
             codec: "bincode2".into(),
             openraft: "0.10".into(),
+            layout: "single".into(),
         },
     )?;
     match LogStore::<TestConfig, _>::open(engine) {
@@ -172,6 +173,7 @@ pub fn newer_format_version<H: EngineHarness>(h: &H) -> CaseResult {
                 backend: backend.clone(),
                 codec: "bincode2".into(),
                 openraft: "0.10".into(),
+                layout: "single".into(),
             },
         )?;
         backend

@@ -73,6 +73,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
             backend: "redb".into(),
             codec: Bincode::NAME.into(),
             openraft: "0.10".into(),
+            layout: "single".into(),
         }
         .encode(),
     );

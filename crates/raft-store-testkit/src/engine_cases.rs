@@ -32,6 +32,7 @@ macro_rules! __engine_case_list {
             scan_bounds,
             last_key_per_space,
             last_key_after_inner_range_delete,
+            last_key_in_stays_in_its_range,
             spaces_are_separate,
             reopen_keeps_durable_writes,
             large_values_and_binary_keys,
@@ -241,6 +242,85 @@ pub fn last_key_per_space<H: EngineHarness>(h: &H) -> CaseResult {
     ensure!(
         e.last_key(Space::Log)? == Some(be(499)),
         "last_key after deleting the tail"
+    );
+    Ok(())
+}
+
+/// `last_key_in` gives the greatest key inside the range, for every kind of bound, never one
+/// past it, and nothing for a range with no key (as a multi-group store asks it for one group's
+/// last log key, between two neighbours' keys).
+pub fn last_key_in_stays_in_its_range<H: EngineHarness>(h: &H) -> CaseResult {
+    let dir = tempdir();
+    let e = h.open(dir.path())?;
+    let mut b = Batch::new();
+    // Three "groups" of keys, prefix byte 1, 2 and 4, with a key of prefix 3 missing.
+    for prefix in [1u8, 2, 4] {
+        for i in 0..50u64 {
+            let mut key = vec![prefix];
+            key.extend_from_slice(&be(i * 2));
+            b.put(Space::Log, key, be(i));
+        }
+    }
+    b.put(Space::Meta, vec![2, 0xFF], vec![1]);
+    e.write(&b, Durability::Durable)?;
+    let key = |prefix: u8, i: u64| {
+        let mut key = vec![prefix];
+        key.extend_from_slice(&be(i));
+        key
+    };
+    let (k2, k3, k4) = (vec![2u8], vec![3u8], vec![4u8]);
+    let (k2_50, k2_51) = (key(2, 50), key(2, 51));
+    let cases: Vec<(KeyRange<'_>, Option<Vec<u8>>, &str)> = vec![
+        (KeyRange::half_open(&k2, &k3), Some(key(2, 98)), "[2, 3)"),
+        (KeyRange::half_open(&k3, &k4), None, "[3, 4): no key"),
+        (KeyRange::from(&k4), Some(key(4, 98)), "[4, ..)"),
+        (
+            KeyRange {
+                start: Bound::Unbounded,
+                end: Bound::Excluded(&k2),
+            },
+            Some(key(1, 98)),
+            "(.., 2)",
+        ),
+        (
+            KeyRange {
+                start: Bound::Included(&k2),
+                end: Bound::Included(&k2_50),
+            },
+            Some(key(2, 50)),
+            "[2, 2:50]",
+        ),
+        (
+            KeyRange {
+                start: Bound::Included(&k2),
+                end: Bound::Excluded(&k2_50),
+            },
+            Some(key(2, 48)),
+            "[2, 2:50)",
+        ),
+        (
+            KeyRange {
+                start: Bound::Excluded(&k2_50),
+                end: Bound::Included(&k2_51),
+            },
+            None,
+            "(2:50, 2:51]",
+        ),
+        (KeyRange::half_open(&k3, &k2), None, "[3, 2): empty"),
+        (KeyRange::ALL, Some(key(4, 98)), "everything"),
+    ];
+    for (range, want, name) in cases {
+        let got = e.last_key_in(Space::Log, range)?;
+        ensure!(
+            got == want,
+            "last_key_in {name}: {}, expected {}",
+            show(got.as_deref()),
+            show(want.as_deref())
+        );
+    }
+    ensure!(
+        e.last_key_in(Space::Meta, KeyRange::half_open(&k2, &k3))? == Some(vec![2, 0xFF]),
+        "last_key_in of another keyspace"
     );
     Ok(())
 }

@@ -89,6 +89,10 @@ impl Engine for AnyEngine {
         dispatch!(self, e => e.last_key(space))
     }
 
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        dispatch!(self, e => e.last_key_in(space, range))
+    }
+
     fn store_dir(&self) -> Option<&raft_store_core::StoreDir> {
         dispatch!(self, e => e.store_dir())
     }

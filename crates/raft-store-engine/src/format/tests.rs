@@ -7,6 +7,7 @@ fn record(version: u32) -> FormatRecord {
         backend: "mem".into(),
         codec: "bincode2".into(),
         openraft: "0.10".into(),
+        layout: "single".into(),
     }
 }
 
@@ -24,8 +25,8 @@ fn newer_version_is_reported_even_if_the_rest_is_unreadable() {
     let matched = matches!(
         err,
         FormatError::FormatTooNew {
-            found: 3,
-            supported: 2,
+            found: 4,
+            supported: 3,
             ..
         }
     );
@@ -64,6 +65,7 @@ fn foreign_backend_record_is_refused() {
     let mut batch = Batch::new();
     let foreign = FormatRecord {
         openraft: "0.10".into(),
+        layout: "single".into(),
         version: 1,
         backend: "lmdb".into(),
         codec: "bincode2".into(),
