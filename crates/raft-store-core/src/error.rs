@@ -181,6 +181,34 @@ pub enum StoreError {
         /// The backend name.
         backend: &'static str,
     },
+    /// A multi-group store has no group of that id (never created, or dropped).
+    #[error("{backend}: the store has no raft group {group} (create it with GroupStore::create_group)")]
+    NoSuchGroup {
+        /// The backend name.
+        backend: &'static str,
+        /// The group id asked for.
+        group: u64,
+    },
+    /// A group cannot be dropped while a log store, state machine or engine view of it is
+    /// still open: its writes could land after the drop.
+    #[error(
+        "{backend}: raft group {group} is still open (drop its log store, state machine and views first)"
+    )]
+    GroupInUse {
+        /// The backend name.
+        backend: &'static str,
+        /// The group id.
+        group: u64,
+    },
+    /// A group is being dropped (or an earlier drop failed part way and is finished on the
+    /// next open): it cannot be opened or created again until then.
+    #[error("{backend}: raft group {group} is being dropped")]
+    GroupDropping {
+        /// The backend name.
+        backend: &'static str,
+        /// The group id.
+        group: u64,
+    },
 }
 
 fn fmt_index(index: Option<u64>) -> String {
@@ -222,6 +250,8 @@ impl StoreError {
             StoreError::InvalidOptions { .. } => io::ErrorKind::InvalidInput,
             StoreError::WriteFailed { kind, .. } | StoreError::Poisoned { kind, .. } => *kind,
             StoreError::Closed { .. } => io::ErrorKind::Other,
+            StoreError::NoSuchGroup { .. } => io::ErrorKind::NotFound,
+            StoreError::GroupInUse { .. } | StoreError::GroupDropping { .. } => io::ErrorKind::ResourceBusy,
         }
     }
 }

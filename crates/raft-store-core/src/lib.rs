@@ -89,6 +89,12 @@ pub use raft_store_engine::format::OpenraftLine;
 mod error;
 pub use error::StoreError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+mod groups;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use groups::Group;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use groups::GroupStore;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub mod kv;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub mod line;

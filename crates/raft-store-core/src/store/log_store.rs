@@ -5,22 +5,20 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::RwLock;
-use std::sync::mpsc::Sender;
-use std::thread::JoinHandle;
 
 use crate::line::Line;
 use futures::channel::oneshot;
 
 use super::check::CheckKind;
 use super::check::EntryCheck;
-use super::flusher;
-use super::flusher::Done;
-use super::flusher::Job;
+use super::flusher::Finish;
+use super::flusher::Sink;
 use super::options::LogStoreOptions;
 use super::reader::LineLogReader;
 use super::shared::LogView;
 use super::shared::PendingEntry;
 use super::shared::Shared;
+use super::writer::Writer;
 use crate::Batch;
 use crate::CodecError;
 use crate::Engine;
@@ -35,6 +33,7 @@ use crate::codec::seal;
 use crate::error::StoreError;
 use crate::format::check_or_init;
 use crate::format::meta_key;
+use crate::groups::GroupHook;
 
 /// Durable raft log storage over an [`Engine`], with group commit.
 ///
@@ -60,8 +59,7 @@ use crate::format::meta_key;
 /// Dropping the store finishes every queued write, then stops the flusher thread.
 pub struct LineLogStore<C: Line, E: Engine, K: Codec = MessagePack> {
     shared: Arc<Shared<C, E, K>>,
-    tx: Sender<Job<C>>,
-    flusher: Option<JoinHandle<()>>,
+    writer: Writer,
     reader: LineLogReader<C, E, K>,
     check: EntryCheck<C::Entry>,
 }
@@ -132,22 +130,46 @@ where
         options.validate().map_err(|e| e.into_store_error(backend))?;
         check_or_init(&engine, K::NAME, C::LINE)?;
         let view = LogView::recover::<E, K>(&engine)?;
+        // One group of a multi-group store writes through the store's flusher (one sync for
+        // every group), and shares its fail-stop state and counters; any other engine gets a
+        // flusher of its own.
+        let group = engine
+            .group_writer()
+            .and_then(|hook| hook.downcast::<GroupHook>().ok());
+        let (poison, stats) = match &group {
+            Some(hook) => (hook.flusher.poison.clone(), hook.flusher.stats.clone()),
+            None => (Arc::new(OnceLock::new()), Arc::new(StoreStats::default())),
+        };
         let shared = Arc::new(Shared {
             engine,
             backend,
             view: Mutex::new(view),
-            deleting: RwLock::new(()),
-            poison: OnceLock::new(),
-            stats: Arc::new(StoreStats::default()),
+            deleting: Arc::new(RwLock::new(())),
+            poison,
+            stats,
             options,
             _codec: PhantomData,
         });
-        let (tx, flusher) = flusher::start(&shared)?;
+        let writer = if let Some(hook) = group {
+            Writer::Group {
+                flusher: hook.flusher.clone(),
+                prefix: hook.prefix,
+            }
+        } else {
+            let target = shared.clone();
+            Writer::own(Sink {
+                write: Box::new(move |batch| target.engine.write(batch, crate::Durability::Durable)),
+                backend,
+                poison: shared.poison.clone(),
+                stats: shared.stats.clone(),
+                max_group_bytes: shared.options.max_group_bytes,
+                slow_sync: shared.options.slow_sync,
+            })?
+        };
         let reader = LineLogReader::new(&shared);
         Ok(Self {
             shared,
-            tx,
-            flusher: Some(flusher),
+            writer,
             reader,
             check,
         })
@@ -251,7 +273,7 @@ where
         entries: Vec<C::Entry>,
     ) -> Result<impl Future<Output = Result<(), StoreError>> + Send + use<C, E, K>, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.append_entries(entries, Done::Notify(tx))?;
+        self.append_entries(entries, Tell::Notify(tx))?;
         let backend = self.backend();
         Ok(async move { rx.await.map_err(|_| StoreError::Closed { backend })? })
     }
@@ -259,21 +281,28 @@ where
     /// Queue `batch` behind everything queued so far and wait until it is durable.
     async fn write_and_wait(&self, batch: Batch) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Write {
-            batch,
-            max_seq: None,
-            deletes: false,
-            done: Done::Notify(tx),
-        })?;
-        rx.await.map_err(|_| StoreError::Closed {
-            backend: self.backend(),
-        })?
+        self.send(batch, false, Some(Tell::Notify(tx)), None)?;
+        rx.await.map_err(|_| self.writer.closed())?
     }
 
-    fn send(&self, job: Job<C>) -> Result<(), StoreError> {
-        self.tx.send(job).map_err(|_| StoreError::Closed {
-            backend: self.shared.backend,
-        })
+    /// Queue `batch` (which `deletes` log entries, or not); `tell` is told once it is durable,
+    /// after the pending entries up to `max_seq` are dropped from memory.
+    fn send(
+        &self,
+        batch: Batch,
+        deletes: bool,
+        tell: Option<Tell<C>>,
+        max_seq: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let done = tell.map(|tell| {
+            Box::new(Durable {
+                shared: self.shared.clone(),
+                max_seq,
+                tell,
+            }) as Box<dyn Finish>
+        });
+        let exclusive = deletes.then(|| self.shared.deleting.clone());
+        self.writer.send(batch, exclusive, done)
     }
 
     fn encode_err(&self, what: &'static str) -> impl Fn(CodecError) -> StoreError {
@@ -283,7 +312,7 @@ where
 
     /// Append entries; `done` is told once they are durable. Refuses (and writes nothing for) an
     /// append that does not start right after the last entry or is not consecutive.
-    fn append_entries(&mut self, entries: Vec<C::Entry>, done: Done<C>) -> Result<(), StoreError> {
+    fn append_entries(&mut self, entries: Vec<C::Entry>, tell: Tell<C>) -> Result<(), StoreError> {
         self.shared.check_poison()?;
         let mut batch = Batch::new();
         for entry in &entries {
@@ -325,12 +354,7 @@ where
             });
         }
         // Sent while the view is locked so the flusher sees jobs in the order the view changed.
-        self.send(Job::Write {
-            batch,
-            max_seq,
-            deletes: false,
-            done,
-        })
+        self.send(batch, false, Some(tell), max_seq)
     }
 
     /// Delete every entry after `after` (all of them for `None`).
@@ -353,12 +377,7 @@ where
         };
         let mut batch = Batch::new();
         batch.delete_range(Space::Log, log_key(first_gone), None);
-        self.send(Job::Write {
-            batch,
-            max_seq: None,
-            deletes: true,
-            done: Done::Nothing,
-        })
+        self.send(batch, true, None, None)
     }
 
     /// Delete every entry up to and including `upto`, remembering it as the last purged id.
@@ -390,27 +409,51 @@ where
         // One batch: the purge mark and the deletion land together or not at all.
         batch.put(Space::Meta, meta_key::PURGED, value);
         batch.delete_range(Space::Log, Vec::new(), end);
-        self.send(Job::Write {
-            batch,
-            max_seq: None,
-            deletes: true,
-            done: Done::Nothing,
-        })
+        self.send(batch, true, None, None)
     }
 }
 
 impl<C: Line, E: Engine, K: Codec> Drop for LineLogStore<C, E, K> {
     fn drop(&mut self) {
-        // Finish what is queued (its callbacks are still waited on), then stop the thread so the
-        // engine is released once the last reader is gone.
-        let _ = self.tx.send(Job::Shutdown);
-        if let Some(handle) = self.flusher.take()
-            && handle.join().is_err()
+        // Finish what is queued (its callbacks are still waited on), then stop a flusher of the
+        // store's own so the engine is released once the last reader is gone.
+        self.writer.close();
+    }
+}
+
+/// Who to tell when a job is durable.
+enum Tell<C: Line> {
+    /// openraft's append callback.
+    Flushed(C::Flushed),
+    /// A waiting caller (`save_vote`, `flush`).
+    Notify(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// What a job of this store does once the flusher wrote it: drop the entries it wrote from
+/// memory (they are read from the engine now), then tell its caller.
+struct Durable<C: Line, E, K> {
+    shared: Arc<Shared<C, E, K>>,
+    /// Highest sequence number of the entries the job appends.
+    max_seq: Option<u64>,
+    tell: Tell<C>,
+}
+
+impl<C: Line, E: Engine, K: Send + Sync + 'static> Finish for Durable<C, E, K> {
+    fn finish(self: Box<Self>, result: Result<(), StoreError>) {
+        if result.is_ok()
+            && let Some(max_seq) = self.max_seq
         {
-            tracing::error!(
-                backend = self.shared.backend,
-                "raft-store flusher thread panicked"
-            );
+            let mut view = self.shared.view();
+            while view.pending.front().is_some_and(|p| p.seq <= max_seq) {
+                view.pending.pop_front();
+            }
+        }
+        match self.tell {
+            Tell::Flushed(cb) => C::flushed(cb, result.map_err(std::io::Error::from)),
+            Tell::Notify(tx) => {
+                // The waiter may have given up (its future was dropped); nothing to tell then.
+                let _ = tx.send(result);
+            }
         }
     }
 }
@@ -452,12 +495,7 @@ where
         batch.put(Space::Meta, meta_key::COMMITTED, value);
         let mut view = self.shared.view();
         view.committed = committed;
-        self.send(Job::Write {
-            batch,
-            max_seq: None,
-            deletes: false,
-            done: Done::Nothing,
-        })
+        self.send(batch, false, None, None)
     }
 
     /// The last saved committed log id.
@@ -471,7 +509,7 @@ where
         entries: Vec<C::Entry>,
         callback: C::Flushed,
     ) -> Result<(), StoreError> {
-        self.append_entries(entries, Done::Flushed(callback))
+        self.append_entries(entries, Tell::Flushed(callback))
     }
 
     /// Delete every entry at or after index `first_gone` (openraft 0.9's `truncate`), keeping

@@ -8,9 +8,14 @@ pub(crate) mod options;
 mod reader;
 mod recover;
 mod shared;
+mod writer;
 
 pub use check::EntryCheck;
 pub use log_store::LineLogStore;
 pub use options::LogStoreOptions;
 pub use options::OptionsError;
 pub use reader::LineLogReader;
+
+pub(crate) use flusher::Sink;
+pub(crate) use flusher::poisoned;
+pub(crate) use writer::SharedFlusher;

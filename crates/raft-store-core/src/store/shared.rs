@@ -71,9 +71,10 @@ pub(crate) struct Shared<C: Line, E, K> {
     /// Held shared by readers while they scan the engine, and exclusively by the flusher while it
     /// writes a group that deletes log entries, so a scan never sees half of a truncate or purge
     /// combined with a view taken before it.
-    pub deleting: RwLock<()>,
-    /// The first write or sync failure; once set, every write is refused (fail-stop).
-    pub poison: OnceLock<Arc<EngineError>>,
+    pub deleting: Arc<RwLock<()>>,
+    /// The first write or sync failure; once set, every write is refused (fail-stop). Shared
+    /// with the flusher, and in a multi-group store with every group of its engine.
+    pub poison: Arc<OnceLock<Arc<EngineError>>>,
     /// What the store did, for metrics.
     pub stats: Arc<StoreStats>,
     /// The tunables the store was opened with, checked.
@@ -100,24 +101,9 @@ impl<C: Line, E: Engine, K> Shared<C, E, K> {
         }
     }
 
-    /// The refusal of a write because an earlier one failed with `first`: the one way this
-    /// error is built, so every refusal names the first failure and its kind alike.
+    /// The refusal of a write because an earlier one failed with `first`.
     pub fn poisoned(&self, first: &Arc<EngineError>) -> StoreError {
-        StoreError::Poisoned {
-            backend: self.backend,
-            kind: first.kind(),
-            source: first.clone(),
-        }
-    }
-
-    /// The failure of a durable write with `cause`: the one way this error is built, for the
-    /// callbacks of the failed group and for the stats' record of it alike.
-    pub fn write_failed(&self, cause: &Arc<EngineError>) -> StoreError {
-        StoreError::WriteFailed {
-            backend: self.backend,
-            kind: cause.kind(),
-            source: cause.clone(),
-        }
+        super::flusher::poisoned(self.backend, first)
     }
 }
 
