@@ -344,6 +344,14 @@ impl<E: Engine> Engine for FaultEngine<E> {
         self.inner.last_key(space)
     }
 
+    fn last_key_in(&self, space: Space, range: KeyRange<'_>) -> Result<Option<Vec<u8>>, EngineError> {
+        self.inner.last_key_in(space, range)
+    }
+
+    // `group_writer` keeps its default (`None`) on purpose: a log store opened on a fault
+    // engine must write through it, or the faults it injects would never be seen. Put the
+    // fault engine under a `GroupStore` to inject faults into the shared write path.
+
     fn store_dir(&self) -> Option<&raft_store_core::StoreDir> {
         self.inner.store_dir()
     }

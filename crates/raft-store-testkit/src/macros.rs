@@ -40,11 +40,38 @@
 /// raft_store_testkit::conformance_suite!(in_memory: raft_store_testkit::MemHarness::new());
 /// # fn main() {}
 /// ```
+///
+/// `conformance_suite!(in_a_group: harness)` (and `in_a_group in_memory:`) runs the same suite on
+/// one group of a multi-group store over the engine, with two neighbouring groups writing beside
+/// it ([`GroupHarness`](crate::GroupHarness)), leaving out the generated and multi-group
+/// modules, which the plain form runs on the engine itself.
 #[macro_export]
 macro_rules! conformance_suite {
     (in_memory: $harness:expr) => {
         $crate::__conformance_suite_body!($harness);
+        $crate::__conformance_single_store!();
+        $crate::__conformance_in_memory!();
+    };
+    (in_a_group in_memory: $harness:expr) => {
+        $crate::__conformance_suite_body!($crate::GroupHarness($harness));
+        $crate::__conformance_in_memory!();
+    };
+    (in_a_group: $harness:expr) => {
+        $crate::__conformance_suite_body!($crate::GroupHarness($harness), on_disk);
+        $crate::__conformance_on_disk!();
+    };
+    ($harness:expr) => {
+        $crate::__conformance_suite_body!($harness, on_disk);
+        $crate::__conformance_single_store!();
+        $crate::__conformance_on_disk!();
+    };
+}
 
+/// The modules only an engine kept in memory gets.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_in_memory {
+    () => {
         /// Faults injected above the engine (`FaultEngine`): for an engine on disk, the file
         /// system injects them under it instead (module `fs_faults`), which an engine kept in
         /// memory has no files for.
@@ -52,9 +79,13 @@ macro_rules! conformance_suite {
             $crate::__engine_log_case_list!(in_memory __engine_log_tests!());
         }
     };
-    ($harness:expr) => {
-        $crate::__conformance_suite_body!($harness, on_disk);
+}
 
+/// The modules only an engine on disk gets: power cuts and file-system faults under it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_on_disk {
+    () => {
         /// Power cuts under the engine on the fault file system (needs FUSE).
         mod power_cut {
             #[test]
@@ -112,6 +143,52 @@ macro_rules! conformance_suite {
     };
 }
 
+/// The modules the suite runs on the engine itself but not on one group of a multi-group store
+/// (`in_a_group`): the generated inputs (codec and value shapes, the same whatever the key
+/// layout) and the multi-group cases (which open a multi-group store on the engine).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_single_store {
+    () => {
+        /// Generated inputs: values of every shape and size, random log operations.
+        mod generated {
+            #[test]
+            fn entries_round_trip() {
+                $crate::check($crate::generated_cases::entries_round_trip(
+                    &super::__raft_store_harness(),
+                ));
+            }
+
+            #[test]
+            fn log_ops_match_model() {
+                $crate::check($crate::generated_cases::engine_log_ops_match_model(
+                    &super::__raft_store_stores(),
+                ));
+            }
+
+            #[test]
+            fn careless_entries_returned_as_written() {
+                $crate::check($crate::careless::careless_entries(
+                    &super::__raft_store_harness(),
+                ));
+            }
+
+            #[test]
+            fn kv_requests_round_trip() {
+                $crate::check($crate::generated_cases::kv_requests_round_trip(
+                    &super::__raft_store_harness(),
+                ));
+            }
+        }
+
+        /// Many raft groups on one engine (`GroupStore`): isolation, one sync for many groups,
+        /// fail-stop across groups, crash-safe drops.
+        mod groups {
+            $crate::__group_case_list!(__group_tests!());
+        }
+    };
+}
+
 /// The full name of the test `$case` in the module where this is expanded, as `--exact` wants
 /// it: the module path without the crate's name.
 #[doc(hidden)]
@@ -162,38 +239,6 @@ macro_rules! __conformance_suite_body {
             $crate::__kv_tests!();
         }
 
-        /// Generated inputs: values of every shape and size, random log operations.
-        mod generated {
-            #[test]
-            fn entries_round_trip() {
-                $crate::check($crate::generated_cases::entries_round_trip(
-                    &super::__raft_store_harness(),
-                ));
-            }
-
-            #[test]
-            fn log_ops_match_model() {
-                $crate::check(
-                    $crate::generated_cases::engine_log_ops_match_model(
-                        &super::__raft_store_stores(),
-                    ),
-                );
-            }
-
-            #[test]
-            fn careless_entries_returned_as_written() {
-                $crate::check($crate::careless::careless_entries(
-                    &super::__raft_store_harness(),
-                ));
-            }
-
-            #[test]
-            fn kv_requests_round_trip() {
-                $crate::check($crate::generated_cases::kv_requests_round_trip(
-                    &super::__raft_store_harness(),
-                ));
-            }
-        }
     };
 }
 
@@ -346,6 +391,20 @@ macro_rules! __engine_log_tests {
             fn $case() {
                 let stores = super::__raft_store_stores();
                 $crate::check($crate::run($crate::engine_log_cases::$case(&stores)));
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __group_tests {
+    (; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let harness = super::__raft_store_harness();
+                $crate::check($crate::run($crate::group_cases::$case(&harness)));
             }
         )*
     };

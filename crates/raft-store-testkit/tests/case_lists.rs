@@ -14,6 +14,7 @@ const CASE_MODULES: &[&str] = &[
     "engine_log_cases.rs",
     "fs_faults.rs",
     "generated_cases.rs",
+    "group_cases.rs",
     "kv_cases.rs",
     "log_cases.rs",
     "openraft09.rs",
