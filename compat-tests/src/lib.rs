@@ -42,6 +42,12 @@ use raft_store_testkit::TestConfig;
 /// The store every compatibility test drives: the facade's engine, chosen by name.
 pub type TestStore = LogStore<TestConfig, AnyEngine>;
 
+/// One group's log store in a multi-group store of the facade.
+pub type GroupTestStore = LogStore<TestConfig, raft_store::Group<AnyEngine>>;
+
+/// The groups of the multi-group fixture set: both ends of the id space and one between.
+pub const FIXTURE_GROUPS: [u64; 3] = [0, 42, u64::MAX];
+
 /// The backends on disk, in test order.
 pub const DISK_BACKENDS: [Backend; 4] = [Backend::Redb, Backend::Lmdb, Backend::Rocksdb, Backend::Sled];
 

@@ -62,7 +62,56 @@ fn every_fixture_opens_and_reads_back_exactly() {
     // A new format version needs its own fixture set here.
     assert_eq!(
         raft_store_engine::format::STORE_FORMAT_VERSION,
-        2,
-        "add the fixtures of the new format version to SETS"
+        3,
+        "add the fixtures of the new format version to SETS or GROUP_SETS"
     );
+}
+
+/// Multi-group stores (format version 3): every group of the fixture reads back the sample.
+const GROUP_SETS: [&str; 1] = ["v3-groups-msgpack-named1"];
+
+#[test]
+fn every_multi_group_fixture_opens_and_reads_back_exactly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut want = Model::default();
+    for op in model::sample_ops() {
+        want.apply(&op);
+    }
+    let mut opened = 0;
+    for set in GROUP_SETS {
+        for backend in compat_tests::DISK_BACKENDS {
+            let fixture = root.join(set).join(backend.name());
+            assert!(
+                fixture.is_dir(),
+                "missing fixture {}: run make-fixtures --groups (see compat-tests/README.md)",
+                fixture.display()
+            );
+            let tmp = util::tempdir();
+            let copy = tmp.path().join("store");
+            compat_tests::copy_dir(&fixture, &copy).expect("copy fixture");
+            let store = raft_store::open_groups(&raft_store::StoreConfig::new(backend, &copy))
+                .unwrap_or_else(|e| panic!("fixture {set} {backend} does not open: {e}"));
+            assert_eq!(
+                store.groups(),
+                compat_tests::FIXTURE_GROUPS.to_vec(),
+                "{set} {backend}"
+            );
+            for group in compat_tests::FIXTURE_GROUPS {
+                util::run(async {
+                    let view = store.group(group).expect("a listed group");
+                    let mut log: compat_tests::GroupTestStore = raft_store::LogStore::open(view)
+                        .unwrap_or_else(|e| panic!("fixture {set} {backend} group {group}: {e}"));
+                    let got = model::observe(&mut log)
+                        .await
+                        .unwrap_or_else(|e| panic!("fixture {set} {backend} group {group}: {e}"));
+                    assert_eq!(
+                        got, want,
+                        "fixture {set} {backend} group {group} reads back differently"
+                    );
+                });
+            }
+            opened += 1;
+        }
+    }
+    assert_eq!(opened, 4 * GROUP_SETS.len());
 }

@@ -2,8 +2,12 @@
 //! `compat_tests::model::sample_ops()`, under `<out>/v<format version>-<codec>/<backend>/`
 //! (the default codec; sets written before it was MessagePack are `v<format version>/`).
 //!
+//! With `--groups`, the multi-group set instead: one multi-group store per backend whose groups
+//! 0, 42 and `u64::MAX` each hold the same sample, under `<out>/v<format version>-groups-<codec>/`.
+//!
 //! ```sh
 //! cargo run -p compat-tests --bin make-fixtures -- compat-tests/fixtures
+//! cargo run -p compat-tests --bin make-fixtures -- --groups compat-tests/fixtures
 //! cargo run -p compat-tests --bin make-fixtures -- --fuzz-seeds compat-tests/fuzz/corpus/decode
 //! ```
 //!
@@ -18,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use compat_tests::model;
+use raft_store_engine::format::SINGLE_GROUP_FORMAT_VERSION;
 use raft_store_engine::format::STORE_FORMAT_VERSION;
 
 fn main() -> ExitCode {
@@ -27,6 +32,8 @@ fn main() -> ExitCode {
     {
         return write_seeds(Path::new(dir));
     }
+    let groups = args.first().is_some_and(|a| a == "--groups");
+    let args = if groups { &args[1..] } else { &args[..] };
     let Some(out) = args.first().map(PathBuf::from) else {
         eprintln!("usage: make-fixtures <fixtures dir> | make-fixtures --fuzz-seeds <corpus dir>");
         return ExitCode::from(2);
@@ -38,13 +45,20 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let codec = <raft_store_core::MessagePack as raft_store_core::Codec>::NAME;
     for backend in compat_tests::DISK_BACKENDS {
-        let set = format!(
-            "v{STORE_FORMAT_VERSION}-{}",
-            <raft_store_core::MessagePack as raft_store_core::Codec>::NAME
-        );
+        let set = if groups {
+            format!("v{STORE_FORMAT_VERSION}-groups-{codec}")
+        } else {
+            format!("v{SINGLE_GROUP_FORMAT_VERSION}-{codec}")
+        };
         let dir = out.join(set).join(backend.name());
-        if let Err(e) = rt.block_on(write(backend, &dir)) {
+        let written = if groups {
+            rt.block_on(write_groups(backend, &dir))
+        } else {
+            rt.block_on(write(backend, &dir))
+        };
+        if let Err(e) = written {
             eprintln!("make-fixtures: {backend}: {e}");
             return ExitCode::FAILURE;
         }
@@ -89,6 +103,37 @@ async fn write(backend: raft_store::Backend, dir: &Path) -> Result<(), String> {
         store.flush().await.map_err(|e| e.to_string())?;
     }
     // Files that carry no data: lock files and RocksDB's text logs.
+    remove_noise(dir).map_err(|e| e.to_string())
+}
+
+/// The groups of the multi-group fixture set.
+const FIXTURE_GROUPS: [u64; 3] = compat_tests::FIXTURE_GROUPS;
+
+async fn write_groups(backend: raft_store::Backend, dir: &Path) -> Result<(), String> {
+    if dir.exists() {
+        return Err(format!(
+            "{} exists: a fixture is never rewritten in place; remove it first if it is new",
+            dir.display()
+        ));
+    }
+    {
+        let store = raft_store::open_groups(&raft_store::StoreConfig::new(backend, dir))
+            .map_err(|e| e.to_string())?;
+        store.create_groups(FIXTURE_GROUPS).map_err(|e| e.to_string())?;
+        for group in FIXTURE_GROUPS {
+            let view = store.group(group).map_err(|e| e.to_string())?;
+            let mut log: compat_tests::GroupTestStore =
+                raft_store::LogStore::open(view).map_err(|e| e.to_string())?;
+            for op in model::sample_ops() {
+                if let Some(flushed) = model::issue(&mut log, &op).await.map_err(|e| e.to_string())? {
+                    raft_store_testkit::util::wait_flushed(flushed)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            log.flush().await.map_err(|e| e.to_string())?;
+        }
+    }
     remove_noise(dir).map_err(|e| e.to_string())
 }
 

@@ -155,6 +155,10 @@ pub use raft_store_core::EngineError;
 pub use raft_store_core::EntryCheck;
 pub use raft_store_core::FormatError;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::Group;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub use raft_store_core::GroupStore;
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::HistogramSnapshot;
 #[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
 pub use raft_store_core::LogStoreOptions;
@@ -209,6 +213,14 @@ pub use raft_store_testkit::openraft09_suite;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeSnippets;
 
+/// Open (or create) the multi-group store `config` names: many raft groups in its one engine,
+/// one flusher and one sync for all of them (see `docs/groups.md`). Open each group's log
+/// store and state machine on [`GroupStore::group`].
+#[cfg(any(feature = "openraft-0-10", feature = "openraft-0-9"))]
+pub fn open_groups(config: &StoreConfig) -> Result<GroupStore<AnyEngine>, StoreError> {
+    GroupStore::open(config.open_engine()?)
+}
+
 /// The Rust snippets of the pages in `docs/`, compiled as doc tests like the README's: one item
 /// per page with a compiled snippet (`tests/readme.rs` fails if a page is missing here).
 #[cfg(all(
@@ -225,4 +237,8 @@ pub mod docs_snippets {
     /// `docs/kv-state-machine.md`.
     #[doc = include_str!("../../../docs/kv-state-machine.md")]
     pub struct KvStateMachine;
+
+    /// `docs/groups.md`.
+    #[doc = include_str!("../../../docs/groups.md")]
+    pub struct Groups;
 }
