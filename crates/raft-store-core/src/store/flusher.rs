@@ -49,6 +49,9 @@ pub(crate) enum Job {
         /// Whom to tell; `None` for a job that rides along with the round.
         done: Option<Box<dyn Finish>>,
     },
+    /// Told once every job queued before it is written (or failed), without a write of its
+    /// own: a round of only barriers syncs nothing.
+    Barrier(Box<dyn Finish>),
     /// Finish every job queued before this one, then exit.
     Shutdown,
 }
@@ -123,7 +126,7 @@ fn gather(rx: &Receiver<Job>, first: Job, group: &mut Vec<Job>, max_bytes: usize
 fn job_bytes(job: &Job) -> usize {
     match job {
         Job::Write { batch, .. } => batch.size_bytes(),
-        Job::Shutdown => 0,
+        Job::Barrier(_) | Job::Shutdown => 0,
     }
 }
 
@@ -137,6 +140,8 @@ struct Merged {
     dones: Vec<Box<dyn Finish>>,
     /// How many write jobs the round holds.
     jobs: usize,
+    /// Barriers, told after the round.
+    barriers: Vec<Box<dyn Finish>>,
     /// Whether a shutdown was requested.
     stop: bool,
 }
@@ -148,6 +153,7 @@ fn merge(group: &mut Vec<Job>) -> Merged {
         exclusive: Vec::new(),
         dones: Vec::with_capacity(group.len()),
         jobs: 0,
+        barriers: Vec::new(),
         stop: false,
     };
     for job in group.drain(..) {
@@ -166,6 +172,7 @@ fn merge(group: &mut Vec<Job>) -> Merged {
                 merged.dones.extend(done);
                 merged.jobs += 1;
             }
+            Job::Barrier(done) => merged.barriers.push(done),
             Job::Shutdown => merged.stop = true,
         }
     }
@@ -179,22 +186,25 @@ fn commit_group(sink: &Sink, group: &mut Vec<Job>) -> bool {
         exclusive,
         dones,
         jobs,
+        barriers,
         stop,
     } = merge(group);
-    if jobs == 0 {
-        return stop;
-    }
-    if let Some(first) = sink.poison.get() {
-        refuse(sink, first, dones);
-        return stop;
-    }
-    match write(sink, &batch, &exclusive, jobs) {
-        Ok(()) => {
-            for done in dones {
-                done.finish(Ok(()));
+    if jobs > 0 {
+        if let Some(first) = sink.poison.get() {
+            refuse(sink, first, dones);
+        } else {
+            match write(sink, &batch, &exclusive, jobs) {
+                Ok(()) => {
+                    for done in dones {
+                        done.finish(Ok(()));
+                    }
+                }
+                Err(cause) => fail(sink, &cause, dones),
             }
         }
-        Err(cause) => fail(sink, &cause, dones),
+    }
+    for barrier in barriers {
+        barrier.finish(Ok(()));
     }
     stop
 }

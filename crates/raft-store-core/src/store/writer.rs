@@ -137,11 +137,13 @@ impl Writer {
                     tracing::error!(backend = *backend, "raft-store flusher thread panicked");
                 }
             }
-            Writer::Group { .. } => {
+            Writer::Group { flusher, .. } => {
                 // A group's log store may be opened again at once (openraft restarts a group):
-                // its queued writes must be in the engine before the new one reads it.
+                // its queued writes must be in the engine before the new one reads it. A
+                // barrier waits for them without a sync of its own, so closing many groups
+                // costs no fsync each.
                 let (tx, rx) = std::sync::mpsc::channel();
-                if self.send(Batch::new(), None, Some(Box::new(Wake(tx)))).is_ok() {
+                if flusher.send(Job::Barrier(Box::new(Wake(tx)))).is_ok() {
                     let _ = rx.recv();
                 }
             }
