@@ -10,7 +10,8 @@
 //!   committed and purged ids, its first and last log keys and its last entry).
 //!
 //! The entries are written through every group's log store at once, so the shared flusher
-//! writes them in rounds of many groups; that time is printed too.
+//! writes them in rounds of many groups; that time is printed too. The reopen runs in a child
+//! process, so the heap it measures holds nothing left over from the writes.
 //!
 //! `cargo run --release -p raft-store-bench --bin group_cost -- [--groups N] [--entries N] [--only a,b] [--dir D]`
 
@@ -46,6 +47,8 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 const PAYLOAD: usize = 256;
 
 struct Args {
+    /// The child's part: reopen the store of this backend in this directory.
+    reopen: Option<(String, PathBuf)>,
     groups: u64,
     entries: u64,
     only: Option<Vec<String>>,
@@ -54,6 +57,7 @@ struct Args {
 
 fn args() -> Res<Args> {
     let mut out = Args {
+        reopen: None,
         groups: 10_000,
         entries: 100,
         only: None,
@@ -67,6 +71,10 @@ fn args() -> Res<Args> {
             "--entries" => out.entries = value()?.parse()?,
             "--only" => out.only = Some(value()?.split(',').map(str::to_string).collect()),
             "--dir" => out.dir = Some(PathBuf::from(value()?)),
+            "--reopen" => {
+                let backend = value()?;
+                out.reopen = Some((backend, PathBuf::from(value()?)));
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -106,28 +114,37 @@ struct Row {
     open_groups: Duration,
 }
 
-async fn measure(backend: Backend, dir: &Path, a: &Args) -> Res<Row> {
+/// Fill a new store in `dir`: `groups` groups of `entries` entries, written through every
+/// group's log store at once. Returns how long the writes took.
+async fn fill(backend: Backend, dir: &Path, a: &Args) -> Res<Duration> {
     let config = StoreConfig::new(backend, dir);
-    let fill;
-    {
-        let store = raft_store::open_groups(&config)?;
-        store.create_groups(0..a.groups)?;
-        let mut logs: Vec<Log> = Vec::with_capacity(usize::try_from(a.groups)?);
-        for group in 0..a.groups {
-            logs.push(LogStore::open(store.group(group)?)?);
-        }
-        let started = Instant::now();
-        let mut waits = Vec::with_capacity(logs.len());
-        for (group, log) in (0u64..).zip(logs.iter_mut()) {
-            let entries = (1..=a.entries).map(|i| entry(group, i)).collect();
-            waits.push(log.append_queued(entries)?);
-        }
-        for wait in waits {
-            wait.await?;
-        }
-        fill = started.elapsed();
+    let store = raft_store::open_groups(&config)?;
+    store.create_groups(0..a.groups)?;
+    let mut logs: Vec<Log> = Vec::with_capacity(usize::try_from(a.groups)?);
+    for group in 0..a.groups {
+        logs.push(LogStore::open(store.group(group)?)?);
     }
+    let started = Instant::now();
+    let mut waits = Vec::with_capacity(logs.len());
+    for (group, log) in (0u64..).zip(logs.iter_mut()) {
+        let entries = (1..=a.entries).map(|i| entry(group, i)).collect();
+        waits.push(log.append_queued(entries)?);
+    }
+    for wait in waits {
+        wait.await?;
+    }
+    let took = started.elapsed();
+    drop(logs);
+    drop(store);
     raft_store::wait_released(dir, Duration::from_secs(30)).await?;
+    Ok(took)
+}
+
+/// In a process of its own (so the heap holds nothing of the fill): open the store in `dir`
+/// and every group's log store, checking each ends at `entries`. Prints the time to open the
+/// store, the time to open it and every group, and the anonymous memory per open group.
+async fn reopen(backend: Backend, dir: &Path, a: &Args) -> Res<()> {
+    let config = StoreConfig::new(backend, dir);
     let started = Instant::now();
     let store = raft_store::open_groups(&config)?;
     let open_store = started.elapsed();
@@ -145,20 +162,63 @@ async fn measure(backend: Backend, dir: &Path, a: &Args) -> Res<Row> {
         logs.push(log);
     }
     let open_groups = started.elapsed();
-    // Every group open and idle: what it costs is its log store, its view and its cached
-    // vote and log ids.
+    // Every group open and idle: its log store, its view, its cached vote and log ids, and
+    // whatever the engine cached while reading them.
     let idle_bytes = rss_anon()?.saturating_sub(before) as f64 / a.groups as f64;
+    println!(
+        "{} {} {}",
+        open_store.as_secs_f64(),
+        open_groups.as_secs_f64(),
+        idle_bytes
+    );
+    Ok(())
+}
+
+async fn measure(backend: Backend, dir: &Path, a: &Args) -> Res<Row> {
+    let fill = fill(backend, dir, a).await?;
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["--reopen", backend.name()])
+        .arg(dir)
+        .args([
+            "--groups",
+            &a.groups.to_string(),
+            "--entries",
+            &a.entries.to_string(),
+        ])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "{backend}: the reopen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let figures: Vec<f64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let [open_store, open_groups, idle_bytes] = figures[..] else {
+        return Err(format!("{backend}: the reopen printed {text:?}").into());
+    };
     Ok(Row {
         backend: backend.name(),
         fill,
         idle_bytes,
-        open_store,
-        open_groups,
+        open_store: Duration::from_secs_f64(open_store),
+        open_groups: Duration::from_secs_f64(open_groups),
     })
 }
 
 fn main() -> Res<()> {
     let a = args()?;
+    if let Some((backend, dir)) = &a.reopen {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        return rt.block_on(reopen(backend.parse()?, dir, &a));
+    }
     let root = match &a.dir {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,

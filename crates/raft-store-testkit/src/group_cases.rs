@@ -497,9 +497,15 @@ pub async fn many_groups_survive_a_power_cut<H: EngineHarness>(h: &H) -> CaseRes
         let faults = store.engine().faults().clone();
         let issued = Arc::new(AtomicUsize::new(0));
         let cut_at = Rng::new(seed).between(200, 1_500) as usize;
-        let mut tasks = Vec::new();
-        for (n, &id) in ids.iter().enumerate() {
+        // Every log store open (each writes its group's format record) before any task runs:
+        // the cut may come as soon as the first task starts.
+        let mut logs = Vec::new();
+        for &id in &ids {
             let log: GroupLog<_> = LogStore::open(store.group(id)?)?;
+            logs.push(log);
+        }
+        let mut tasks = Vec::new();
+        for (n, (&id, log)) in ids.iter().zip(logs).enumerate() {
             let (issued, faults) = (issued.clone(), faults.clone());
             let group_seed = seed.wrapping_add(n as u64 + 1);
             tasks.push(tokio::spawn(async move {
