@@ -228,21 +228,7 @@ fn check_or_write<E: Engine>(
     line: OpenraftLine,
 ) -> Result<FormatRecord, FormatError> {
     let backend = engine.backend();
-    if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
-        let record = FormatRecord::decode(backend, &bytes)?;
-        if record.backend != backend {
-            return Err(FormatError::WrongBackend {
-                backend,
-                found: record.backend,
-            });
-        }
-        if record.layout != layout::SINGLE {
-            return Err(FormatError::WrongLayout {
-                backend,
-                found: record.layout,
-                expected: layout::SINGLE,
-            });
-        }
+    if let Some(record) = read_record(engine, layout::SINGLE)? {
         if record.codec != codec {
             return Err(FormatError::WrongCodec {
                 backend,
@@ -259,20 +245,51 @@ fn check_or_write<E: Engine>(
         }
         return Ok(record);
     }
+    write_new_record(
+        engine,
+        FormatRecord {
+            version: SINGLE_GROUP_FORMAT_VERSION,
+            backend: backend.to_string(),
+            codec: codec.to_string(),
+            openraft: line.name().to_string(),
+            layout: layout::SINGLE.to_string(),
+        },
+    )
+}
+
+/// The store's format record, if it has one, checked to name this backend and `layout`.
+fn read_record<E: Engine>(engine: &E, layout: &'static str) -> Result<Option<FormatRecord>, FormatError> {
+    let backend = engine.backend();
+    let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? else {
+        return Ok(None);
+    };
+    let record = FormatRecord::decode(backend, &bytes)?;
+    if record.backend != backend {
+        return Err(FormatError::WrongBackend {
+            backend,
+            found: record.backend,
+        });
+    }
+    if record.layout != layout {
+        return Err(FormatError::WrongLayout {
+            backend,
+            found: record.layout,
+            expected: layout,
+        });
+    }
+    Ok(Some(record))
+}
+
+/// Write `record` as the record of a new store, durably: refused for a directory that says it
+/// was initialized (its record is lost) and for an engine that already holds raft data.
+fn write_new_record<E: Engine>(engine: &E, record: FormatRecord) -> Result<FormatRecord, FormatError> {
     if let Some(dir) = engine.store_dir().filter(|d| d.is_initialized()) {
         return Err(FormatError::FormatRecordLost {
-            backend,
+            backend: engine.backend(),
             path: dir.path().to_path_buf(),
         });
     }
     refuse_data_without_record(engine)?;
-    let record = FormatRecord {
-        version: SINGLE_GROUP_FORMAT_VERSION,
-        backend: backend.to_string(),
-        codec: codec.to_string(),
-        openraft: line.name().to_string(),
-        layout: layout::SINGLE.to_string(),
-    };
     let mut batch = Batch::new();
     batch.put(Space::Meta, meta_key::FORMAT, record.encode());
     engine.write(&batch, Durability::Durable)?;
@@ -304,42 +321,18 @@ fn refuse_data_without_record<E: Engine>(engine: &E) -> Result<(), FormatError> 
 /// from an initialized directory; and a single-group store ([`FormatError::WrongLayout`]).
 /// Each group then keeps a record of its own (codec, openraft line) under its key prefix.
 pub fn check_or_init_groups<E: Engine>(engine: &E) -> Result<FormatRecord, FormatError> {
-    let backend = engine.backend();
-    let record = if let Some(bytes) = engine.get(Space::Meta, meta_key::FORMAT)? {
-        let record = FormatRecord::decode(backend, &bytes)?;
-        if record.backend != backend {
-            return Err(FormatError::WrongBackend {
-                backend,
-                found: record.backend,
-            });
-        }
-        if record.layout != layout::GROUPS {
-            return Err(FormatError::WrongLayout {
-                backend,
-                found: record.layout,
-                expected: layout::GROUPS,
-            });
-        }
-        record
-    } else {
-        if let Some(dir) = engine.store_dir().filter(|d| d.is_initialized()) {
-            return Err(FormatError::FormatRecordLost {
-                backend,
-                path: dir.path().to_path_buf(),
-            });
-        }
-        refuse_data_without_record(engine)?;
-        let record = FormatRecord {
-            version: STORE_FORMAT_VERSION,
-            backend: backend.to_string(),
-            codec: String::new(),
-            openraft: String::new(),
-            layout: layout::GROUPS.to_string(),
-        };
-        let mut batch = Batch::new();
-        batch.put(Space::Meta, meta_key::FORMAT, record.encode());
-        engine.write(&batch, Durability::Durable)?;
-        record
+    let record = match read_record(engine, layout::GROUPS)? {
+        Some(record) => record,
+        None => write_new_record(
+            engine,
+            FormatRecord {
+                version: STORE_FORMAT_VERSION,
+                backend: engine.backend().to_string(),
+                codec: String::new(),
+                openraft: String::new(),
+                layout: layout::GROUPS.to_string(),
+            },
+        )?,
     };
     if let Some(dir) = engine.store_dir() {
         dir.mark_initialized()?;

@@ -66,7 +66,7 @@ macro_rules! __engine_log_case_list {
 }
 
 /// Wait (bounded) until `n` durable writes are held at the fault engine's gate.
-async fn wait_for_held(faults: &super::Faults, n: u64) -> CaseResult {
+pub(crate) async fn wait_for_held(faults: &super::Faults, n: u64) -> CaseResult {
     let deadline = Instant::now() + Duration::from_secs(10);
     while faults.waiting_syncs() < n {
         ensure!(

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-use std::time::Instant;
 
 use openraft::RaftLogReader;
 use openraft::storage::RaftLogStorage;
@@ -35,6 +33,7 @@ use super::util::same_entries;
 use super::util::tempdir;
 use super::util::vote;
 use super::util::wait_flushed;
+use crate::engine_log_cases::wait_for_held;
 use crate::ensure;
 use crate::power_cut::model::LogOp;
 use crate::power_cut::model::Model;
@@ -154,19 +153,6 @@ pub async fn groups_keep_to_their_own_keys<H: EngineHarness>(h: &H) -> CaseResul
         state.last_log_id.is_none() && log.get_log_reader().await.read_vote().await?.is_none(),
         "group {dropped}, dropped and made again, holds {state:?}"
     );
-    Ok(())
-}
-
-/// Wait (bounded) until `n` durable writes are held at the fault engine's gate.
-async fn wait_for_held(faults: &super::Faults, n: u64) -> CaseResult {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while faults.waiting_syncs() < n {
-        ensure!(
-            Instant::now() < deadline,
-            "no sync reached the engine within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
     Ok(())
 }
 
